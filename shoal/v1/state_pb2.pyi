@@ -1,0 +1,37 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class JobControlAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_CONTROL_ACTION_UNSPECIFIED: _ClassVar[JobControlAction]
+    JOB_CONTROL_ACTION_CANCEL: _ClassVar[JobControlAction]
+    JOB_CONTROL_ACTION_TERMINATE: _ClassVar[JobControlAction]
+JOB_CONTROL_ACTION_UNSPECIFIED: JobControlAction
+JOB_CONTROL_ACTION_CANCEL: JobControlAction
+JOB_CONTROL_ACTION_TERMINATE: JobControlAction
+
+class LeaderRecord(_message.Message):
+    __slots__ = ("replica_id", "address", "elected_at")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ELECTED_AT_FIELD_NUMBER: _ClassVar[int]
+    replica_id: str
+    address: str
+    elected_at: int
+    def __init__(self, replica_id: _Optional[str] = ..., address: _Optional[str] = ..., elected_at: _Optional[int] = ...) -> None: ...
+
+class JobControl(_message.Message):
+    __slots__ = ("job_id", "action", "reason", "requested_at")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_AT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    action: JobControlAction
+    reason: str
+    requested_at: int
+    def __init__(self, job_id: _Optional[str] = ..., action: _Optional[_Union[JobControlAction, str]] = ..., reason: _Optional[str] = ..., requested_at: _Optional[int] = ...) -> None: ...

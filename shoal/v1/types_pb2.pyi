@@ -1,0 +1,359 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class JobStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_STATUS_UNSPECIFIED: _ClassVar[JobStatus]
+    JOB_STATUS_SUBMITTED: _ClassVar[JobStatus]
+    JOB_STATUS_PENDING: _ClassVar[JobStatus]
+    JOB_STATUS_RUNNABLE: _ClassVar[JobStatus]
+    JOB_STATUS_STARTING: _ClassVar[JobStatus]
+    JOB_STATUS_RUNNING: _ClassVar[JobStatus]
+    JOB_STATUS_SUCCEEDED: _ClassVar[JobStatus]
+    JOB_STATUS_FAILED: _ClassVar[JobStatus]
+
+class RetryAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RETRY_ACTION_UNSPECIFIED: _ClassVar[RetryAction]
+    RETRY_ACTION_RETRY: _ClassVar[RetryAction]
+    RETRY_ACTION_EXIT: _ClassVar[RetryAction]
+
+class DependencyType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEPENDENCY_TYPE_UNSPECIFIED: _ClassVar[DependencyType]
+    DEPENDENCY_TYPE_N_TO_N: _ClassVar[DependencyType]
+    DEPENDENCY_TYPE_SEQUENTIAL: _ClassVar[DependencyType]
+
+class EntityState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENTITY_STATE_UNSPECIFIED: _ClassVar[EntityState]
+    ENTITY_STATE_ENABLED: _ClassVar[EntityState]
+    ENTITY_STATE_DISABLED: _ClassVar[EntityState]
+
+class ComputeEnvironmentType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COMPUTE_ENVIRONMENT_TYPE_UNSPECIFIED: _ClassVar[ComputeEnvironmentType]
+    COMPUTE_ENVIRONMENT_TYPE_UNMANAGED: _ClassVar[ComputeEnvironmentType]
+    COMPUTE_ENVIRONMENT_TYPE_MANAGED: _ClassVar[ComputeEnvironmentType]
+
+class NodeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NODE_STATUS_UNSPECIFIED: _ClassVar[NodeStatus]
+    NODE_STATUS_READY: _ClassVar[NodeStatus]
+    NODE_STATUS_DRAINING: _ClassVar[NodeStatus]
+    NODE_STATUS_DRAINED: _ClassVar[NodeStatus]
+    NODE_STATUS_LOST: _ClassVar[NodeStatus]
+JOB_STATUS_UNSPECIFIED: JobStatus
+JOB_STATUS_SUBMITTED: JobStatus
+JOB_STATUS_PENDING: JobStatus
+JOB_STATUS_RUNNABLE: JobStatus
+JOB_STATUS_STARTING: JobStatus
+JOB_STATUS_RUNNING: JobStatus
+JOB_STATUS_SUCCEEDED: JobStatus
+JOB_STATUS_FAILED: JobStatus
+RETRY_ACTION_UNSPECIFIED: RetryAction
+RETRY_ACTION_RETRY: RetryAction
+RETRY_ACTION_EXIT: RetryAction
+DEPENDENCY_TYPE_UNSPECIFIED: DependencyType
+DEPENDENCY_TYPE_N_TO_N: DependencyType
+DEPENDENCY_TYPE_SEQUENTIAL: DependencyType
+ENTITY_STATE_UNSPECIFIED: EntityState
+ENTITY_STATE_ENABLED: EntityState
+ENTITY_STATE_DISABLED: EntityState
+COMPUTE_ENVIRONMENT_TYPE_UNSPECIFIED: ComputeEnvironmentType
+COMPUTE_ENVIRONMENT_TYPE_UNMANAGED: ComputeEnvironmentType
+COMPUTE_ENVIRONMENT_TYPE_MANAGED: ComputeEnvironmentType
+NODE_STATUS_UNSPECIFIED: NodeStatus
+NODE_STATUS_READY: NodeStatus
+NODE_STATUS_DRAINING: NodeStatus
+NODE_STATUS_DRAINED: NodeStatus
+NODE_STATUS_LOST: NodeStatus
+
+class KeyValue(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class ResourceRequirements(_message.Message):
+    __slots__ = ("vcpus", "memory_mib", "gpus")
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    vcpus: float
+    memory_mib: int
+    gpus: int
+    def __init__(self, vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ...) -> None: ...
+
+class EvaluateOnExit(_message.Message):
+    __slots__ = ("on_exit_code", "on_reason", "on_status_reason", "action")
+    ON_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    ON_REASON_FIELD_NUMBER: _ClassVar[int]
+    ON_STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    on_exit_code: str
+    on_reason: str
+    on_status_reason: str
+    action: RetryAction
+    def __init__(self, on_exit_code: _Optional[str] = ..., on_reason: _Optional[str] = ..., on_status_reason: _Optional[str] = ..., action: _Optional[_Union[RetryAction, str]] = ...) -> None: ...
+
+class RetryStrategy(_message.Message):
+    __slots__ = ("attempts", "evaluate_on_exit", "interruption_attempts")
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    EVALUATE_ON_EXIT_FIELD_NUMBER: _ClassVar[int]
+    INTERRUPTION_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    attempts: int
+    evaluate_on_exit: _containers.RepeatedCompositeFieldContainer[EvaluateOnExit]
+    interruption_attempts: int
+    def __init__(self, attempts: _Optional[int] = ..., evaluate_on_exit: _Optional[_Iterable[_Union[EvaluateOnExit, _Mapping]]] = ..., interruption_attempts: _Optional[int] = ...) -> None: ...
+
+class JobTimeout(_message.Message):
+    __slots__ = ("attempt_duration_seconds",)
+    ATTEMPT_DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    attempt_duration_seconds: int
+    def __init__(self, attempt_duration_seconds: _Optional[int] = ...) -> None: ...
+
+class JobDependency(_message.Message):
+    __slots__ = ("job_id", "type")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    type: DependencyType
+    def __init__(self, job_id: _Optional[str] = ..., type: _Optional[_Union[DependencyType, str]] = ...) -> None: ...
+
+class ContainerProperties(_message.Message):
+    __slots__ = ("image", "command", "environment", "resources", "runtime")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    image: str
+    command: _containers.RepeatedScalarFieldContainer[str]
+    environment: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    resources: ResourceRequirements
+    runtime: str
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., environment: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., resources: _Optional[_Union[ResourceRequirements, _Mapping]] = ..., runtime: _Optional[str] = ...) -> None: ...
+
+class ArrayProperties(_message.Message):
+    __slots__ = ("size", "index")
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    index: int
+    def __init__(self, size: _Optional[int] = ..., index: _Optional[int] = ...) -> None: ...
+
+class JobDefinition(_message.Message):
+    __slots__ = ("job_definition_name", "revision", "status", "container_properties", "retry_strategy", "timeout", "parameters", "tags", "created_at")
+    class ParametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    JOB_DEFINITION_NAME_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    RETRY_STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    job_definition_name: str
+    revision: int
+    status: str
+    container_properties: ContainerProperties
+    retry_strategy: RetryStrategy
+    timeout: JobTimeout
+    parameters: _containers.ScalarMap[str, str]
+    tags: _containers.ScalarMap[str, str]
+    created_at: int
+    def __init__(self, job_definition_name: _Optional[str] = ..., revision: _Optional[int] = ..., status: _Optional[str] = ..., container_properties: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[int] = ...) -> None: ...
+
+class ComputeEnvironmentOrder(_message.Message):
+    __slots__ = ("order", "compute_environment")
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    order: int
+    compute_environment: str
+    def __init__(self, order: _Optional[int] = ..., compute_environment: _Optional[str] = ...) -> None: ...
+
+class JobQueue(_message.Message):
+    __slots__ = ("job_queue_name", "state", "priority", "compute_environment_order", "created_at")
+    JOB_QUEUE_NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_ENVIRONMENT_ORDER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    job_queue_name: str
+    state: EntityState
+    priority: int
+    compute_environment_order: _containers.RepeatedCompositeFieldContainer[ComputeEnvironmentOrder]
+    created_at: int
+    def __init__(self, job_queue_name: _Optional[str] = ..., state: _Optional[_Union[EntityState, str]] = ..., priority: _Optional[int] = ..., compute_environment_order: _Optional[_Iterable[_Union[ComputeEnvironmentOrder, _Mapping]]] = ..., created_at: _Optional[int] = ...) -> None: ...
+
+class ComputeEnvironment(_message.Message):
+    __slots__ = ("compute_environment_name", "type", "state", "min_vcpus", "desired_vcpus", "max_vcpus", "created_at")
+    COMPUTE_ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MIN_VCPUS_FIELD_NUMBER: _ClassVar[int]
+    DESIRED_VCPUS_FIELD_NUMBER: _ClassVar[int]
+    MAX_VCPUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    compute_environment_name: str
+    type: ComputeEnvironmentType
+    state: EntityState
+    min_vcpus: int
+    desired_vcpus: int
+    max_vcpus: int
+    created_at: int
+    def __init__(self, compute_environment_name: _Optional[str] = ..., type: _Optional[_Union[ComputeEnvironmentType, str]] = ..., state: _Optional[_Union[EntityState, str]] = ..., min_vcpus: _Optional[int] = ..., desired_vcpus: _Optional[int] = ..., max_vcpus: _Optional[int] = ..., created_at: _Optional[int] = ...) -> None: ...
+
+class AttemptToken(_message.Message):
+    __slots__ = ("job_id", "attempt", "epoch")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    attempt: int
+    epoch: int
+    def __init__(self, job_id: _Optional[str] = ..., attempt: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+
+class AttemptDetail(_message.Message):
+    __slots__ = ("attempt", "node_id", "exit_code", "status_reason", "reason", "started_at", "stopped_at", "interrupted")
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_AT_FIELD_NUMBER: _ClassVar[int]
+    INTERRUPTED_FIELD_NUMBER: _ClassVar[int]
+    attempt: int
+    node_id: str
+    exit_code: int
+    status_reason: str
+    reason: str
+    started_at: int
+    stopped_at: int
+    interrupted: bool
+    def __init__(self, attempt: _Optional[int] = ..., node_id: _Optional[str] = ..., exit_code: _Optional[int] = ..., status_reason: _Optional[str] = ..., reason: _Optional[str] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., interrupted: _Optional[bool] = ...) -> None: ...
+
+class Job(_message.Message):
+    __slots__ = ("job_id", "job_name", "job_queue", "status", "status_reason", "created_at", "started_at", "stopped_at", "attempts", "depends_on", "job_definition", "container", "retry_strategy", "timeout", "array_properties", "tags", "parameters", "current", "node_id", "compute_environment", "terminate_reason", "interruptions_used", "batch_index")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ParametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    JOB_QUEUE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_AT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    DEPENDS_ON_FIELD_NUMBER: _ClassVar[int]
+    JOB_DEFINITION_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_FIELD_NUMBER: _ClassVar[int]
+    RETRY_STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    TERMINATE_REASON_FIELD_NUMBER: _ClassVar[int]
+    INTERRUPTIONS_USED_FIELD_NUMBER: _ClassVar[int]
+    BATCH_INDEX_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    job_name: str
+    job_queue: str
+    status: JobStatus
+    status_reason: str
+    created_at: int
+    started_at: int
+    stopped_at: int
+    attempts: _containers.RepeatedCompositeFieldContainer[AttemptDetail]
+    depends_on: _containers.RepeatedCompositeFieldContainer[JobDependency]
+    job_definition: str
+    container: ContainerProperties
+    retry_strategy: RetryStrategy
+    timeout: JobTimeout
+    array_properties: ArrayProperties
+    tags: _containers.ScalarMap[str, str]
+    parameters: _containers.ScalarMap[str, str]
+    current: AttemptToken
+    node_id: str
+    compute_environment: str
+    terminate_reason: str
+    interruptions_used: int
+    batch_index: int
+    def __init__(self, job_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[int] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., attempts: _Optional[_Iterable[_Union[AttemptDetail, _Mapping]]] = ..., depends_on: _Optional[_Iterable[_Union[JobDependency, _Mapping]]] = ..., job_definition: _Optional[str] = ..., container: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., array_properties: _Optional[_Union[ArrayProperties, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., current: _Optional[_Union[AttemptToken, _Mapping]] = ..., node_id: _Optional[str] = ..., compute_environment: _Optional[str] = ..., terminate_reason: _Optional[str] = ..., interruptions_used: _Optional[int] = ..., batch_index: _Optional[int] = ...) -> None: ...
+
+class Node(_message.Message):
+    __slots__ = ("node_id", "hostname", "status", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "registered_at", "last_seen_at", "agent_version", "status_reason")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    RUNTIMES_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_AT_FIELD_NUMBER: _ClassVar[int]
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    hostname: str
+    status: NodeStatus
+    compute_environment: str
+    vcpus: float
+    memory_mib: int
+    gpus: int
+    labels: _containers.ScalarMap[str, str]
+    runtimes: _containers.RepeatedScalarFieldContainer[str]
+    registered_at: int
+    last_seen_at: int
+    agent_version: str
+    status_reason: str
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., registered_at: _Optional[int] = ..., last_seen_at: _Optional[int] = ..., agent_version: _Optional[str] = ..., status_reason: _Optional[str] = ...) -> None: ...
