@@ -211,3 +211,161 @@ class EtcdServer:
 def python_module_argv(module: str, *args: str) -> list[str]:
     """argv that runs `python -m module args` with this interpreter (works without a venv on PATH)."""
     return [sys.executable, "-m", module, *args]
+
+
+def _grpc_health_serving(address: str) -> bool:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    try:
+        with grpc.insecure_channel(address) as channel:
+            resp = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+            return resp.status == health_pb2.HealthCheckResponse.SERVING
+    except grpc.RpcError:
+        return False
+
+
+@dataclass
+class LocalCluster:
+    """etcd + controller replica(s) + agents, each its own process group, on loopback.
+
+    `shoal up` runs one of these until Ctrl-C; the integration and chaos tests run the same
+    thing and then kill, pause or restart its parts one at a time.
+    """
+
+    data_dir: Path
+    agents: int = 2
+    port: int = 0
+    controllers: int = 1
+    prefix: str = "/shoal/"
+    etcd_endpoint: str = ""
+    controller_args: list[str] = field(default_factory=list)
+    agent_args: list[str] = field(default_factory=list)
+    compute_environment: str = "default"
+    queue: str = "default"
+    etcd: EtcdServer | None = None
+    controller_procs: list[ManagedProcess] = field(default_factory=list)
+    controller_addrs: list[str] = field(default_factory=list)
+    agent_procs: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        """All controller addresses, comma-separated (clients follow the leader among them)."""
+        return ",".join(self.controller_addrs)
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if not self.etcd_endpoint:
+                self.etcd = EtcdServer(data_dir=self.data_dir / "etcd")
+                self.etcd.start(timeout=timeout)
+                self.etcd_endpoint = self.etcd.endpoint
+            for i in range(self.controllers):
+                port = self.port if (i == 0 and self.port) else free_port()
+                self.start_controller(port)
+            for addr in self.controller_addrs:
+                _wait_until(lambda a=addr: _grpc_health_serving(a), timeout, f"controller at {addr}")
+            self.bootstrap()
+            for _ in range(self.agents):
+                self.start_agent()
+            self.wait_nodes_ready(self.agents, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_controller(self, port: int, *extra: str) -> ManagedProcess:
+        addr = f"127.0.0.1:{port}"
+        index = len(self.controller_procs)
+        proc = ManagedProcess(
+            f"controller-{index}",
+            python_module_argv(
+                "controller", "--etcd", self.etcd_endpoint, "--listen", addr, "--prefix", self.prefix,
+                "--replica-id", f"controller-{index}", *self.controller_args, *extra,
+            ),
+            self.data_dir / f"controller-{index}.log",
+        )  # fmt: skip
+        proc.start()
+        self.controller_procs.append(proc)
+        self.controller_addrs.append(addr)
+        return proc
+
+    def restart_controller(self, index: int) -> None:
+        """Start controller `index` again on its old address (after a kill or stop)."""
+        old = self.controller_procs[index]
+        if old.alive():
+            raise DevClusterError(f"{old.name} is still running")
+        old.start()
+        _wait_until(lambda: _grpc_health_serving(self.controller_addrs[index]), 30, f"{old.name} to serve", old)
+
+    def start_agent(self, *extra: str, compute_environment: str = "") -> ManagedProcess:
+        index = len(self.agent_procs) + 1
+        name = f"agent-{index}"
+        proc = ManagedProcess(
+            name,
+            python_module_argv(
+                "agent", "--controller", self.address, "--compute-env", compute_environment or self.compute_environment,
+                "--node-id", name, "--state-dir", str(self.data_dir / name), *self.agent_args, *extra,
+            ),
+            self.data_dir / f"{name}.log",
+        )  # fmt: skip
+        proc.start()
+        self.agent_procs.append(proc)
+        return proc
+
+    def _stub(self):  # noqa: ANN202
+        import grpc
+
+        from shoal.v1 import batch_pb2_grpc
+
+        channel = grpc.insecure_channel(self.controller_addrs[0])
+        return channel, batch_pb2_grpc.BatchStub(channel)
+
+    def bootstrap(self) -> None:
+        """Create the compute environment and the queue named `default` unless they exist."""
+        import grpc
+
+        from shoal.v1 import batch_pb2, types_pb2
+
+        channel, stub = self._stub()
+        with channel:
+            for call, req in (
+                (stub.CreateComputeEnvironment, batch_pb2.CreateComputeEnvironmentRequest(compute_environment_name=self.compute_environment)),
+                (
+                    stub.CreateJobQueue,
+                    batch_pb2.CreateJobQueueRequest(
+                        job_queue_name=self.queue,
+                        priority=1,
+                        compute_environment_order=[types_pb2.ComputeEnvironmentOrder(order=1, compute_environment=self.compute_environment)],
+                    ),
+                ),
+            ):
+                try:
+                    call(req, timeout=10)
+                except grpc.RpcError as err:
+                    if err.code() != grpc.StatusCode.ALREADY_EXISTS:
+                        raise DevClusterError(f"bootstrap failed: {err.details()}") from err
+
+    def ready_nodes(self) -> int:
+        from shoal.v1 import batch_pb2, types_pb2
+
+        channel, stub = self._stub()
+        with channel:
+            try:
+                nodes = stub.ListNodes(batch_pb2.ListNodesRequest(), timeout=5).nodes
+            except Exception:  # noqa: BLE001
+                return 0
+        return sum(1 for n in nodes if n.status == types_pb2.NODE_STATUS_READY)
+
+    def wait_nodes_ready(self, count: int, timeout: float = 60.0) -> None:
+        _wait_until(lambda: self.ready_nodes() >= count, timeout, f"{count} READY node(s)")
+
+    def stop(self) -> None:
+        """Stop agents first (they kill their jobs), then controllers, then etcd."""
+        for proc in self.agent_procs:
+            proc.signal(signal.SIGTERM)
+        for proc in self.agent_procs:
+            proc.stop()
+        for proc in self.controller_procs:
+            proc.stop()
+        if self.etcd is not None:
+            self.etcd.stop()

@@ -372,3 +372,25 @@ class LogChunk(_message.Message):
     attempt: int
     node_id: str
     def __init__(self, data: _Optional[bytes] = ..., attempt: _Optional[int] = ..., node_id: _Optional[str] = ...) -> None: ...
+
+class DescribeClusterRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DescribeClusterResponse(_message.Message):
+    __slots__ = ("replica_id", "replica_address", "is_leader", "leader_address", "epoch", "view_revision", "etcd_healthy")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    IS_LEADER_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    VIEW_REVISION_FIELD_NUMBER: _ClassVar[int]
+    ETCD_HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    replica_id: str
+    replica_address: str
+    is_leader: bool
+    leader_address: str
+    epoch: int
+    view_revision: int
+    etcd_healthy: bool
+    def __init__(self, replica_id: _Optional[str] = ..., replica_address: _Optional[str] = ..., is_leader: _Optional[bool] = ..., leader_address: _Optional[str] = ..., epoch: _Optional[int] = ..., view_revision: _Optional[int] = ..., etcd_healthy: _Optional[bool] = ...) -> None: ...

@@ -125,6 +125,11 @@ class BatchStub:
                 request_serializer=shoal_dot_v1_dot_batch__pb2.ListNodesRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_batch__pb2.ListNodesResponse.FromString,
                 _registered_method=True)
+        self.DescribeCluster = channel.unary_unary(
+                '/shoal.v1.Batch/DescribeCluster',
+                request_serializer=shoal_dot_v1_dot_batch__pb2.DescribeClusterRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_batch__pb2.DescribeClusterResponse.FromString,
+                _registered_method=True)
         self.WatchJobs = channel.unary_stream(
                 '/shoal.v1.Batch/WatchJobs',
                 request_serializer=shoal_dot_v1_dot_batch__pb2.WatchJobsRequest.SerializeToString,
@@ -256,6 +261,14 @@ class BatchServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeCluster(self, request, context):
+        """Which replica answered, which one leads, and how fresh its view is (for operators and
+        health tooling; any replica answers).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchJobs(self, request, context):
         """A stream of job state changes: first the current state of every matching job, then each
         change as it is committed. Ends only when the client cancels.
@@ -364,6 +377,11 @@ def add_BatchServicer_to_server(servicer, server):
                     servicer.ListNodes,
                     request_deserializer=shoal_dot_v1_dot_batch__pb2.ListNodesRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_batch__pb2.ListNodesResponse.SerializeToString,
+            ),
+            'DescribeCluster': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeCluster,
+                    request_deserializer=shoal_dot_v1_dot_batch__pb2.DescribeClusterRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_batch__pb2.DescribeClusterResponse.SerializeToString,
             ),
             'WatchJobs': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchJobs,
@@ -862,6 +880,33 @@ class Batch:
             '/shoal.v1.Batch/ListNodes',
             shoal_dot_v1_dot_batch__pb2.ListNodesRequest.SerializeToString,
             shoal_dot_v1_dot_batch__pb2.ListNodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeCluster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Batch/DescribeCluster',
+            shoal_dot_v1_dot_batch__pb2.DescribeClusterRequest.SerializeToString,
+            shoal_dot_v1_dot_batch__pb2.DescribeClusterResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,6 +1,9 @@
+from shoal.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -35,3 +38,11 @@ class JobControl(_message.Message):
     reason: str
     requested_at: int
     def __init__(self, job_id: _Optional[str] = ..., action: _Optional[_Union[JobControlAction, str]] = ..., reason: _Optional[str] = ..., requested_at: _Optional[int] = ...) -> None: ...
+
+class SubmissionBatch(_message.Message):
+    __slots__ = ("batch_id", "jobs")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    jobs: _containers.RepeatedCompositeFieldContainer[_types_pb2.Job]
+    def __init__(self, batch_id: _Optional[str] = ..., jobs: _Optional[_Iterable[_Union[_types_pb2.Job, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,426 @@
+"""The attempts this node holds: starting, timing out, killing, and remembering them.
+
+`Attempts` owns every attempt from StartAttempt until the controller has its result. It knows
+nothing about gRPC: the session tells it what to do and listens to `AttemptEvents`. Each change
+is written to `<state_dir>/attempts.json` (temp file + rename), so an agent that restarts knows
+which process groups were its own and which results it still owes the controller.
+
+On disk, per attempt:  <state_dir>/attempts/<job id>/<attempt>/output.log   (stdout + stderr)
+                       <state_dir>/attempts/<job id>/<attempt>/work/        (its cwd)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from agent.runtime.base import AttemptHandle, AttemptSpec, CannotStart, ExitStatus, Runtime
+from shoal import log
+
+_log = log.get("agent.attempts")
+
+STATE_FILE = "attempts.json"
+_STATE_VERSION = 1
+
+# status_reason / reason pairs the agent reports. status_reason is for people, reason for rules.
+EXITED_NONZERO = "Essential container in task exited"
+TIMEOUT = ("Job attempt duration exceeded timeout", "Timeout")
+FENCED = ("Agent fenced: lost contact with controller", "AgentFenced")
+INTERRUPTED = ("Host interrupted: termination notice", "HostInterrupted")
+RESTARTED = ("Host lost: agent restarted", "AgentRestarted")
+OOM = ("OutOfMemoryError: container killed due to memory usage", "OutOfMemoryError")
+KILLED_REASON = "Killed"
+CANNOT_START_REASON = "CannotStart"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, order=True)
+class Token:
+    """An attempt token: (job id, attempt number, epoch of the leader that started it)."""
+
+    job_id: str
+    attempt: int
+    epoch: int
+
+    def __str__(self) -> str:
+        return f"{self.job_id}#{self.attempt}@{self.epoch}"
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """How an attempt ended, as reported in AttemptFinished."""
+
+    exit_code: int | None
+    status_reason: str
+    reason: str
+    started_at: int
+    stopped_at: int
+
+
+@dataclass(frozen=True)
+class _StopRequest:
+    """Why the agent is stopping an attempt; decides the reported reasons."""
+
+    status_reason: str
+    reason: str
+    keep_exit_code: bool
+    """Report the process's own exit code (kill, timeout) or none (host-level interruption)."""
+
+
+@dataclass(eq=False)
+class Attempt:
+    """One attempt held by this node."""
+
+    token: Token
+    log_path: Path
+    started_at: int = 0
+    """Wall-clock ms when the process was spawned; 0 if it never was."""
+    handle: AttemptHandle | None = None
+    result: AttemptResult | None = None
+    """Set once it ended; kept until the controller has it."""
+    discarded: bool = False
+    """The controller called it stale: kill it and never report it."""
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    _stop: _StopRequest | None = None
+    _kill_deadline: float = float("inf")
+    _kill_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.result is None
+
+
+class AttemptEvents(Protocol):
+    """What the session hears from `Attempts`. Called synchronously on the event loop."""
+
+    def attempt_started(self, attempt: Attempt) -> None: ...
+
+    def attempt_finished(self, attempt: Attempt) -> None: ...
+
+
+class _NoEvents:
+    def attempt_started(self, attempt: Attempt) -> None:
+        pass
+
+    def attempt_finished(self, attempt: Attempt) -> None:
+        pass
+
+
+def attempt_dir(state_dir: Path, job_id: str, attempt: int) -> Path:
+    """`<state_dir>/attempts/<job id>/<attempt>`; the job id is escaped only where it must be."""
+    name = urllib.parse.quote(job_id, safe=":@+=,-_.~")
+    if name in ("", ".", ".."):
+        name = "%" + name.encode().hex()
+    return state_dir / "attempts" / name / str(attempt)
+
+
+class Attempts:
+    """Every attempt this node holds, keyed by token."""
+
+    def __init__(self, runtime: Runtime, state_dir: Path, *, kill_grace: float) -> None:
+        self.runtime = runtime
+        self.state_dir = state_dir
+        self.kill_grace = kill_grace
+        self.events: AttemptEvents = _NoEvents()
+        self._held: dict[Token, Attempt] = {}
+        self._closing = False
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def get(self, token: Token) -> Attempt | None:
+        return self._held.get(token)
+
+    def held(self) -> list[Attempt]:
+        """Every attempt held and not discarded, running or with an unreported result."""
+        return [a for a in self._held.values() if not a.discarded]
+
+    def running(self) -> list[Attempt]:
+        return [a for a in self._held.values() if a.running and not a.discarded]
+
+    def find(self, job_id: str, attempt: int) -> Attempt | None:
+        """The held attempt for (job, attempt), preferring a running one."""
+        matches = [a for a in self._held.values() if a.token.job_id == job_id and a.token.attempt == attempt]
+        matches.sort(key=lambda a: (a.running, a.token.epoch))
+        return matches[-1] if matches else None
+
+    def log_path(self, job_id: str, attempt: int) -> Path:
+        return attempt_dir(self.state_dir, job_id, attempt) / "output.log"
+
+    # --- commands ----------------------------------------------------------------------------
+
+    async def start(self, token: Token, spec: AttemptSpec, *, timeout_seconds: float = 0.0) -> Attempt | None:
+        """Start an attempt; None if the token is already held (StartAttempt is idempotent)."""
+        if token in self._held:
+            return None
+        if self._closing:
+            _log.info("not starting attempt: agent is shutting down", token=str(token))
+            return None
+        directory = attempt_dir(self.state_dir, token.job_id, token.attempt)
+        work_dir = directory / "work"
+        attempt = Attempt(token=token, log_path=directory / "output.log")
+        self._held[token] = attempt
+        try:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            handle = await self.runtime.start(replace(spec, work_dir=work_dir), attempt.log_path)
+        except CannotStart as err:
+            self._cannot_start(attempt, err.message)
+            return attempt
+        except Exception as err:  # noqa: BLE001 - any failure to spawn is the attempt's, not the agent's
+            _log.exception("runtime failed to start attempt", token=str(token))
+            self._cannot_start(attempt, f"{type(err).__name__}: {err}")
+            return attempt
+        attempt.handle = handle
+        attempt.started_at = now_ms()
+        self._save()
+        _log.info("attempt started", token=str(token), pid=handle.pid, runtime=handle.runtime)
+        self.events.attempt_started(attempt)
+        attempt._task = asyncio.get_running_loop().create_task(
+            self._supervise(attempt, timeout_seconds), name=f"attempt-{token}"
+        )
+        if attempt._stop is not None:  # stopped while it was starting
+            self._begin_kill(attempt, self.kill_grace)
+        return attempt
+
+    def reject(self, token: Token, why: str) -> None:
+        """Record an attempt this node cannot run at all (reported as CannotStart)."""
+        if token in self._held:
+            return
+        attempt = Attempt(token=token, log_path=self.log_path(token.job_id, token.attempt))
+        self._held[token] = attempt
+        self._cannot_start(attempt, why)
+
+    def kill(self, token: Token, status_reason: str, grace: float) -> bool:
+        """Stop an attempt on the controller's request; False if not held or already ended."""
+        attempt = self._held.get(token)
+        if attempt is None or not attempt.running:
+            return False
+        self._request_stop(
+            attempt,
+            _StopRequest(status_reason or "Killed by the controller", KILLED_REASON, keep_exit_code=True),
+            grace,
+        )
+        return True
+
+    def discard(self, token: Token) -> None:
+        """The controller no longer wants this attempt: kill it if it runs, never report it."""
+        attempt = self._held.get(token)
+        if attempt is None:
+            return
+        attempt.discarded = True
+        if attempt.running:
+            self._request_stop(attempt, _StopRequest("Stale attempt", KILLED_REASON, True), self.kill_grace)
+        else:
+            self.forget(token)
+
+    def forget(self, token: Token) -> None:
+        """Drop an ended attempt whose result the controller has (its log file stays)."""
+        attempt = self._held.get(token)
+        if attempt is None or attempt.running:
+            return
+        del self._held[token]
+        self._save()
+
+    async def fence(self) -> list[Attempt]:
+        """Self-fencing: stop every running attempt; their results stay until reported."""
+        return await self._stop_all(_StopRequest(*FENCED, keep_exit_code=False), self.kill_grace)
+
+    async def shutdown(self) -> list[Attempt]:
+        """Graceful stop of the agent: no new attempts, stop every running one."""
+        self._closing = True
+        return await self._stop_all(_StopRequest(*INTERRUPTED, keep_exit_code=False), self.kill_grace)
+
+    async def recover(self) -> None:
+        """On agent start: load the state file; kill leftovers of a previous agent process.
+
+        Attempts that were running are reported as lost (the agent cannot know how they ended);
+        results that were never reported are kept as they were.
+        """
+        for record in _load_state(self.state_dir / STATE_FILE):
+            token = Token(record["job_id"], int(record["attempt"]), int(record["epoch"]))
+            attempt = Attempt(
+                token=token,
+                log_path=Path(record["log_path"]),
+                started_at=int(record.get("started_at", 0)),
+                handle=AttemptHandle.from_dict(record["handle"]) if record.get("handle") else None,
+            )
+            if record.get("result"):
+                attempt.result = AttemptResult(**record["result"])
+            else:
+                if attempt.handle is not None and attempt.handle.runtime != self.runtime.name:
+                    _log.warning("attempt of another runtime left behind", token=str(token))
+                elif attempt.handle is not None and self.runtime.is_alive(attempt.handle):
+                    _log.warning("killing attempt left by a previous agent", token=str(token),
+                                 pgid=attempt.handle.pgid)
+                    await self.runtime.kill(attempt.handle, 0.0)
+                    await self.runtime.cleanup(attempt.handle)
+                attempt.result = AttemptResult(
+                    exit_code=None,
+                    status_reason=RESTARTED[0],
+                    reason=RESTARTED[1],
+                    started_at=attempt.started_at,
+                    stopped_at=now_ms(),
+                )
+            attempt.ended.set()
+            self._held[token] = attempt
+        self._save()
+
+    async def close(self) -> None:
+        """Wait for supervisor tasks (after `shutdown`), so nothing outlives the agent."""
+        tasks = [a._task for a in self._held.values() if a._task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- internals ---------------------------------------------------------------------------
+
+    async def _stop_all(self, stop: _StopRequest, grace: float) -> list[Attempt]:
+        stopping = [a for a in self._held.values() if a.running]
+        for attempt in stopping:
+            self._request_stop(attempt, stop, grace)
+        for attempt in stopping:
+            await attempt.ended.wait()
+        return stopping
+
+    def _request_stop(self, attempt: Attempt, stop: _StopRequest, grace: float) -> None:
+        if attempt._stop is None:
+            attempt._stop = stop
+        if attempt.handle is not None:
+            self._begin_kill(attempt, grace)
+
+    def _begin_kill(self, attempt: Attempt, grace: float) -> None:
+        assert attempt.handle is not None
+        deadline = time.monotonic() + grace
+        if deadline >= attempt._kill_deadline:
+            return  # a kill that forces it sooner is already under way
+        attempt._kill_deadline = deadline
+        attempt._kill_tasks.append(
+            asyncio.get_running_loop().create_task(self.runtime.kill(attempt.handle, grace))
+        )
+
+    async def _supervise(self, attempt: Attempt, timeout_seconds: float) -> None:
+        assert attempt.handle is not None
+        handle = attempt.handle
+        waiting = asyncio.get_running_loop().create_task(self.runtime.wait(handle))
+        try:
+            if timeout_seconds > 0:
+                try:
+                    await asyncio.wait_for(asyncio.shield(waiting), timeout_seconds)
+                except TimeoutError:
+                    _log.info("attempt timed out", token=str(attempt.token), seconds=timeout_seconds)
+                    self._request_stop(attempt, _StopRequest(*TIMEOUT, keep_exit_code=True), self.kill_grace)
+            status = await waiting
+            # Let a kill in progress finish, so the group's other processes get their grace.
+            while attempt._kill_tasks:
+                await asyncio.gather(*attempt._kill_tasks, return_exceptions=True)
+                attempt._kill_tasks = [t for t in attempt._kill_tasks if not t.done()]
+        except asyncio.CancelledError:
+            waiting.cancel()
+            raise
+        except Exception:  # noqa: BLE001 - the runtime failed us; the attempt still has to end
+            _log.exception("waiting for attempt failed", token=str(attempt.token))
+            status = ExitStatus(exit_code=None)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.runtime.cleanup(handle)
+        self._finish(attempt, self._result(attempt, status))
+
+    def _result(self, attempt: Attempt, status: ExitStatus) -> AttemptResult:
+        stop = attempt._stop
+        exit_code = status.exit_code
+        if stop is not None:
+            status_reason, reason = stop.status_reason, stop.reason
+            if not stop.keep_exit_code:
+                exit_code = None
+        elif status.oom_killed:
+            status_reason, reason = OOM
+        elif exit_code == 0:
+            status_reason, reason = "", ""
+        elif exit_code is None:
+            status_reason, reason = RESTARTED
+        else:
+            status_reason, reason = EXITED_NONZERO, ""
+        return AttemptResult(
+            exit_code=exit_code,
+            status_reason=status_reason,
+            reason=reason,
+            started_at=attempt.started_at,
+            stopped_at=now_ms(),
+        )
+
+    def _cannot_start(self, attempt: Attempt, why: str) -> None:
+        status_reason = f"CannotStartContainerError: {why}"
+        _log.warning("attempt cannot start", token=str(attempt.token), why=why)
+        try:
+            attempt.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(attempt.log_path, "a") as out:
+                out.write(status_reason + "\n")
+        except OSError:
+            _log.exception("cannot write the attempt's log file", path=str(attempt.log_path))
+        self._finish(
+            attempt,
+            AttemptResult(exit_code=None, status_reason=status_reason, reason=CANNOT_START_REASON,
+                          started_at=0, stopped_at=now_ms()),
+        )
+
+    def _finish(self, attempt: Attempt, result: AttemptResult) -> None:
+        attempt.result = result
+        attempt.ended.set()
+        _log.info("attempt finished", token=str(attempt.token), exit_code=result.exit_code,
+                  status_reason=result.status_reason)
+        if attempt.discarded:
+            self._held.pop(attempt.token, None)
+            self._save()
+            return
+        self._save()
+        self.events.attempt_finished(attempt)
+
+    def _save(self) -> None:
+        records = [_record(a) for a in self._held.values() if not (a.discarded and not a.running)]
+        _write_state(self.state_dir / STATE_FILE, records)
+
+
+def _record(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "job_id": attempt.token.job_id,
+        "attempt": attempt.token.attempt,
+        "epoch": attempt.token.epoch,
+        "log_path": str(attempt.log_path),
+        "started_at": attempt.started_at,
+        "handle": attempt.handle.to_dict() if attempt.handle else None,
+        "result": attempt.result.__dict__.copy() if attempt.result else None,
+    }
+
+
+def _write_state(path: Path, records: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as out:
+        json.dump({"version": _STATE_VERSION, "attempts": records}, out, indent=1)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def _load_state(path: Path) -> list[Mapping[str, Any]]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        _log.exception("unreadable attempts file; ignoring it", path=str(path))
+        return []
+    if not isinstance(data, dict) or data.get("version") != _STATE_VERSION:
+        _log.error("attempts file has an unknown format; ignoring it", path=str(path))
+        return []
+    return list(data.get("attempts", []))

@@ -1,0 +1,46 @@
+"""The agent's resolved configuration (what `agent.main` builds from flags and the host)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_FENCE_TIMEOUT_SECONDS = 6.0
+DEFAULT_KILL_GRACE_SECONDS = 2.0
+DEFAULT_ERROR_RETRY_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Everything one agent process runs with. Capacity and identity are already resolved."""
+
+    controllers: tuple[str, ...]
+    """Controller addresses (host:port), tried in turn; a follower's redirect wins over them."""
+    node_id: str
+    """Stable id of this node (persisted in the state directory unless given)."""
+    hostname: str
+    """The host's name as reported to the controller."""
+    state_dir: Path
+    """Where the node id, the attempts file, per-attempt logs and work directories live."""
+    vcpus: float
+    """Logical CPUs offered to jobs (after the host reserve)."""
+    memory_mib: int
+    """Memory offered to jobs in MiB (after the host reserve)."""
+    compute_environment: str = "default"
+    """The compute environment this node joins; it must exist on the controller."""
+    runtime: str = "process"
+    """The runtime attempts run with ("process" today)."""
+    gpus: int = 0
+    """GPUs offered to jobs (not measured yet)."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Placement labels (k=v) reported at registration."""
+    fence_timeout: float = DEFAULT_FENCE_TIMEOUT_SECONDS
+    """Seconds without any message from a controller after which the agent kills its attempts
+    (self-fencing). Must stay below the controller's agent-lost timeout minus `kill_grace`."""
+    kill_grace: float = DEFAULT_KILL_GRACE_SECONDS
+    """Seconds between SIGTERM and SIGKILL when the agent itself stops attempts (fencing,
+    shutdown, timeouts). A KillAttempt from the controller carries its own grace."""
+    error_retry: float = DEFAULT_ERROR_RETRY_SECONDS
+    """Seconds between registrations refused with a non-retryable error (e.g. the compute
+    environment does not exist yet)."""

@@ -1,0 +1,149 @@
+"""Command line of the node agent: `shoal agent ...` or `python -m agent ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from agent.attempts import STATE_FILE
+from agent.capacity import hostname, measure_host, offered_capacity
+from agent.config import (
+    DEFAULT_ERROR_RETRY_SECONDS,
+    DEFAULT_FENCE_TIMEOUT_SECONDS,
+    DEFAULT_KILL_GRACE_SECONDS,
+    AgentConfig,
+)
+from agent.daemon import run_until_signalled
+from agent.identity import NODE_ID_FILE, default_state_dir, load_or_create_node_id
+from agent.runtime import RUNTIMES
+from shoal import log
+from shoal.errors import InvalidArgument, ShoalError
+
+PROG = "shoal agent"
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Run a shoal node agent: join a compute environment, offer this host's CPUs and "
+            "memory, run the job attempts the controller places here, stream their logs and "
+            "report how they ended. Stop it with SIGTERM or Ctrl-C: running attempts get "
+            "SIGTERM, the kill grace, then SIGKILL, and the controller requeues them."
+        ),
+    )
+    parser.add_argument(
+        "--controller",
+        required=True,
+        metavar="HOST:PORT[,HOST:PORT...]",
+        help="controller addresses, tried in turn; followers redirect the agent to the leader",
+    )
+    parser.add_argument("--compute-env", default="default", metavar="NAME",
+                        help="compute environment to join; it must exist (default: %(default)s)")
+    parser.add_argument("--runtime", default="process", choices=RUNTIMES,
+                        help="how job attempts run (default: %(default)s)")
+    parser.add_argument("--node-id", default=None, metavar="ID",
+                        help=f"node id (default: kept in STATE_DIR/{NODE_ID_FILE}, created once as "
+                             "<hostname>-<6 hex>)")
+    parser.add_argument("--state-dir", type=Path, default=None, metavar="DIR",
+                        help=f"node id, {STATE_FILE}, attempt logs and work dirs (default: "
+                             "/var/lib/shoal/agent as root, else $XDG_STATE_HOME/shoal/agent or "
+                             "~/.local/state/shoal/agent)")
+    parser.add_argument("--vcpus", type=float, default=None, metavar="N",
+                        help="logical CPUs to offer before the reserve (default: all; at most all)")
+    parser.add_argument("--memory-mib", type=int, default=None, metavar="N",
+                        help="memory to offer in MiB before the reserve (default: all; at most all)")
+    parser.add_argument("--reserve-vcpus", type=float, default=0.0, metavar="N",
+                        help="logical CPUs kept back for the host (default: %(default)g)")
+    parser.add_argument("--reserve-memory-mib", type=int, default=0, metavar="N",
+                        help="memory in MiB kept back for the host (default: %(default)s)")
+    parser.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                        help="placement label (repeatable)")
+    parser.add_argument("--fence-timeout", type=float, default=DEFAULT_FENCE_TIMEOUT_SECONDS,
+                        metavar="SECONDS",
+                        help="kill all attempts after this long without hearing from a controller "
+                             "(default: %(default)gs; keep it below the controller's agent-lost timeout minus the kill grace)")
+    parser.add_argument("--kill-grace", type=float, default=DEFAULT_KILL_GRACE_SECONDS,
+                        metavar="SECONDS",
+                        help="SIGTERM-to-SIGKILL grace when the agent stops attempts itself "
+                             "(fencing, shutdown, timeouts; default: %(default)gs)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"],
+                        help="log level (default: %(default)s); JSON lines when stderr is not a TTY")
+    return parser
+
+
+def parse_labels(items: list[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidArgument(f"--label must look like KEY=VALUE, got {item!r}")
+        labels[key.strip()] = value.strip()
+    return labels
+
+
+def parse_controllers(value: str) -> tuple[str, ...]:
+    addresses = tuple(part.strip() for part in value.split(",") if part.strip())
+    if not addresses:
+        raise InvalidArgument("--controller needs at least one HOST:PORT")
+    for address in addresses:
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise InvalidArgument(f"--controller address {address!r} is not HOST:PORT")
+    return addresses
+
+
+def config_from_args(args: argparse.Namespace) -> AgentConfig:
+    """Resolve flags, the host's capacity and the node's identity into an AgentConfig."""
+    if args.fence_timeout <= 0:
+        raise InvalidArgument("--fence-timeout must be > 0")
+    if args.kill_grace < 0:
+        raise InvalidArgument("--kill-grace cannot be negative")
+    capacity = offered_capacity(
+        measure_host(),
+        vcpus=args.vcpus,
+        memory_mib=args.memory_mib,
+        reserve_vcpus=args.reserve_vcpus,
+        reserve_memory_mib=args.reserve_memory_mib,
+    )
+    host = hostname()
+    state_dir: Path = (args.state_dir or default_state_dir()).expanduser().absolute()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    node_id = args.node_id or load_or_create_node_id(state_dir, host)
+    return AgentConfig(
+        controllers=parse_controllers(args.controller),
+        node_id=node_id,
+        hostname=host,
+        state_dir=state_dir,
+        vcpus=capacity.vcpus,
+        memory_mib=capacity.memory_mib,
+        gpus=capacity.gpus,
+        compute_environment=args.compute_env,
+        runtime=args.runtime,
+        labels=parse_labels(args.label),
+        fence_timeout=args.fence_timeout,
+        kill_grace=args.kill_grace,
+        error_retry=DEFAULT_ERROR_RETRY_SECONDS,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    log.configure(args.log_level, component="agent")
+    try:
+        config = config_from_args(args)
+    except ShoalError as err:
+        print(f"{PROG}: error: {err.message}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run_until_signalled(config))
+    except ShoalError as err:
+        print(f"{PROG}: error: {err.message}", file=sys.stderr)
+        return 1
+    return 0

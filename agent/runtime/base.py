@@ -1,0 +1,136 @@
+"""The runtime seam: how the agent runs one job attempt, whatever runs it.
+
+A runtime turns an `AttemptSpec` into something running (a process group today; a podman or
+docker container later) and hands back an `AttemptHandle`. The handle is a small, serializable
+record: the agent writes it to its state file so that a restarted agent can find the attempt
+again (today it kills it; a later version re-attaches through the same handle).
+
+Contract every runtime keeps (tests/contract/test_runtime_process.py checks it):
+
+- `start` returns once the attempt is running, or raises `CannotStart` with words a user can act
+  on ("exec: 'nosuch': executable file not found"). Nothing keeps running after `CannotStart`.
+- stdout and stderr of the attempt are appended to `log_path`, interleaved as written.
+- `wait` returns the exit status of the attempt's main process, exactly (a signal N is reported
+  as exit code 128+N, as shells and container runtimes do). It may be awaited more than once.
+- `kill(handle, grace)` asks everything the attempt started to stop (SIGTERM to the whole
+  process group, or `docker stop`), waits up to `grace` seconds, then forces it (SIGKILL). It
+  returns once nothing of the attempt runs any more. A grace of 0 forces at once. Killing an
+  attempt that already ended is a no-op.
+- `cleanup` is called once after `wait` returned: it removes whatever the attempt left behind
+  (orphaned processes of its group, a stopped container). It never touches the log file.
+- `is_alive` tells, from a handle alone (possibly written by an earlier agent process), whether
+  anything of the attempt still runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from shoal.errors import ShoalError
+
+
+class CannotStart(ShoalError):
+    """The attempt could not be started (command not found, permission denied, bad image).
+
+    `message` is shown to users after "CannotStartContainerError: ".
+    """
+
+
+@dataclass(frozen=True)
+class AttemptSpec:
+    """Everything a runtime needs to start one attempt."""
+
+    job_id: str
+    """Job id (may contain ':'), for naming and labels only."""
+    attempt: int
+    """Attempt number, 1 for the first."""
+    command: tuple[str, ...]
+    """argv of the attempt; never passed through a shell."""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """The attempt's environment as given by the controller (SHOAL_* / AWS_BATCH_* included)."""
+    work_dir: Path | None = None
+    """Working directory (created by the caller); None = the runtime's choice."""
+    image: str = ""
+    """Container image; empty for the process runtime."""
+    vcpus: float = 0.0
+    """Requested logical CPUs (a runtime may enforce it; the process runtime does not yet)."""
+    memory_mib: int = 0
+    """Requested memory in MiB (a runtime may enforce it; the process runtime does not yet)."""
+    gpus: int = 0
+    """Requested GPUs."""
+
+
+@dataclass(frozen=True)
+class AttemptHandle:
+    """Enough to find a running attempt again, from this or a later agent process.
+
+    Serializable with `to_dict` / `from_dict` (plain JSON types only).
+    """
+
+    runtime: str
+    """Name of the runtime that started it ("process", "podman", "docker")."""
+    pid: int
+    """Pid of the attempt's main process (for containers: of the CLI or conmon, if known)."""
+    pgid: int
+    """Process group the attempt runs in (its own session); 0 if the runtime has none."""
+    start_time: float
+    """Creation time of `pid` in seconds since the epoch (psutil's create_time): tells a
+    recycled pid from ours."""
+    container_id: str = ""
+    """Container id for container runtimes; empty for processes."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AttemptHandle:
+        return cls(
+            runtime=str(data["runtime"]),
+            pid=int(data["pid"]),
+            pgid=int(data["pgid"]),
+            start_time=float(data["start_time"]),
+            container_id=str(data.get("container_id", "")),
+        )
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How an attempt's main process ended."""
+
+    exit_code: int | None
+    """Exit code; 128+N when killed by signal N; None when unknown (e.g. not our child)."""
+    signal: int | None = None
+    """The signal that killed it, if any."""
+    oom_killed: bool = False
+    """True when the runtime knows the kernel's OOM killer ended it."""
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """Runs job attempts. See the module docstring for the contract."""
+
+    name: str
+    """"process", "podman" or "docker": what the agent registers and jobs may ask for."""
+
+    async def start(self, spec: AttemptSpec, log_path: Path) -> AttemptHandle:
+        """Start the attempt; raise `CannotStart` if it cannot run at all."""
+        ...
+
+    async def wait(self, handle: AttemptHandle) -> ExitStatus:
+        """Wait until the attempt's main process has ended; its exit status."""
+        ...
+
+    async def kill(self, handle: AttemptHandle, grace: float) -> None:
+        """Stop the whole attempt: polite signal, `grace` seconds, then force."""
+        ...
+
+    async def cleanup(self, handle: AttemptHandle) -> None:
+        """After `wait`: remove leftovers (orphans of the group, a stopped container)."""
+        ...
+
+    def is_alive(self, handle: AttemptHandle) -> bool:
+        """Whether anything of the attempt still runs (works on handles of earlier agents)."""
+        ...

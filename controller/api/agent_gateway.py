@@ -1,0 +1,90 @@
+"""shoal.v1.AgentGateway servicer: one bidirectional stream per agent.
+
+Reads what the agent sends and hands it to its session (heartbeats answered here, job events
+forwarded to the leader loop); writes what the session's outbound queue holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+
+from controller.api.errors import abort
+from controller.domain import validation as V
+from controller.services import sessions as S
+from controller.services.replica import Replica
+from shoal import errors, log
+from shoal.v1 import agent_pb2, agent_pb2_grpc
+
+logger = log.get("controller.agents")
+
+
+class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
+    def __init__(self, replica: Replica) -> None:
+        self.r = replica
+
+    async def Connect(
+        self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[agent_pb2.ControllerMessage]:
+        try:
+            leader = self.r.require_leader()
+            first = await anext(aiter(request_iterator), None)
+            if first is None:
+                return
+            if first.WhichOneof("body") != "register":
+                raise errors.InvalidArgument("the first message on the stream must be register")
+            V.validate_register(first.register)
+            env = first.register.compute_environment
+            if env not in self.r.view.data.envs:
+                await self.r.view.sync()
+                if env not in self.r.view.data.envs:
+                    raise errors.NotFound(f"register.compute_environment: compute environment '{env}' does not exist")
+        except errors.ShoalError as err:
+            await abort(context, err)
+            return
+
+        session = S.AgentSession(register=first.register, peer=context.peer())
+        leader.submit_event(S.Registered(session))
+        reader = asyncio.create_task(self._read(request_iterator, session, leader))
+        try:
+            while True:
+                msg = await session.outbound.get()
+                if msg is None:
+                    break
+                yield msg
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            session.close()
+            leader.submit_event(S.Disconnected(session))
+
+    async def _read(
+        self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], session: S.AgentSession, leader
+    ) -> None:  # noqa: ANN001
+        try:
+            async for msg in request_iterator:
+                session.last_seen = time.monotonic()
+                kind = msg.WhichOneof("body")
+                if kind == "heartbeat":
+                    session.send(agent_pb2.ControllerMessage(heartbeat_ack=agent_pb2.HeartbeatAck(seq=msg.heartbeat.seq)))
+                elif kind == "attempt_started":
+                    leader.submit_event(S.Started(session, msg.attempt_started))
+                elif kind == "attempt_finished":
+                    leader.submit_event(S.Finished(session, msg.attempt_finished))
+                elif kind == "log_data":
+                    inbox = session.log_requests.get(msg.log_data.request_id)
+                    if inbox is not None:
+                        inbox.put_nowait(msg.log_data)
+                elif kind == "interrupted":
+                    leader.submit_event(S.Interrupted(session, msg.interrupted.reason))
+        except (grpc.aio.AioRpcError, asyncio.CancelledError):
+            pass
+        except Exception:  # noqa: BLE001
+            logger.exception("agent.stream_failed", node_id=session.node_id)
+        finally:
+            session.close()

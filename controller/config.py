@@ -1,0 +1,39 @@
+"""Controller settings. Every timing default is chosen against the peers (DESIGN "Agents")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    etcd_endpoints: tuple[str, ...]
+    """etcd client endpoints, host:port; several for a cluster (reads fail over between them)."""
+    listen: str = "127.0.0.1:50051"
+    """Address the gRPC server binds (API and agent gateway on one port)."""
+    advertise: str = ""
+    """Address clients and agents are redirected to when this replica leads (default: listen)."""
+    prefix: str = "/shoal/"
+    """etcd key prefix: one per cluster, so several clusters can share one etcd."""
+    replica_id: str = ""
+    """Name of this replica in logs and in the leader record (default: host:port)."""
+    lease_ttl: int = 5
+    """Leader lease TTL in seconds (etcd's minimum is about 2). Failover takes about this long."""
+    heartbeat_interval: float = 1.0
+    """Seconds between agent heartbeats (sent to agents when they register)."""
+    agent_lost_timeout: float = 10.0
+    """An agent silent this long is lost and its attempts are failed over (D in DESIGN)."""
+    reconnect_grace: float = 1.0
+    """An agent whose stream broke (process died) is lost after this long unless it reconnects."""
+    kill_grace: float = 10.0
+    """TerminateJob: seconds between SIGTERM and SIGKILL."""
+    max_txn_ops: int = 128
+    """etcd's --max-txn-ops: the most operations one transaction may carry."""
+    etcd_timeout: float = 5.0
+    """Deadline of every etcd call."""
+    etcd_tls: dict[str, str] = field(default_factory=dict)
+    """ca_file / cert_file / key_file for TLS to etcd (empty = plaintext)."""
+
+    @property
+    def advertised(self) -> str:
+        return self.advertise or self.listen

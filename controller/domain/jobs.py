@@ -1,0 +1,206 @@
+"""The job state machine: pure transitions on Job records.
+
+Every function takes a Job and returns a NEW Job (the input is never mutated, so the view the
+leader reads from stays intact until the transaction that carries the change commits). Times
+are passed in (milliseconds since the epoch): nothing here reads a clock.
+
+    SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED
+                                ^                     |
+                                +------ retry --------+--> FAILED
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from controller.domain import retry
+from shoal.v1 import agent_pb2, types_pb2
+
+S = types_pb2.JobStatus
+SUBMITTED = S.JOB_STATUS_SUBMITTED
+PENDING = S.JOB_STATUS_PENDING
+RUNNABLE = S.JOB_STATUS_RUNNABLE
+STARTING = S.JOB_STATUS_STARTING
+RUNNING = S.JOB_STATUS_RUNNING
+SUCCEEDED = S.JOB_STATUS_SUCCEEDED
+FAILED = S.JOB_STATUS_FAILED
+
+FINAL = frozenset({SUCCEEDED, FAILED})
+WAITING = frozenset({SUBMITTED, PENDING, RUNNABLE})
+ACTIVE = frozenset({STARTING, RUNNING})
+
+REASON_DEPENDENCY_FAILED = "Dependent job failed"
+REASON_EXITED = "Essential container in task exited"
+
+
+def status_name(status: int) -> str:
+    """'RUNNABLE' for JOB_STATUS_RUNNABLE."""
+    return S.Name(status).removeprefix("JOB_STATUS_")
+
+
+def _copy(job: types_pb2.Job) -> types_pb2.Job:
+    new = types_pb2.Job()
+    new.CopyFrom(job)
+    return new
+
+
+def fail(job: types_pb2.Job, reason: str, now_ms: int) -> types_pb2.Job:
+    """End a job that is not running (cancel, dependency failed, never-runnable)."""
+    new = _copy(job)
+    new.status = FAILED
+    new.status_reason = reason
+    new.stopped_at = now_ms
+    new.ClearField("current")
+    new.node_id = ""
+    new.compute_environment = ""
+    return new
+
+
+def admit(job: types_pb2.Job, dependency_status: Mapping[str, int], now_ms: int) -> types_pb2.Job:
+    """SUBMITTED/PENDING -> PENDING, RUNNABLE or FAILED from the states of its dependencies.
+
+    `dependency_status` maps each dependency's job id to its status; a missing id counts as
+    not finished yet (it may still be in an unexpanded submission batch).
+    """
+    waiting_on = []
+    for dep in job.depends_on:
+        status = dependency_status.get(dep.job_id)
+        if status == FAILED:
+            return fail(job, REASON_DEPENDENCY_FAILED, now_ms)
+        if status != SUCCEEDED:
+            waiting_on.append(dep.job_id)
+    new = _copy(job)
+    if waiting_on:
+        new.status = PENDING
+        new.status_reason = "Waiting on " + ", ".join(waiting_on)
+    else:
+        new.status = RUNNABLE
+        new.status_reason = ""
+    return new if new != job else job
+
+
+def start_attempt(
+    job: types_pb2.Job, *, node_id: str, compute_environment: str, epoch: int
+) -> types_pb2.Job:
+    """RUNNABLE -> STARTING with a fresh attempt token."""
+    new = _copy(job)
+    new.status = STARTING
+    new.status_reason = ""
+    new.current.job_id = job.job_id
+    new.current.attempt = len(job.attempts) + 1
+    new.current.epoch = epoch
+    new.node_id = node_id
+    new.compute_environment = compute_environment
+    return new
+
+
+def is_current(job: types_pb2.Job, token: types_pb2.AttemptToken) -> bool:
+    """A report counts only for the job's current attempt (DESIGN: attempt tokens)."""
+    return (
+        job.status in ACTIVE
+        and job.current.job_id == token.job_id
+        and job.current.attempt == token.attempt
+    )
+
+
+def mark_running(job: types_pb2.Job, started_at_ms: int) -> types_pb2.Job:
+    """STARTING -> RUNNING."""
+    if job.status != STARTING:
+        return job
+    new = _copy(job)
+    new.status = RUNNING
+    new.started_at = started_at_ms
+    return new
+
+
+def finish_attempt(
+    job: types_pb2.Job,
+    result: agent_pb2.AttemptFinished,
+    *,
+    now_ms: int,
+    interrupted: bool = False,
+) -> types_pb2.Job:
+    """STARTING/RUNNING -> SUCCEEDED, FAILED or (retry) RUNNABLE.
+
+    Records the attempt in the history, then lets the retry strategy decide. A job whose
+    termination was requested never retries.
+    """
+    new = _copy(job)
+    detail = new.attempts.add()
+    detail.attempt = job.current.attempt
+    detail.node_id = job.node_id
+    if result.HasField("exit_code"):
+        detail.exit_code = result.exit_code
+    detail.status_reason = result.status_reason
+    detail.reason = result.reason
+    detail.started_at = result.started_at or job.started_at
+    detail.stopped_at = result.stopped_at or now_ms
+    detail.interrupted = interrupted
+    new.ClearField("current")
+    new.node_id = ""
+    new.compute_environment = ""
+
+    if job.terminate_reason:
+        new.status = FAILED
+        new.status_reason = job.terminate_reason
+        new.stopped_at = now_ms
+        return new
+    if not interrupted and result.HasField("exit_code") and result.exit_code == 0:
+        new.status = SUCCEEDED
+        new.status_reason = ""
+        new.stopped_at = now_ms
+        return new
+
+    status_reason = result.status_reason or REASON_EXITED
+    outcome = retry.AttemptOutcome(
+        exit_code=result.exit_code if result.HasField("exit_code") else None,
+        reason=result.reason,
+        status_reason=status_reason,
+        interrupted=interrupted,
+    )
+    decision = retry.decide(
+        job.retry_strategy,
+        outcome,
+        attempts_made=len(new.attempts),
+        interruptions_used=job.interruptions_used,
+    )
+    if decision.retry:
+        new.status = RUNNABLE
+        new.status_reason = status_reason
+        if decision.charged_to_interruptions:
+            new.interruptions_used = job.interruptions_used + 1
+        return new
+    new.status = FAILED
+    new.status_reason = status_reason
+    new.stopped_at = now_ms
+    return new
+
+
+def attempt_environment(
+    job: types_pb2.Job, *, node_hostname: str
+) -> list[types_pb2.KeyValue]:
+    """The job's environment plus the SHOAL_* variables and their AWS_BATCH_* twins."""
+    attempt = str(job.current.attempt)
+    array_index = str(job.array_properties.index) if job.array_properties.size == 0 and ":" in job.job_id else ""
+    injected = {
+        "SHOAL_JOB_ID": job.job_id,
+        "SHOAL_JOB_ATTEMPT": attempt,
+        "SHOAL_JOB_QUEUE": job.job_queue,
+        "SHOAL_CE_NAME": job.compute_environment,
+        "SHOAL_NODE_INDEX": "0",
+        "SHOAL_NUM_NODES": "1",
+        "SHOAL_MAIN_NODE_ADDR": node_hostname,
+        "AWS_BATCH_JOB_ID": job.job_id,
+        "AWS_BATCH_JOB_ATTEMPT": attempt,
+        "AWS_BATCH_JQ_NAME": job.job_queue,
+        "AWS_BATCH_CE_NAME": job.compute_environment,
+        "AWS_BATCH_JOB_NODE_INDEX": "0",
+        "AWS_BATCH_JOB_NUM_NODES": "1",
+        "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": node_hostname,
+    }
+    if array_index:
+        injected["SHOAL_JOB_ARRAY_INDEX"] = array_index
+        injected["AWS_BATCH_JOB_ARRAY_INDEX"] = array_index
+    env = [kv for kv in job.container.environment if kv.name not in injected]
+    env.extend(types_pb2.KeyValue(name=k, value=v) for k, v in injected.items())
+    return env

@@ -1,0 +1,512 @@
+"""Structural checks of API requests and agent registrations, and submission resolution.
+
+Every check raises `shoal.errors.InvalidArgument` with a message that starts with the field
+path and says what is wrong, e.g. `container_overrides.vcpus: must be > 0 (got -1)`. Nothing
+here looks anything up in the store: whether a named queue or definition exists is the
+services' business. Pure functions, no I/O.
+
+Limits follow AWS Batch where it has one (name lengths, 5 evaluateOnExit rules, 20
+dependencies, 50 tags, array sizes 2-10000).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+from shoal.errors import InvalidArgument
+from shoal.v1 import agent_pb2, batch_pb2, types_pb2
+
+__all__ = [
+    "parse_definition_ref",
+    "refuse_unsupported",
+    "resolve_submission",
+    "validate_cancel",
+    "validate_container_properties",
+    "validate_create_compute_environment",
+    "validate_create_job_queue",
+    "validate_job_id",
+    "validate_name",
+    "validate_register",
+    "validate_register_job_definition",
+    "validate_retry_strategy",
+    "validate_submit",
+    "validate_submit_batch",
+    "validate_terminate",
+    "validate_update_compute_environment",
+    "validate_update_job_queue",
+]
+
+MAX_SUBMIT_BATCH = 1000
+MAX_COMMAND_ARGS = 256
+MAX_COMMAND_ARG_BYTES = 32 * 1024
+MAX_COMMAND_BYTES = 256 * 1024
+MAX_ENVIRONMENT = 100
+RESERVED_ENV_PREFIXES = ("SHOAL_", "AWS_BATCH_")
+MAX_VCPUS = 1024
+MIN_MEMORY_MIB = 4
+MAX_MEMORY_MIB = 16 * 1024 * 1024  # 16 TiB
+MAX_GPUS = 1024
+MAX_DEPENDS_ON = 20
+MAX_ARRAY_SIZE = 10_000
+MAX_ATTEMPTS = 10
+MAX_RULES = 5
+MAX_GLOB = 512
+MAX_INTERRUPTION_ATTEMPTS = 10
+MAX_TAGS = 50
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+MAX_PARAMETERS = 100
+MAX_PRIORITY = 1000
+MAX_QUEUE_ENVS = 3
+MAX_REASON = 1024
+RUNTIMES = frozenset({"process", "podman", "docker"})
+DEFAULT_VCPUS = 1.0
+DEFAULT_MEMORY_MIB = 256
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_NODE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EXIT_CODE_GLOB = re.compile(r"[0-9*]+")
+_JOB_ID = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}(?::(0|[1-9][0-9]{0,4}))?"
+)
+
+
+def _at(field: str, child: str) -> str:
+    return f"{field}.{child}" if field else child
+
+
+def _fail(field: str, problem: str) -> InvalidArgument:
+    return InvalidArgument(f"{field}: {problem}")
+
+
+# -- names and references ---------------------------------------------------------------------
+
+
+def validate_name(value: str, field: str) -> None:
+    """1-128 letters, digits, '-' and '_', the first a letter or digit."""
+    if not value:
+        raise _fail(field, "is required")
+    if len(value) > 128:
+        raise _fail(field, f"must be at most 128 characters (got {len(value)})")
+    if not _NAME.fullmatch(value):
+        raise _fail(
+            field,
+            f"must be letters, digits, '-' and '_', starting with a letter or digit (got {value!r})",
+        )
+
+
+def parse_definition_ref(ref: str, field: str) -> tuple[str, int | None]:
+    """'name' -> (name, None) (latest ACTIVE revision); 'name:N' -> (name, N), N >= 1."""
+    name, sep, revision = ref.partition(":")
+    validate_name(name, field)
+    if not sep:
+        return name, None
+    if not revision.isascii() or not revision.isdigit() or int(revision) < 1:
+        raise _fail(field, f"revision must be a whole number >= 1 (got {ref!r})")
+    return name, int(revision)
+
+
+def validate_job_id(value: str, field: str) -> None:
+    """A UUID4 in canonical lowercase form, optionally ':<index>' for an array child."""
+    match = _JOB_ID.fullmatch(value)
+    if match is None:
+        raise _fail(field, f"must be a job id (a lowercase UUID4, optionally ':<index>') (got {value!r})")
+    if match.group(1) is not None and int(match.group(1)) >= MAX_ARRAY_SIZE:
+        raise _fail(field, f"array index must be below {MAX_ARRAY_SIZE} (got {value!r})")
+
+
+# -- shared pieces ----------------------------------------------------------------------------
+
+
+def _validate_command(command: Sequence[str], field: str) -> None:
+    if len(command) > MAX_COMMAND_ARGS:
+        raise _fail(field, f"at most {MAX_COMMAND_ARGS} arguments (got {len(command)})")
+    total = 0
+    for i, arg in enumerate(command):
+        size = len(arg.encode())
+        if size > MAX_COMMAND_ARG_BYTES:
+            raise _fail(f"{field}[{i}]", f"at most {MAX_COMMAND_ARG_BYTES} bytes (got {size})")
+        total += size
+    if total > MAX_COMMAND_BYTES:
+        raise _fail(field, f"at most {MAX_COMMAND_BYTES} bytes in all (got {total})")
+
+
+def _validate_environment(environment: Sequence[types_pb2.KeyValue], field: str) -> None:
+    if len(environment) > MAX_ENVIRONMENT:
+        raise _fail(field, f"at most {MAX_ENVIRONMENT} variables (got {len(environment)})")
+    for i, kv in enumerate(environment):
+        path = f"{field}[{i}].name"
+        if not _ENV_NAME.fullmatch(kv.name):
+            raise _fail(path, f"must match [A-Za-z_][A-Za-z0-9_]* (got {kv.name!r})")
+        if kv.name.startswith(RESERVED_ENV_PREFIXES):
+            raise _fail(path, f"{kv.name} is reserved: SHOAL_* and AWS_BATCH_* are set by shoal")
+
+
+def _validate_vcpus(vcpus: float, field: str) -> None:
+    if not math.isfinite(vcpus):
+        raise _fail(field, f"must be a finite number (got {vcpus})")
+    if vcpus <= 0:
+        raise _fail(field, f"must be > 0 (got {vcpus:g})")
+    if vcpus > MAX_VCPUS:
+        raise _fail(field, f"must be <= {MAX_VCPUS} (got {vcpus:g})")
+
+
+def _validate_memory(memory_mib: int, field: str) -> None:
+    if not MIN_MEMORY_MIB <= memory_mib <= MAX_MEMORY_MIB:
+        raise _fail(field, f"must be {MIN_MEMORY_MIB}..{MAX_MEMORY_MIB} MiB (got {memory_mib})")
+
+
+def _validate_runtime(runtime: str, field: str) -> None:
+    if runtime and runtime not in RUNTIMES:
+        raise _fail(field, f"must be one of process, podman, docker or empty (got {runtime!r})")
+
+
+def validate_retry_strategy(strategy: types_pb2.RetryStrategy, field: str) -> None:
+    if strategy.attempts > MAX_ATTEMPTS:
+        raise _fail(_at(field, "attempts"), f"must be 0..{MAX_ATTEMPTS} (got {strategy.attempts})")
+    rules = strategy.evaluate_on_exit
+    if len(rules) > MAX_RULES:
+        raise _fail(_at(field, "evaluate_on_exit"), f"at most {MAX_RULES} rules (got {len(rules)})")
+    for i, rule in enumerate(rules):
+        path = _at(field, f"evaluate_on_exit[{i}]")
+        if rule.action not in (types_pb2.RETRY_ACTION_RETRY, types_pb2.RETRY_ACTION_EXIT):
+            raise _fail(f"{path}.action", "must be RETRY or EXIT")
+        if not (rule.on_exit_code or rule.on_reason or rule.on_status_reason):
+            raise _fail(path, "needs at least one of on_exit_code, on_reason, on_status_reason")
+        for name in ("on_exit_code", "on_reason", "on_status_reason"):
+            glob = getattr(rule, name)
+            if len(glob) > MAX_GLOB:
+                raise _fail(f"{path}.{name}", f"at most {MAX_GLOB} characters (got {len(glob)})")
+        if rule.on_exit_code and not _EXIT_CODE_GLOB.fullmatch(rule.on_exit_code):
+            raise _fail(
+                f"{path}.on_exit_code", f"may contain only digits and '*' (got {rule.on_exit_code!r})"
+            )
+    if strategy.interruption_attempts > MAX_INTERRUPTION_ATTEMPTS:
+        raise _fail(
+            _at(field, "interruption_attempts"),
+            f"must be 0..{MAX_INTERRUPTION_ATTEMPTS} (got {strategy.interruption_attempts})",
+        )
+
+
+# JobTimeout.attempt_duration_seconds needs no check: "0 (no limit) or >= 1" is every uint32.
+
+
+def _validate_tags(tags: Mapping[str, str], field: str) -> None:
+    if len(tags) > MAX_TAGS:
+        raise _fail(field, f"at most {MAX_TAGS} tags (got {len(tags)})")
+    for key, value in sorted(tags.items()):
+        if not 1 <= len(key) <= MAX_TAG_KEY:
+            raise _fail(f"{field}[{key!r}]", f"key must be 1..{MAX_TAG_KEY} characters (got {len(key)})")
+        if len(value) > MAX_TAG_VALUE:
+            raise _fail(
+                f"{field}[{key!r}]", f"value must be at most {MAX_TAG_VALUE} characters (got {len(value)})"
+            )
+
+
+def _validate_parameters(parameters: Mapping[str, str], field: str) -> None:
+    count = len(parameters)
+    if count > MAX_PARAMETERS:
+        raise _fail(field, f"at most {MAX_PARAMETERS} parameters (got {count})")
+
+
+# -- job submission ---------------------------------------------------------------------------
+
+
+def refuse_unsupported(req: batch_pb2.SubmitJobRequest, field_prefix: str = "") -> None:
+    """Refuse what later releases will add, instead of silently ignoring it.
+
+    REMOVE a check here when the feature lands (and add its real validation to validate_submit).
+    """
+    if req.array_properties.size > 0:
+        raise _fail(_at(field_prefix, "array_properties.size"), "array jobs are not supported yet")
+    for i, dep in enumerate(req.depends_on):
+        if dep.type != types_pb2.DEPENDENCY_TYPE_UNSPECIFIED:
+            raise _fail(
+                _at(field_prefix, f"depends_on[{i}].type"),
+                "N_TO_N and SEQUENTIAL dependencies are not supported yet (they need array jobs)",
+            )
+    overrides = req.container_overrides
+    if overrides.image:
+        raise _fail(
+            _at(field_prefix, "container_overrides.image"),
+            "container images are not supported yet (process runtime only)",
+        )
+    if overrides.runtime in ("docker", "podman"):
+        raise _fail(
+            _at(field_prefix, "container_overrides.runtime"),
+            f"{overrides.runtime}: container images are not supported yet (process runtime only)",
+        )
+
+
+def refuse_unsupported_container(cp: types_pb2.ContainerProperties, field: str) -> None:
+    """The job-definition side of refuse_unsupported: no images or container runtimes yet."""
+    if cp.image:
+        raise _fail(_at(field, "image"), "container images are not supported yet (process runtime only)")
+    if cp.runtime in ("docker", "podman"):
+        raise _fail(
+            _at(field, "runtime"),
+            f"{cp.runtime}: container images are not supported yet (process runtime only)",
+        )
+
+
+def validate_submit(req: batch_pb2.SubmitJobRequest, field_prefix: str = "") -> None:
+    """Structural checks of one submission; no store lookups."""
+    validate_name(req.job_name, _at(field_prefix, "job_name"))
+    if req.job_queue:
+        validate_name(req.job_queue, _at(field_prefix, "job_queue"))
+    if req.job_definition:
+        parse_definition_ref(req.job_definition, _at(field_prefix, "job_definition"))
+
+    overrides = req.container_overrides
+    o_field = _at(field_prefix, "container_overrides")
+    if not req.job_definition and not overrides.command:
+        raise _fail(f"{o_field}.command", "is required for a job without a job definition")
+    _validate_command(overrides.command, f"{o_field}.command")
+    _validate_environment(overrides.environment, f"{o_field}.environment")
+    if overrides.HasField("vcpus"):
+        _validate_vcpus(overrides.vcpus, f"{o_field}.vcpus")
+    if overrides.HasField("memory_mib"):
+        _validate_memory(overrides.memory_mib, f"{o_field}.memory_mib")
+    _validate_runtime(overrides.runtime, f"{o_field}.runtime")
+
+    if len(req.depends_on) > MAX_DEPENDS_ON:
+        raise _fail(
+            _at(field_prefix, "depends_on"),
+            f"at most {MAX_DEPENDS_ON} dependencies (got {len(req.depends_on)})",
+        )
+    seen: set[str] = set()
+    for i, dep in enumerate(req.depends_on):
+        path = _at(field_prefix, f"depends_on[{i}].job_id")
+        validate_job_id(dep.job_id, path)
+        if dep.job_id in seen:
+            raise _fail(path, f"{dep.job_id} is listed twice")
+        seen.add(dep.job_id)
+
+    size = req.array_properties.size
+    if size == 1 or size > MAX_ARRAY_SIZE:
+        raise _fail(
+            _at(field_prefix, "array_properties.size"),
+            f"must be 0 (not an array) or 2..{MAX_ARRAY_SIZE} (got {size})",
+        )
+    if req.HasField("retry_strategy"):
+        validate_retry_strategy(req.retry_strategy, _at(field_prefix, "retry_strategy"))
+    _validate_tags(req.tags, _at(field_prefix, "tags"))
+    _validate_parameters(req.parameters, _at(field_prefix, "parameters"))
+    refuse_unsupported(req, field_prefix)
+
+
+def validate_submit_batch(reqs: Sequence[batch_pb2.SubmitJobRequest]) -> None:
+    """1..1000 jobs; a problem is reported with its index (`jobs[3].job_name: ...`)."""
+    if not reqs:
+        raise _fail("jobs", "at least one job is required")
+    if len(reqs) > MAX_SUBMIT_BATCH:
+        raise _fail("jobs", f"at most {MAX_SUBMIT_BATCH} jobs per call (got {len(reqs)})")
+    for i, req in enumerate(reqs):
+        validate_submit(req, f"jobs[{i}]")
+
+
+# -- job definitions --------------------------------------------------------------------------
+
+
+def validate_container_properties(cp: types_pb2.ContainerProperties, field: str) -> None:
+    """A definition's container properties. The command may be empty only with an image."""
+    if not cp.command and not cp.image:
+        raise _fail(_at(field, "command"), "is required (there is no image with a default command)")
+    _validate_command(cp.command, _at(field, "command"))
+    _validate_environment(cp.environment, _at(field, "environment"))
+    resources = cp.resources
+    # 0 = unset (the defaults apply at submission); anything else must be sane.
+    if resources.vcpus != 0 or not math.isfinite(resources.vcpus):
+        _validate_vcpus(resources.vcpus, _at(field, "resources.vcpus"))
+    if resources.memory_mib != 0:
+        _validate_memory(resources.memory_mib, _at(field, "resources.memory_mib"))
+    if resources.gpus > MAX_GPUS:
+        raise _fail(_at(field, "resources.gpus"), f"must be <= {MAX_GPUS} (got {resources.gpus})")
+    _validate_runtime(cp.runtime, _at(field, "runtime"))
+    refuse_unsupported_container(cp, field)
+
+
+def validate_register_job_definition(req: batch_pb2.RegisterJobDefinitionRequest) -> None:
+    validate_name(req.job_definition_name, "job_definition_name")
+    validate_container_properties(req.container_properties, "container_properties")
+    validate_retry_strategy(req.retry_strategy, "retry_strategy")
+    _validate_tags(req.tags, "tags")
+    _validate_parameters(req.parameters, "parameters")
+
+
+# -- queues and compute environments ----------------------------------------------------------
+
+
+def _validate_state(state: int, field: str) -> None:
+    if state not in types_pb2.EntityState.values():
+        raise _fail(field, f"unknown state {state}")
+
+
+def _validate_priority(priority: int, field: str) -> None:
+    if not 0 <= priority <= MAX_PRIORITY:
+        raise _fail(field, f"must be 0..{MAX_PRIORITY} (got {priority})")
+
+
+def _validate_env_order(orders: Sequence[types_pb2.ComputeEnvironmentOrder], field: str) -> None:
+    if not 1 <= len(orders) <= MAX_QUEUE_ENVS:
+        raise _fail(field, f"must list 1..{MAX_QUEUE_ENVS} compute environments (got {len(orders)})")
+    seen_orders: set[int] = set()
+    seen_names: set[str] = set()
+    for i, entry in enumerate(orders):
+        validate_name(entry.compute_environment, f"{field}[{i}].compute_environment")
+        if entry.order in seen_orders:
+            raise _fail(f"{field}[{i}].order", f"order {entry.order} is used twice")
+        if entry.compute_environment in seen_names:
+            raise _fail(f"{field}[{i}].compute_environment", f"{entry.compute_environment} is listed twice")
+        seen_orders.add(entry.order)
+        seen_names.add(entry.compute_environment)
+
+
+def validate_create_job_queue(req: batch_pb2.CreateJobQueueRequest) -> None:
+    validate_name(req.job_queue_name, "job_queue_name")
+    _validate_state(req.state, "state")
+    _validate_priority(req.priority, "priority")
+    _validate_env_order(req.compute_environment_order, "compute_environment_order")
+
+
+def validate_update_job_queue(req: batch_pb2.UpdateJobQueueRequest) -> None:
+    validate_name(req.job_queue_name, "job_queue_name")
+    _validate_state(req.state, "state")
+    if req.HasField("priority"):
+        _validate_priority(req.priority, "priority")
+    if req.compute_environment_order:  # empty = unchanged
+        _validate_env_order(req.compute_environment_order, "compute_environment_order")
+
+
+def _validate_vcpu_range(min_vcpus: int, desired: int, max_vcpus: int, managed: bool) -> None:
+    if managed and max_vcpus == 0:
+        raise _fail("max_vcpus", "must be > 0 for a MANAGED compute environment")
+    if max_vcpus:
+        if min_vcpus > max_vcpus:
+            raise _fail("min_vcpus", f"must be <= max_vcpus ({min_vcpus} > {max_vcpus})")
+        if desired > max_vcpus:
+            raise _fail("desired_vcpus", f"must be <= max_vcpus ({desired} > {max_vcpus})")
+    if desired and desired < min_vcpus:
+        raise _fail("desired_vcpus", f"must be >= min_vcpus ({desired} < {min_vcpus})")
+
+
+def validate_create_compute_environment(req: batch_pb2.CreateComputeEnvironmentRequest) -> None:
+    validate_name(req.compute_environment_name, "compute_environment_name")
+    if req.type not in types_pb2.ComputeEnvironmentType.values():
+        raise _fail("type", f"unknown type {req.type}")
+    _validate_state(req.state, "state")
+    _validate_vcpu_range(
+        req.min_vcpus,
+        req.desired_vcpus,
+        req.max_vcpus,
+        managed=req.type == types_pb2.COMPUTE_ENVIRONMENT_TYPE_MANAGED,
+    )
+
+
+def validate_update_compute_environment(req: batch_pb2.UpdateComputeEnvironmentRequest) -> None:
+    """Checks what the request alone can tell; the merged result needs the stored record."""
+    validate_name(req.compute_environment_name, "compute_environment_name")
+    _validate_state(req.state, "state")
+    min_vcpus = req.min_vcpus if req.HasField("min_vcpus") else 0
+    desired = req.desired_vcpus if req.HasField("desired_vcpus") else 0
+    max_vcpus = req.max_vcpus if req.HasField("max_vcpus") else 0
+    _validate_vcpu_range(min_vcpus, desired, max_vcpus, managed=False)
+
+
+# -- cancel / terminate -----------------------------------------------------------------------
+
+
+def _validate_stop(job_id: str, reason: str) -> None:
+    validate_job_id(job_id, "job_id")
+    if not reason:
+        raise _fail("reason", "is required (it becomes the job's status reason)")
+    if len(reason) > MAX_REASON:
+        raise _fail("reason", f"must be at most {MAX_REASON} characters (got {len(reason)})")
+
+
+def validate_cancel(req: batch_pb2.CancelJobRequest) -> None:
+    _validate_stop(req.job_id, req.reason)
+
+
+def validate_terminate(req: batch_pb2.TerminateJobRequest) -> None:
+    _validate_stop(req.job_id, req.reason)
+
+
+# -- agents -----------------------------------------------------------------------------------
+
+
+def validate_register(reg: agent_pb2.Register) -> None:
+    """An agent's registration: identity and a capacity that makes sense."""
+    if not _NODE_ID.fullmatch(reg.node_id):
+        raise _fail("node_id", f"must be 1..128 letters, digits, '.', '_' or '-' (got {reg.node_id!r})")
+    if not reg.hostname:
+        raise _fail("hostname", "is required")
+    validate_name(reg.compute_environment, "compute_environment")
+    if not math.isfinite(reg.vcpus) or not 0 < reg.vcpus <= 100_000:
+        raise _fail("vcpus", f"must be > 0 and <= 100000 (got {reg.vcpus})")
+    if not 0 < reg.memory_mib <= 1 << 32:
+        raise _fail("memory_mib", f"must be > 0 and <= {1 << 32} (got {reg.memory_mib})")
+    if reg.gpus > MAX_GPUS:
+        raise _fail("gpus", f"must be <= {MAX_GPUS} (got {reg.gpus})")
+    if not reg.runtimes:
+        raise _fail("runtimes", "must list at least one runtime (process, podman, docker)")
+    for i, runtime in enumerate(reg.runtimes):
+        if runtime not in RUNTIMES:
+            raise _fail(f"runtimes[{i}]", f"must be process, podman or docker (got {runtime!r})")
+
+
+# -- resolution -------------------------------------------------------------------------------
+
+
+def resolve_submission(
+    req: batch_pb2.SubmitJobRequest, definition: types_pb2.JobDefinition | None
+) -> tuple[types_pb2.ContainerProperties, types_pb2.RetryStrategy, types_pb2.JobTimeout, str]:
+    """What the job runs with: the definition's properties with the request's overrides applied.
+
+    command replaces; environment merges by name (the override wins, the definition's order
+    first, new names after); vcpus / memory override when set; image / runtime override when
+    non-empty; vcpus defaults to 1 and memory to 256 MiB when still unset. Retry strategy and
+    timeout come from the request when it sets them, else from the definition. Returns also the
+    definition reference 'name:revision' ('' for an inline job).
+    """
+    container = types_pb2.ContainerProperties()
+    retry = types_pb2.RetryStrategy()
+    timeout = types_pb2.JobTimeout()
+    ref = ""
+    if definition is not None:
+        container.CopyFrom(definition.container_properties)
+        retry.CopyFrom(definition.retry_strategy)
+        timeout.CopyFrom(definition.timeout)
+        ref = f"{definition.job_definition_name}:{definition.revision}"
+
+    overrides = req.container_overrides
+    if overrides.command:
+        del container.command[:]
+        container.command.extend(overrides.command)
+    if overrides.environment:
+        merged = {kv.name: kv.value for kv in container.environment}
+        for kv in overrides.environment:
+            merged[kv.name] = kv.value
+        del container.environment[:]
+        container.environment.extend(types_pb2.KeyValue(name=k, value=v) for k, v in merged.items())
+    if overrides.HasField("vcpus"):
+        container.resources.vcpus = overrides.vcpus
+    if overrides.HasField("memory_mib"):
+        container.resources.memory_mib = overrides.memory_mib
+    if overrides.image:
+        container.image = overrides.image
+    if overrides.runtime:
+        container.runtime = overrides.runtime
+    if container.resources.vcpus == 0:
+        container.resources.vcpus = DEFAULT_VCPUS
+    if container.resources.memory_mib == 0:
+        container.resources.memory_mib = DEFAULT_MEMORY_MIB
+
+    if req.HasField("retry_strategy"):
+        retry.CopyFrom(req.retry_strategy)
+    if req.HasField("timeout"):
+        timeout.CopyFrom(req.timeout)
+    return container, retry, timeout, ref

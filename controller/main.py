@@ -1,0 +1,155 @@
+"""`shoal controller`: run one controller replica (API + agent gateway on one port)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import socket
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from controller.api.agent_gateway import AgentGatewayServicer
+from controller.api.batch import BatchServicer
+from controller.config import ControllerConfig
+from controller.services.replica import Replica
+from shoal import log
+from shoal.v1 import agent_pb2, agent_pb2_grpc, batch_pb2, batch_pb2_grpc
+
+logger = log.get("controller")
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+SERVICES = ("shoal.v1.Batch", "shoal.v1.AgentGateway")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="shoal controller",
+        description="Run a shoal controller replica. Start several against the same etcd for high "
+        "availability: one is elected leader (it schedules and holds the agent sessions), the "
+        "others serve reads and accept submissions, and take over within about --lease-ttl "
+        "seconds if the leader dies.",
+    )
+    p.add_argument("--etcd", required=True, metavar="HOST:PORT[,...]", help="etcd client endpoints")
+    p.add_argument("--listen", default="127.0.0.1:50051", metavar="HOST:PORT", help="address to serve on (default %(default)s)")
+    p.add_argument("--advertise", default="", metavar="HOST:PORT", help="address clients and agents are redirected to (default: --listen, with 0.0.0.0 replaced by this host's name)")
+    p.add_argument("--prefix", default="/shoal/", help="etcd key prefix of this cluster (default %(default)s)")
+    p.add_argument("--replica-id", default="", help="name of this replica in logs (default: the advertised address)")
+    p.add_argument("--lease-ttl", type=int, default=5, metavar="SECONDS", help="leader lease TTL, >= 2 (default %(default)s); failover takes about this long")
+    p.add_argument("--heartbeat-interval", type=float, default=1.0, metavar="SECONDS", help="agent heartbeat interval (default %(default)s)")
+    p.add_argument("--agent-lost-timeout", type=float, default=10.0, metavar="SECONDS", help="a silent agent is declared lost after this long (default %(default)s)")
+    p.add_argument("--reconnect-grace", type=float, default=1.0, metavar="SECONDS", help="an agent whose stream broke is lost after this long unless it reconnects (default %(default)s)")
+    p.add_argument("--kill-grace", type=float, default=10.0, metavar="SECONDS", help="TerminateJob: SIGTERM-to-SIGKILL grace (default %(default)s)")
+    p.add_argument("--max-txn-ops", type=int, default=128, help="etcd's --max-txn-ops (default %(default)s)")
+    p.add_argument("--etcd-cacert", default="", help="CA bundle for TLS to etcd")
+    p.add_argument("--etcd-cert", default="", help="client certificate for etcd")
+    p.add_argument("--etcd-key", default="", help="client key for etcd")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def config_from_args(ns: argparse.Namespace) -> ControllerConfig:
+    endpoints = tuple(e.strip() for e in ns.etcd.split(",") if e.strip())
+    if not endpoints:
+        raise SystemExit("shoal controller: --etcd needs at least one HOST:PORT")
+    if ns.lease_ttl < 2:
+        raise SystemExit("shoal controller: --lease-ttl must be >= 2 (etcd grants no shorter lease)")
+    if ns.agent_lost_timeout <= 2 * ns.heartbeat_interval:
+        raise SystemExit("shoal controller: --agent-lost-timeout must be more than two heartbeat intervals")
+    advertise = ns.advertise
+    if not advertise:
+        host, _, port = ns.listen.rpartition(":")
+        advertise = f"{socket.gethostname()}:{port}" if host in ("0.0.0.0", "[::]", "") else ns.listen
+    tls = {}
+    if ns.etcd_cacert:
+        tls = {"ca_file": ns.etcd_cacert, "cert_file": ns.etcd_cert or None, "key_file": ns.etcd_key or None}
+    return ControllerConfig(
+        etcd_endpoints=endpoints,
+        listen=ns.listen,
+        advertise=advertise,
+        prefix=ns.prefix,
+        replica_id=ns.replica_id,
+        lease_ttl=ns.lease_ttl,
+        heartbeat_interval=ns.heartbeat_interval,
+        agent_lost_timeout=ns.agent_lost_timeout,
+        reconnect_grace=ns.reconnect_grace,
+        kill_grace=ns.kill_grace,
+        max_txn_ops=ns.max_txn_ops,
+        etcd_tls=tls,
+    )
+
+
+async def _health_updater(replica: Replica, servicer: health.aio.HealthServicer) -> None:
+    serving = None
+    while True:
+        ok = replica.view.healthy
+        if ok != serving:
+            status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+            for name in ("", *SERVICES):
+                await servicer.set(name, status)
+            serving = ok
+        await asyncio.sleep(0.2)
+
+
+async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    replica = Replica(config)
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # Agent streams live for days: keep them alive through idle NAT/firewalls.
+            ("grpc.keepalive_time_ms", 20_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ]
+    )
+    batch_pb2_grpc.add_BatchServicer_to_server(BatchServicer(replica), server)
+    agent_pb2_grpc.add_AgentGatewayServicer_to_server(AgentGatewayServicer(replica), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", *SERVICES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    reflection.enable_server_reflection(
+        (
+            batch_pb2.DESCRIPTOR.services_by_name["Batch"].full_name,
+            agent_pb2.DESCRIPTOR.services_by_name["AgentGateway"].full_name,
+            health.SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    if server.add_insecure_port(config.listen) == 0:
+        raise SystemExit(f"shoal controller: cannot listen on {config.listen}")
+    await server.start()
+    await replica.start()
+    health_task = asyncio.create_task(_health_updater(replica, health_servicer))
+    logger.info("controller.ready", listen=config.listen, advertise=config.advertised, etcd=",".join(config.etcd_endpoints))
+    try:
+        await stop.wait()
+    finally:
+        logger.info("controller.stopping")
+        health_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await health_task
+        await replica.stop()
+        await server.stop(grace=1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    config = config_from_args(ns)
+    log.configure(ns.log_level, component="controller")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, stop=stop)
+
+    asyncio.run(run())
+    return 0

@@ -1,0 +1,245 @@
+"""Job queues, compute environments and job definitions: served by any replica.
+
+These change rarely, so each change is a read-modify-write guarded by the key's mod revision
+(compare-and-swap). A failed compare means the write was NOT applied, so it is safe to re-read
+and try again; an RPC failure is not retried (its outcome is unknown).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from controller.domain import jobs as J
+from controller.domain import validation as V
+from controller.services.view import ClusterView
+from controller.store.etcd import Compare, EtcdClient, Op
+from controller.store.keys import Keys
+from shoal import errors
+from shoal.v1 import batch_pb2, types_pb2
+
+M = TypeVar("M", types_pb2.JobQueue, types_pb2.ComputeEnvironment, types_pb2.JobDefinition)
+_CAS_ATTEMPTS = 5
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _state_name(state: int) -> str:
+    return types_pb2.EntityState.Name(state).removeprefix("ENTITY_STATE_")
+
+
+class CatalogService:
+    def __init__(self, client: EtcdClient, keys: Keys, view: ClusterView) -> None:
+        self.client = client
+        self.keys = keys
+        self.view = view
+
+    # ---- generic helpers ---------------------------------------------------------------
+
+    async def _create(self, key: bytes, record: M, what: str) -> M:
+        result = await self.client.txn(
+            [Compare.create_revision(key, "==", 0)], [Op.put(key, record.SerializeToString())]
+        )
+        if not result.succeeded:
+            raise errors.AlreadyExists(f"{what} already exists")
+        await self.view.wait_for(result.revision)
+        return record
+
+    async def _update(self, key: bytes, cls: type[M], what: str, change: Callable[[M], Awaitable[None] | None]) -> M:
+        for _ in range(_CAS_ATTEMPTS):
+            kv = await self.client.get(key)
+            if kv is None:
+                raise errors.NotFound(f"{what} does not exist")
+            record = cls.FromString(kv.value)
+            outcome = change(record)
+            if outcome is not None:
+                await outcome
+            result = await self.client.txn(
+                [Compare.mod_revision(key, "==", kv.mod_revision)], [Op.put(key, record.SerializeToString())]
+            )
+            if result.succeeded:
+                await self.view.wait_for(result.revision)
+                return record
+        raise errors.Conflict(f"{what} is being changed concurrently; try again")
+
+    async def _delete(self, key: bytes, cls: type[M], what: str, check: Callable[[M], None]) -> None:
+        for _ in range(_CAS_ATTEMPTS):
+            kv = await self.client.get(key)
+            if kv is None:
+                raise errors.NotFound(f"{what} does not exist")
+            check(cls.FromString(kv.value))
+            result = await self.client.txn([Compare.mod_revision(key, "==", kv.mod_revision)], [Op.delete(key)])
+            if result.succeeded:
+                await self.view.wait_for(result.revision)
+                return
+        raise errors.Conflict(f"{what} is being changed concurrently; try again")
+
+    async def _envs_exist(self, names: list[str], field: str) -> None:
+        missing = [n for n in names if n not in self.view.data.envs]
+        if missing:
+            await self.view.sync()
+            missing = [n for n in names if n not in self.view.data.envs]
+        if missing:
+            raise errors.NotFound(f"{field}: compute environment '{missing[0]}' does not exist")
+
+    # ---- job queues --------------------------------------------------------------------
+
+    async def create_queue(self, req: batch_pb2.CreateJobQueueRequest) -> types_pb2.JobQueue:
+        V.validate_create_job_queue(req)
+        await self._envs_exist([o.compute_environment for o in req.compute_environment_order], "compute_environment_order")
+        queue = types_pb2.JobQueue(
+            job_queue_name=req.job_queue_name,
+            state=req.state or types_pb2.ENTITY_STATE_ENABLED,
+            priority=req.priority,
+            compute_environment_order=req.compute_environment_order,
+            created_at=_now_ms(),
+        )
+        return await self._create(self.keys.queue(req.job_queue_name), queue, f"job queue '{req.job_queue_name}'")
+
+    async def update_queue(self, req: batch_pb2.UpdateJobQueueRequest) -> types_pb2.JobQueue:
+        V.validate_update_job_queue(req)
+        if req.compute_environment_order:
+            await self._envs_exist([o.compute_environment for o in req.compute_environment_order], "compute_environment_order")
+
+        def change(q: types_pb2.JobQueue) -> None:
+            if req.state:
+                q.state = req.state
+            if req.HasField("priority"):
+                q.priority = req.priority
+            if req.compute_environment_order:
+                del q.compute_environment_order[:]
+                q.compute_environment_order.extend(req.compute_environment_order)
+
+        return await self._update(self.keys.queue(req.job_queue_name), types_pb2.JobQueue, f"job queue '{req.job_queue_name}'", change)
+
+    async def delete_queue(self, name: str) -> None:
+        V.validate_name(name, "job_queue_name")
+
+        def check(q: types_pb2.JobQueue) -> None:
+            if q.state != types_pb2.ENTITY_STATE_DISABLED:
+                raise errors.FailedPrecondition(f"job queue '{name}' is ENABLED; disable it before deleting it")
+            active = sum(1 for e in self.view.data.jobs.values() if e.job.job_queue == name and e.job.status not in J.FINAL)
+            if active:
+                raise errors.FailedPrecondition(
+                    f"job queue '{name}' still has {active} unfinished jobs; cancel or terminate them first"
+                )
+
+        await self._delete(self.keys.queue(name), types_pb2.JobQueue, f"job queue '{name}'", check)
+
+    def describe_queues(self, names: list[str]) -> list[types_pb2.JobQueue]:
+        queues = self.view.data.queues
+        chosen = names or sorted(queues)
+        return [queues[n] for n in chosen if n in queues]
+
+    # ---- compute environments ----------------------------------------------------------
+
+    async def create_env(self, req: batch_pb2.CreateComputeEnvironmentRequest) -> types_pb2.ComputeEnvironment:
+        V.validate_create_compute_environment(req)
+        env = types_pb2.ComputeEnvironment(
+            compute_environment_name=req.compute_environment_name,
+            type=req.type or types_pb2.COMPUTE_ENVIRONMENT_TYPE_UNMANAGED,
+            state=req.state or types_pb2.ENTITY_STATE_ENABLED,
+            min_vcpus=req.min_vcpus,
+            desired_vcpus=req.desired_vcpus,
+            max_vcpus=req.max_vcpus,
+            created_at=_now_ms(),
+        )
+        return await self._create(
+            self.keys.env(req.compute_environment_name), env, f"compute environment '{req.compute_environment_name}'"
+        )
+
+    async def update_env(self, req: batch_pb2.UpdateComputeEnvironmentRequest) -> types_pb2.ComputeEnvironment:
+        V.validate_update_compute_environment(req)
+
+        def change(e: types_pb2.ComputeEnvironment) -> None:
+            if req.state:
+                e.state = req.state
+            for name in ("min_vcpus", "desired_vcpus", "max_vcpus"):
+                if req.HasField(name):
+                    setattr(e, name, getattr(req, name))
+            if e.max_vcpus and not (e.min_vcpus <= e.desired_vcpus <= e.max_vcpus or e.desired_vcpus == 0):
+                raise errors.InvalidArgument(
+                    f"min_vcpus <= desired_vcpus <= max_vcpus must hold (got {e.min_vcpus}, {e.desired_vcpus}, {e.max_vcpus})"
+                )
+
+        name = req.compute_environment_name
+        return await self._update(self.keys.env(name), types_pb2.ComputeEnvironment, f"compute environment '{name}'", change)
+
+    async def delete_env(self, name: str) -> None:
+        V.validate_name(name, "compute_environment_name")
+
+        def check(e: types_pb2.ComputeEnvironment) -> None:
+            if e.state != types_pb2.ENTITY_STATE_DISABLED:
+                raise errors.FailedPrecondition(f"compute environment '{name}' is ENABLED; disable it before deleting it")
+            users = sorted(
+                q.job_queue_name
+                for q in self.view.data.queues.values()
+                if any(o.compute_environment == name for o in q.compute_environment_order)
+            )
+            if users:
+                raise errors.FailedPrecondition(
+                    f"compute environment '{name}' is used by job queue(s) {', '.join(users)}; remove it from them first"
+                )
+
+        await self._delete(self.keys.env(name), types_pb2.ComputeEnvironment, f"compute environment '{name}'", check)
+
+    def describe_envs(self, names: list[str]) -> list[types_pb2.ComputeEnvironment]:
+        envs = self.view.data.envs
+        chosen = names or sorted(envs)
+        return [envs[n] for n in chosen if n in envs]
+
+    # ---- job definitions ---------------------------------------------------------------
+
+    async def register_definition(self, req: batch_pb2.RegisterJobDefinitionRequest) -> types_pb2.JobDefinition:
+        V.validate_register_job_definition(req)
+        name = req.job_definition_name
+        for _ in range(_CAS_ATTEMPTS):
+            kvs, _rev = await self.client.get_prefix(self.keys.definition_prefix(name))
+            latest = 0
+            for kv in kvs:
+                latest = max(latest, types_pb2.JobDefinition.FromString(kv.value).revision)
+            definition = types_pb2.JobDefinition(
+                job_definition_name=name,
+                revision=latest + 1,
+                status="ACTIVE",
+                container_properties=req.container_properties,
+                retry_strategy=req.retry_strategy,
+                timeout=req.timeout,
+                created_at=_now_ms(),
+            )
+            definition.parameters.update(req.parameters)
+            definition.tags.update(req.tags)
+            key = self.keys.definition(name, latest + 1)
+            result = await self.client.txn(
+                [Compare.create_revision(key, "==", 0)], [Op.put(key, definition.SerializeToString())]
+            )
+            if result.succeeded:
+                await self.view.wait_for(result.revision)
+                return definition
+        raise errors.Conflict(f"job definition '{name}' is being registered concurrently; try again")
+
+    async def deregister_definition(self, ref: str) -> None:
+        name, revision = V.parse_definition_ref(ref, "job_definition")
+        if revision is None:
+            raise errors.InvalidArgument("job_definition: give the revision to deregister, as name:revision")
+
+        def change(d: types_pb2.JobDefinition) -> None:
+            d.status = "INACTIVE"
+
+        await self._update(self.keys.definition(name, revision), types_pb2.JobDefinition, f"job definition '{ref}'", change)
+
+    def describe_definitions(self, name: str, status: str) -> list[types_pb2.JobDefinition]:
+        if status and status not in ("ACTIVE", "INACTIVE"):
+            raise errors.InvalidArgument(f"status: must be ACTIVE or INACTIVE (got {status!r})")
+        result = [
+            d
+            for (n, _rev), d in sorted(self.view.data.definitions.items())
+            if (not name or n == name) and (not status or d.status == status)
+        ]
+        return result
+
+
+__all__ = ["CatalogService", "_state_name"]

@@ -1,0 +1,192 @@
+"""Job submission, cancel/terminate requests and job reads: served by any replica.
+
+Submissions are written as one SubmissionBatch value per call (atomic, one etcd round trip);
+cancel and terminate are written as control requests that the leader applies, so that job
+records keep a single writer. Every write is followed by a wait for the local view to contain
+it, so the caller can read its own writes from this replica at once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+
+from controller.domain import jobs as J
+from controller.domain import validation as V
+from controller.services.view import ClusterView
+from controller.store.etcd import EtcdClient
+from controller.store.keys import Keys
+from shoal import errors
+from shoal.v1 import batch_pb2, state_pb2, types_pb2
+
+# etcd refuses requests over 1.5 MiB; keep a margin for the request envelope.
+MAX_BATCH_BYTES = 1_400_000
+DEFAULT_QUEUE = "default"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class JobService:
+    def __init__(self, client: EtcdClient, keys: Keys, view: ClusterView) -> None:
+        self.client = client
+        self.keys = keys
+        self.view = view
+
+    # ---- submit ------------------------------------------------------------------------
+
+    async def submit(self, requests: Sequence[batch_pb2.SubmitJobRequest], *, batch: bool) -> list[batch_pb2.SubmitJobResponse]:
+        if batch:
+            V.validate_submit_batch(list(requests))
+        else:
+            V.validate_submit(requests[0])
+        synced = False
+        now = _now_ms()
+        records: list[types_pb2.Job] = []
+        for index, req in enumerate(requests):
+            field = f"jobs[{index}]." if batch else ""
+            for attempt in range(2):
+                try:
+                    records.append(self._build(req, index, field, now))
+                    break
+                except errors.NotFound:
+                    # The view may lag another replica's write by a few ms: catch up once.
+                    if attempt or synced:
+                        raise
+                    await self.view.sync()
+                    synced = True
+        batch_id = uuid.uuid4().hex
+        record = state_pb2.SubmissionBatch(batch_id=batch_id, jobs=records)
+        size = record.ByteSize()
+        if size > MAX_BATCH_BYTES:
+            raise errors.InvalidArgument(
+                f"jobs: {len(records)} jobs serialize to {size} bytes, over the {MAX_BATCH_BYTES}-byte "
+                "limit of one submission; send fewer jobs per call"
+            )
+        revision = await self.client.put(self.keys.submission(batch_id), record.SerializeToString())
+        await self.view.wait_for(revision)
+        return [batch_pb2.SubmitJobResponse(job_id=j.job_id, job_name=j.job_name) for j in records]
+
+    def _build(self, req: batch_pb2.SubmitJobRequest, index: int, field: str, now: int) -> types_pb2.Job:
+        data = self.view.data
+        queue = req.job_queue or DEFAULT_QUEUE
+        if queue not in data.queues:
+            raise errors.NotFound(f"{field}job_queue: job queue '{queue}' does not exist")
+        definition = None
+        if req.job_definition:
+            name, revision = V.parse_definition_ref(req.job_definition, f"{field}job_definition")
+            if revision is None:
+                definition = self.view.latest_definition(name)
+                if definition is None:
+                    raise errors.NotFound(f"{field}job_definition: no ACTIVE revision of job definition '{name}'")
+            else:
+                definition = data.definitions.get((name, revision))
+                if definition is None:
+                    raise errors.NotFound(f"{field}job_definition: job definition '{name}:{revision}' does not exist")
+                if definition.status != "ACTIVE":
+                    raise errors.FailedPrecondition(f"{field}job_definition: '{name}:{revision}' is deregistered")
+        for i, dep in enumerate(req.depends_on):
+            if dep.job_id not in data.jobs:
+                raise errors.NotFound(f"{field}depends_on[{i}].job_id: job '{dep.job_id}' does not exist")
+        container, retry, timeout, definition_ref = V.resolve_submission(req, definition)
+        job = types_pb2.Job(
+            job_id=str(uuid.uuid4()),
+            job_name=req.job_name,
+            job_queue=queue,
+            status=J.SUBMITTED,
+            created_at=now,
+            depends_on=req.depends_on,
+            job_definition=definition_ref,
+            container=container,
+            retry_strategy=retry,
+            timeout=timeout,
+            array_properties=req.array_properties,
+            batch_index=index,
+        )
+        job.tags.update(req.tags)
+        job.parameters.update(req.parameters)
+        return job
+
+    # ---- cancel / terminate ------------------------------------------------------------
+
+    async def control(self, job_id: str, reason: str, action: int) -> None:
+        job = await self._find(job_id)
+        if job.status in J.FINAL:
+            return  # idempotent: nothing left to stop
+        if action == state_pb2.JOB_CONTROL_ACTION_CANCEL and job.status in J.ACTIVE:
+            return  # CancelJob leaves STARTING/RUNNING jobs alone (AWS semantics)
+        record = state_pb2.JobControl(job_id=job_id, action=action, reason=reason, requested_at=_now_ms())
+        revision = await self.client.put(self.keys.control(job_id), record.SerializeToString())
+        await self.view.wait_for(revision)
+
+    # ---- reads -------------------------------------------------------------------------
+
+    async def _find(self, job_id: str) -> types_pb2.Job:
+        job = self.view.job(job_id)
+        if job is None:
+            await self.view.sync()
+            job = self.view.job(job_id)
+        if job is None:
+            raise errors.NotFound(f"job_id: job '{job_id}' does not exist")
+        return job
+
+    async def describe(self, job_ids: Sequence[str]) -> list[types_pb2.Job]:
+        if len(job_ids) > 100:
+            raise errors.InvalidArgument(f"job_ids: at most 100 ids per call (got {len(job_ids)})")
+        found = [self.view.job(j) for j in job_ids]
+        if any(j is None for j in found):
+            await self.view.sync()
+            found = [self.view.job(j) for j in job_ids]
+        return [j for j in found if j is not None]
+
+    def list(self, req: batch_pb2.ListJobsRequest) -> batch_pb2.ListJobsResponse:
+        page = req.max_results or 100
+        if page > 1000:
+            raise errors.InvalidArgument(f"max_results: at most 1000 (got {req.max_results})")
+        after: tuple[int, int] | None = None
+        if req.next_token:
+            try:
+                a, b = req.next_token.split(".", 1)
+                after = (int(a), int(b))
+            except ValueError:
+                raise errors.InvalidArgument("next_token: not a token this API returned") from None
+        data = self.view.data
+        if req.job_status:
+            ids = data.by_status.get(req.job_status, set())
+            entries = [data.jobs[i] for i in ids if i in data.jobs]
+        else:
+            entries = list(data.jobs.values())
+        entries = [
+            e
+            for e in entries
+            if (not req.job_queue or e.job.job_queue == req.job_queue)
+            and (not req.job_name_prefix or e.job.job_name.startswith(req.job_name_prefix))
+            and (after is None or e.order > after)
+        ]
+        entries.sort(key=lambda e: e.order)
+        chosen = entries[:page]
+        resp = batch_pb2.ListJobsResponse(job_summary_list=[summary(e.job) for e in chosen])
+        if len(entries) > page:
+            last = chosen[-1].order
+            resp.next_token = f"{last[0]}.{last[1]}"
+        return resp
+
+
+def summary(job: types_pb2.Job) -> batch_pb2.JobSummary:
+    s = batch_pb2.JobSummary(
+        job_id=job.job_id,
+        job_name=job.job_name,
+        job_queue=job.job_queue,
+        status=job.status,
+        status_reason=job.status_reason,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        stopped_at=job.stopped_at,
+        node_id=job.node_id or (job.attempts[-1].node_id if job.attempts else ""),
+        attempts=len(job.attempts),
+    )
+    if job.attempts and job.attempts[-1].HasField("exit_code"):
+        s.exit_code = job.attempts[-1].exit_code
+    return s

@@ -1,0 +1,483 @@
+"""The leader's loop: the only writer of job state.
+
+One pass = drain agent events and cancel/terminate requests, expand new submissions, admit
+jobs whose dependencies are settled, fail over the work of lost agents, run the pure
+scheduler, then write every change in as few fenced etcd transactions as etcd allows, and
+only then tell the agents. A pass sees the view as of the previous pass's commit (it waits for
+its own writes to come back through the watch), so no job is ever placed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from controller.config import ControllerConfig
+from controller.domain import jobs as J
+from controller.scheduler import (
+    EnvView,
+    JobView,
+    NodeView,
+    QueueView,
+    Resources,
+    Snapshot,
+    place,
+)
+from controller.services import sessions as S
+from controller.services.view import ClusterView
+from controller.store.election import Leadership
+from controller.store.etcd import EtcdClient, Op
+from controller.store.keys import Keys
+from shoal import errors, log
+from shoal.v1 import agent_pb2, types_pb2
+
+logger = log.get("controller.leader")
+
+REASON_AGENT_DISCONNECTED = "Host lost: agent disconnected"
+REASON_AGENT_RESTARTED = "Host lost: agent restarted"
+REASON_INTERRUPTED = "Host interrupted: termination notice"
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class _Pass:
+    """What one pass changes; written together, then acted upon."""
+
+    jobs: dict[str, types_pb2.Job] = field(default_factory=dict)
+    nodes: dict[str, types_pb2.Node] = field(default_factory=dict)
+    deletes: list[bytes] = field(default_factory=list)
+    # Deleted last, after the jobs they contained were written.
+    batch_deletes: list[bytes] = field(default_factory=list)
+    commands: list[tuple[str, agent_pb2.ControllerMessage]] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    finished: set[str] = field(default_factory=set)
+
+
+class LeaderLoop:
+    def __init__(
+        self,
+        *,
+        config: ControllerConfig,
+        client: EtcdClient,
+        keys: Keys,
+        view: ClusterView,
+        leadership: Leadership,
+        mono: Callable[[], float] = time.monotonic,
+        wall_ms: Callable[[], int] = _wall_ms,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.keys = keys
+        self.view = view
+        self.leadership = leadership
+        self.epoch = leadership.epoch
+        self._mono = mono
+        self._wall_ms = wall_ms
+        self.sessions: dict[str, S.AgentSession] = {}
+        self._events: list[S.AgentEvent] = []
+        self._wake = asyncio.Event()
+        self._term_started = mono()
+        self._disconnected_at: dict[str, float] = {}
+        # StartAttempt already sent in this term (or known held by the agent).
+        self._sent_starts: set[tuple[str, int]] = set()
+        self._first_pass = True
+        # job id -> why it waits, from the last scheduling pass (for `shoal why`).
+        self.waiting: dict[str, str] = {}
+        self.passes = 0
+
+    # ---- inputs ------------------------------------------------------------------------
+
+    def submit_event(self, event: S.AgentEvent) -> None:
+        self._events.append(event)
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run passes until leadership is lost (returns) or fails (raises)."""
+        self.view.add_change_listener(self.wake)
+        tick = min(0.2, self.config.reconnect_grace / 2)
+        try:
+            while not self.leadership.lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), tick)
+                self._wake.clear()
+                if not self.leadership.valid():
+                    break
+                await self._one_pass()
+        finally:
+            self.view.remove_change_listener(self.wake)
+            for session in list(self.sessions.values()):
+                session.close()
+
+    async def _one_pass(self) -> None:
+        p = _Pass()
+        now = self._wall_ms()
+        mono = self._mono()
+        events, self._events = self._events, []
+        self._expand_submissions(p)
+        for event in events:
+            self._apply_event(p, event, now, mono)
+        self._check_timeouts(p, now, mono)
+        self._apply_controls(p, now)
+        self._admit(p, now)
+        self._schedule(p)
+        self._resend_starts(p)
+        if p.jobs or p.nodes or p.deletes or p.batch_deletes:
+            ops = [Op.put(self.keys.job(jid), job.SerializeToString()) for jid, job in p.jobs.items()]
+            ops += [Op.put(self.keys.node(nid), node.SerializeToString()) for nid, node in p.nodes.items()]
+            ops += [Op.delete(k) for k in p.deletes]
+            ops += [Op.delete(k) for k in p.batch_deletes]
+            try:
+                revision = await self.client.txn_batches([self.leadership.guard()], ops)
+            except errors.FencedOut:
+                logger.warning("leader.fenced_out", epoch=self.epoch)
+                self.leadership.lost.set()
+                return
+            except errors.Unavailable as err:
+                # The write may or may not have been applied, and this pass already changed
+                # in-memory session state. Step down: a fresh term rebuilds everything from
+                # etcd, which is the only state that counts.
+                logger.warning("leader.write_failed", error=str(err))
+                self.leadership.lost.set()
+                return
+            for fn in p.after_commit:
+                fn()
+            self._send(p)
+            await self.view.wait_for(revision)
+        else:
+            for fn in p.after_commit:
+                fn()
+            self._send(p)
+        self.passes += 1
+        self._first_pass = False
+        if p.jobs:
+            logger.debug("leader.pass", changed=len(p.jobs), commands=len(p.commands))
+
+    def _send(self, p: _Pass) -> None:
+        for node_id, msg in p.commands:
+            session = self.sessions.get(node_id)
+            if session is not None and session.registered:
+                session.send(msg)
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    def _job(self, p: _Pass, job_id: str) -> types_pb2.Job | None:
+        job = p.jobs.get(job_id)
+        return job if job is not None else self.view.job(job_id)
+
+    def _set(self, p: _Pass, job: types_pb2.Job) -> None:
+        p.jobs[job.job_id] = job
+        if job.status in J.FINAL:
+            p.finished.add(job.job_id)
+
+    # ---- submissions -------------------------------------------------------------------
+
+    def _expand_submissions(self, p: _Pass) -> None:
+        data = self.view.data
+        for batch_id, job_ids in list(data.batches.items()):
+            for job_id in job_ids:
+                entry = data.jobs.get(job_id)
+                if entry is not None and entry.batch_id == batch_id:
+                    p.jobs[job_id] = entry.job
+            p.batch_deletes.append(self.keys.submission(batch_id))
+
+    # ---- agent events ------------------------------------------------------------------
+
+    def _apply_event(self, p: _Pass, event: S.AgentEvent, now: int, mono: float) -> None:
+        session = event.session
+        node_id = session.node_id
+        if isinstance(event, S.Disconnected):
+            if self.sessions.get(node_id) is session:
+                del self.sessions[node_id]
+                self._disconnected_at[node_id] = mono
+            return
+        if isinstance(event, S.Registered):
+            self._register(p, session, now)
+            return
+        if self.sessions.get(node_id) is not session:
+            return  # a late message from a replaced stream
+        if isinstance(event, S.Started):
+            job = self._job(p, event.msg.token.job_id)
+            if job is not None and J.is_current(job, event.msg.token) and job.node_id == node_id:
+                self._set(p, J.mark_running(job, event.msg.started_at or now))
+        elif isinstance(event, S.Finished):
+            self._finish(p, node_id, event.msg, now)
+        elif isinstance(event, S.Interrupted):
+            session.accepting = False
+            self._lose_node(p, node_id, event.reason or REASON_INTERRUPTED, now, status=types_pb2.NODE_STATUS_LOST)
+
+    def _finish(self, p: _Pass, node_id: str, msg: agent_pb2.AttemptFinished, now: int) -> None:
+        job = self._job(p, msg.token.job_id)
+        if job is None or not J.is_current(job, msg.token) or job.node_id != node_id:
+            return  # not the current attempt: a late or stale report, harmless by design
+        self._set(p, J.finish_attempt(job, msg, now_ms=now))
+
+    def _register(self, p: _Pass, session: S.AgentSession, now: int) -> None:
+        reg = session.register
+        node_id = reg.node_id
+        old = self.sessions.get(node_id)
+        if old is not None and old is not session:
+            old.close()
+        self.sessions[node_id] = session
+        self._disconnected_at.pop(node_id, None)
+
+        stale: list[types_pb2.AttemptToken] = []
+        held: set[tuple[str, int]] = set()
+        for attempt in reg.attempts:
+            token = attempt.token
+            job = self._job(p, token.job_id)
+            if job is None or not J.is_current(job, token) or job.node_id != node_id:
+                stale.append(token)
+                continue
+            held.add((token.job_id, token.attempt))
+            if attempt.HasField("finished"):
+                self._finish(p, node_id, attempt.finished, now)
+            elif job.status == J.STARTING:
+                self._set(p, J.mark_running(job, attempt.started_at or now))
+        self._sent_starts |= held
+        # Attempts we believe run there but the agent does not hold: a RUNNING one is gone
+        # (the agent restarted without it); a STARTING one never arrived and is re-sent.
+        for job in self._active_on(p, node_id):
+            key = (job.job_id, job.current.attempt)
+            if key in held:
+                continue
+            if job.status == J.RUNNING:
+                lost = agent_pb2.AttemptFinished(token=job.current, status_reason=REASON_AGENT_RESTARTED, reason="HostLost")
+                self._set(p, J.finish_attempt(job, lost, now_ms=now, interrupted=True))
+            else:
+                self._sent_starts.discard(key)
+
+        node = types_pb2.Node(
+            node_id=node_id,
+            hostname=reg.hostname,
+            status=types_pb2.NODE_STATUS_READY,
+            compute_environment=reg.compute_environment,
+            vcpus=reg.vcpus,
+            memory_mib=reg.memory_mib,
+            gpus=reg.gpus,
+            runtimes=list(reg.runtimes),
+            agent_version=reg.agent_version,
+            last_seen_at=now,
+        )
+        node.labels.update(reg.labels)
+        previous = self.view.data.nodes.get(node_id)
+        node.registered_at = previous.registered_at if previous is not None and previous.registered_at else now
+        p.nodes[node_id] = node
+        registered = agent_pb2.ControllerMessage(
+            registered=agent_pb2.Registered(
+                node_id=node_id,
+                epoch=self.epoch,
+                heartbeat_interval_ms=int(self.config.heartbeat_interval * 1000),
+                stale=stale,
+            )
+        )
+
+        def activate() -> None:
+            session.send(registered)
+            session.registered = True
+
+        p.after_commit.append(activate)
+        logger.info("agent.registered", node_id=node_id, peer=session.peer, held=len(held), stale=len(stale))
+
+    def _active_on(self, p: _Pass, node_id: str) -> list[types_pb2.Job]:
+        ids = set(self.view.data.by_node.get(node_id, ()))
+        ids |= {jid for jid, job in p.jobs.items() if job.node_id == node_id}
+        result = []
+        for jid in ids:
+            job = self._job(p, jid)
+            if job is not None and job.status in J.ACTIVE and job.node_id == node_id:
+                result.append(job)
+        return result
+
+    # ---- node loss ---------------------------------------------------------------------
+
+    def _check_timeouts(self, p: _Pass, now: int, mono: float) -> None:
+        cfg = self.config
+        for node_id, since in list(self._disconnected_at.items()):
+            if mono - since >= cfg.reconnect_grace:
+                del self._disconnected_at[node_id]
+                self._lose_node(p, node_id, REASON_AGENT_DISCONNECTED, now)
+        for node_id, session in list(self.sessions.items()):
+            silent = mono - session.last_seen
+            if silent >= cfg.agent_lost_timeout:
+                del self.sessions[node_id]
+                session.close()
+                self._lose_node(p, node_id, f"Host lost: no heartbeat for {cfg.agent_lost_timeout:g}s", now)
+        # After a failover every agent gets a full lost-timeout to find the new leader.
+        if mono - self._term_started >= cfg.agent_lost_timeout:
+            for node_id, node in self.view.data.nodes.items():
+                if node_id in self.sessions or node_id in self._disconnected_at or node_id in p.nodes:
+                    continue
+                if node.status != types_pb2.NODE_STATUS_LOST or self._active_on(p, node_id):
+                    self._lose_node(p, node_id, "Host lost: agent did not reconnect to the new leader", now)
+
+    def _lose_node(
+        self, p: _Pass, node_id: str, reason: str, now: int, *, status: int = types_pb2.NODE_STATUS_LOST
+    ) -> None:
+        for job in self._active_on(p, node_id):
+            lost = agent_pb2.AttemptFinished(token=job.current, status_reason=reason, reason="HostLost")
+            self._set(p, J.finish_attempt(job, lost, now_ms=now, interrupted=True))
+        previous = p.nodes.get(node_id) or self.view.data.nodes.get(node_id)
+        if previous is not None and previous.status != status:
+            node = types_pb2.Node()
+            node.CopyFrom(previous)
+            node.status = status
+            node.status_reason = reason
+            node.last_seen_at = now
+            p.nodes[node_id] = node
+        logger.warning("agent.lost", node_id=node_id, reason=reason)
+
+    # ---- cancel / terminate ------------------------------------------------------------
+
+    def _apply_controls(self, p: _Pass, now: int) -> None:
+        grace_ms = int(self.config.kill_grace * 1000)
+        for job_id, control in list(self.view.data.controls.items()):
+            p.deletes.append(self.keys.control(job_id))
+            job = self._job(p, job_id)
+            if job is None or job.status in J.FINAL:
+                continue
+            if job.status in J.WAITING:
+                self._set(p, J.fail(job, control.reason, now))
+            elif control.action == 2 and not job.terminate_reason:  # TERMINATE of a running job
+                new = types_pb2.Job()
+                new.CopyFrom(job)
+                new.terminate_reason = control.reason
+                self._set(p, new)
+                kill = agent_pb2.KillAttempt(token=job.current, reason=control.reason, grace_period_ms=grace_ms)
+                p.commands.append((job.node_id, agent_pb2.ControllerMessage(kill_attempt=kill)))
+
+    # ---- dependencies ------------------------------------------------------------------
+
+    def _admit(self, p: _Pass, now: int) -> None:
+        data = self.view.data
+        candidates = [jid for jid, job in p.jobs.items() if job.status == J.SUBMITTED]
+        candidates += [jid for jid in data.by_status.get(J.SUBMITTED, ()) if jid not in p.jobs]
+        if self._first_pass:
+            candidates += list(data.by_status.get(J.PENDING, ()))
+        for jid in p.finished:
+            candidates += data.dependents.get(jid, ())
+        seen: set[str] = set()
+        while candidates:
+            jid = candidates.pop()
+            if jid in seen:
+                continue
+            seen.add(jid)
+            job = self._job(p, jid)
+            if job is None or job.status not in (J.SUBMITTED, J.PENDING):
+                continue
+            statuses = {}
+            for dep in job.depends_on:
+                dep_job = self._job(p, dep.job_id)
+                if dep_job is not None:
+                    statuses[dep.job_id] = dep_job.status
+            new = J.admit(job, statuses, now)
+            if new is not job:
+                self._set(p, new)
+                if new.status == J.FAILED:
+                    candidates += data.dependents.get(jid, ())
+            elif job.status == J.SUBMITTED:
+                self._set(p, new)
+
+    # ---- placement ---------------------------------------------------------------------
+
+    def _schedule(self, p: _Pass) -> None:
+        data = self.view.data
+        runnable_ids = {jid for jid in data.by_status.get(J.RUNNABLE, ()) if jid not in p.jobs}
+        runnable_ids |= {jid for jid, job in p.jobs.items() if job.status == J.RUNNABLE}
+        if not runnable_ids:
+            self.waiting = {}
+            return
+        nodes = []
+        hostnames = {}
+        for node_id, session in self.sessions.items():
+            if not (session.registered and session.accepting):
+                continue
+            node = p.nodes.get(node_id) or data.nodes.get(node_id)
+            if node is None or node.status != types_pb2.NODE_STATUS_READY:
+                continue
+            capacity = Resources.from_vcpus(node.vcpus, node.memory_mib, node.gpus)
+            used = Resources(0, 0, 0)
+            for job in self._active_on(p, node_id):
+                r = job.container.resources
+                used = used + Resources.from_vcpus(r.vcpus, r.memory_mib, r.gpus)
+            nodes.append(
+                NodeView(
+                    node_id=node_id,
+                    compute_environment=node.compute_environment,
+                    capacity=capacity,
+                    free=capacity - used,
+                    schedulable=True,
+                    runtimes=frozenset(node.runtimes) or frozenset({"process"}),
+                )
+            )
+            hostnames[node_id] = node.hostname
+        queues = {
+            name: QueueView(
+                name=name,
+                priority=q.priority,
+                enabled=q.state != types_pb2.ENTITY_STATE_DISABLED,
+                compute_environments=tuple(
+                    o.compute_environment for o in sorted(q.compute_environment_order, key=lambda o: o.order)
+                ),
+            )
+            for name, q in data.queues.items()
+        }
+        envs = {name: EnvView(name=name, enabled=e.state != types_pb2.ENTITY_STATE_DISABLED) for name, e in data.envs.items()}
+        runnable = []
+        for jid in runnable_ids:
+            job = self._job(p, jid)
+            if job is None:
+                continue
+            entry = data.jobs.get(jid)
+            order = entry.order if entry is not None else (1 << 62, job.batch_index)
+            r = job.container.resources
+            runnable.append(
+                JobView(
+                    job_id=jid,
+                    queue=job.job_queue,
+                    request=Resources.from_vcpus(r.vcpus, r.memory_mib, r.gpus),
+                    order=order,
+                    runtime=job.container.runtime,
+                )
+            )
+        plan = place(Snapshot(queues=queues, envs=envs, nodes=nodes, runnable=runnable))
+        self.waiting = dict(plan.waiting)
+        for placement in plan.placements:
+            job = self._job(p, placement.job_id)
+            assert job is not None
+            started = J.start_attempt(
+                job, node_id=placement.node_id, compute_environment=placement.compute_environment, epoch=self.epoch
+            )
+            self._set(p, started)
+
+    def _resend_starts(self, p: _Pass) -> None:
+        """StartAttempt for every STARTING job on a connected agent not yet told in this term."""
+        data = self.view.data
+        starting = {jid for jid in data.by_status.get(J.STARTING, ()) if jid not in p.jobs}
+        starting |= {jid for jid, job in p.jobs.items() if job.status == J.STARTING}
+        for jid in starting:
+            job = self._job(p, jid)
+            if job is None or job.status != J.STARTING:
+                continue
+            key = (jid, job.current.attempt)
+            session = self.sessions.get(job.node_id)
+            if key in self._sent_starts or session is None:
+                continue
+            node = p.nodes.get(job.node_id) or data.nodes.get(job.node_id)
+            container = types_pb2.ContainerProperties()
+            container.CopyFrom(job.container)
+            del container.environment[:]
+            container.environment.extend(J.attempt_environment(job, node_hostname=node.hostname if node else ""))
+            start = agent_pb2.StartAttempt(token=job.current, container=container, timeout=job.timeout)
+            p.commands.append((job.node_id, agent_pb2.ControllerMessage(start_attempt=start)))
+            self._sent_starts.add(key)

@@ -1,0 +1,120 @@
+"""One controller replica: its view, its services, and its bid for leadership.
+
+Every replica serves reads and accepts submissions; the one that wins the election also runs
+the leader loop and owns agent sessions until it loses the lease (or its local deadline
+passes), then campaigns again with fresh state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from controller.config import ControllerConfig
+from controller.services.catalog import CatalogService
+from controller.services.jobs import JobService
+from controller.services.leader import LeaderLoop
+from controller.services.view import ClusterView
+from controller.store.election import Election
+from controller.store.etcd import EtcdClient, EtcdTls
+from controller.store.keys import Keys
+from shoal import errors, log
+from shoal.v1 import state_pb2
+
+logger = log.get("controller.replica")
+
+
+class Replica:
+    def __init__(self, config: ControllerConfig) -> None:
+        self.config = config
+        tls = EtcdTls(**config.etcd_tls) if config.etcd_tls else None
+        self.client = EtcdClient(
+            list(config.etcd_endpoints), timeout=config.etcd_timeout, tls=tls, max_txn_ops=config.max_txn_ops
+        )
+        self.keys = Keys(config.prefix)
+        self.view = ClusterView(self.client, self.keys)
+        self.jobs = JobService(self.client, self.keys, self.view)
+        self.catalog = CatalogService(self.client, self.keys, self.view)
+        self.leader: LeaderLoop | None = None
+        self.leader_address = ""
+        self.replica_id = config.replica_id or config.advertised
+        record = state_pb2.LeaderRecord(
+            replica_id=self.replica_id, address=config.advertised, elected_at=int(time.time() * 1000)
+        )
+        self.election = Election(self.client, self.keys.leader, record.SerializeToString(), ttl=config.lease_ttl)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.stopping = False
+
+    async def start(self) -> None:
+        self.view.start()
+        self._tasks.append(asyncio.create_task(self._lead_forever(), name="lead"))
+        self._tasks.append(asyncio.create_task(self._observe_leader(), name="observe-leader"))
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.view.stop()
+        await self.client.close()
+
+    def require_leader(self) -> LeaderLoop:
+        leader = self.leader
+        if leader is None:
+            where = f"; the leader is {self.leader_address}" if self.leader_address else "; no leader is elected yet"
+            raise errors.NotLeader(f"this replica ({self.config.advertised}) is not the leader{where}", self.leader_address)
+        return leader
+
+    async def _lead_forever(self) -> None:
+        backoff = 0.1
+        while not self.stopping:
+            try:
+                await self.view.ready.wait()
+                leadership = await self.election.campaign()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - etcd unreachable: keep trying
+                logger.warning("election.failed", error=str(err))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.1
+            log_ = logger.bind(epoch=leadership.epoch)
+            log_.info("leader.elected", replica=self.replica_id)
+            loop = LeaderLoop(
+                config=self.config, client=self.client, keys=self.keys, view=self.view, leadership=leadership
+            )
+            try:
+                # Everything the previous leader wrote precedes our key's creation (it was
+                # fenced on its own key, which had to be gone for ours to be created).
+                await self.view.wait_for(leadership.epoch, timeout=max(self.config.lease_ttl, 5))
+                self.leader = loop
+                self.leader_address = self.config.advertised
+                await loop.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a bug must not leave a zombie leader behind
+                log_.exception("leader.crashed")
+            finally:
+                self.leader = None
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(leadership.resign(), 2)
+                log_.warning("leader.stepped_down")
+
+    async def _observe_leader(self) -> None:
+        while True:
+            try:
+                async for current in self.election.observe():
+                    if current is None:
+                        self.leader_address = ""
+                    else:
+                        value, _epoch = current
+                        self.leader_address = state_pb2.LeaderRecord.FromString(value).address
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001
+                logger.debug("leader.observe_failed", error=str(err))
+                await asyncio.sleep(0.5)

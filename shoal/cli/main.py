@@ -1,0 +1,195 @@
+"""`shoal`: the command line of the shoal batch system.
+
+`main(argv)` parses, runs one command and returns its exit status (it never raises SystemExit
+for ordinary errors, so tests and scripts can call it directly). Every error is one line on
+stderr, `shoal: <message>`, and its kind decides the exit status (see EXIT_CODES_HELP).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from shoal.cli import defs, envs, jobs, nodes, queues
+from shoal.cli.options import (
+    EXIT_BUG,
+    EXIT_CODES_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_REFUSED,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    Parser,
+    UsageError,
+    formatter,
+    note,
+)
+from shoal.client import ADDRESS_ENV, DEFAULT_ADDRESS
+from shoal.errors import DeadlineExceeded, ShoalError, Unavailable
+from shoal.jobdef import JobDefinitionFileError
+
+DESCRIPTION = """\
+shoal runs batch jobs on your own machines, the AWS Batch way: submit jobs to queues, the
+controller places them on nodes of compute environments, agents run them.
+
+quick start:
+  shoal up                                 # a local cluster: etcd, a controller, an agent
+  shoal submit --wait -- echo hello        # run a job and wait for it
+  shoal jobs list                          # what ran, what runs, what waits
+  shoal logs JOB_ID                        # its output
+"""
+
+EPILOG = f"""\
+environment:
+  {ADDRESS_ENV}   controller address(es), HOST:PORT[,HOST:PORT...] (default {DEFAULT_ADDRESS});
+               --addr overrides it
+
+{EXIT_CODES_HELP}"""
+
+# Daemons and tools that live outside the SDK: imported only when asked for, so that the CLI
+# starts fast and works where they are not installed. name -> (module, help).
+_DELEGATED: dict[str, tuple[str, str]] = {
+    "controller": ("controller.main", "run a controller replica"),
+    "agent": ("agent.main", "run a node agent on this host"),
+    "up": ("shoal.cli.up", "start a local cluster (etcd, controller, agent) for trying shoal"),
+}
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="shoal",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"shoal {_version()}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    jobs.register(sub)
+    nodes.register(sub)
+    queues.register(sub)
+    envs.register(sub)
+    defs.register(sub)
+    for name, (_, help_text) in _DELEGATED.items():
+        p = sub.add_parser(name, help=help_text, add_help=False, description=help_text)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_delegate_from_args(name))
+    _record_prog(parser)
+    return parser
+
+
+def _record_prog(parser: argparse.ArgumentParser) -> None:
+    # Each (sub)command stores its own prog ("shoal jobs list") so that an error found after
+    # parsing can point at the right --help.
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.set_defaults(_prog=child.prog)
+                _record_prog(child)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("shoal")
+    except Exception:  # noqa: BLE001 - not installed as a distribution (running from a checkout)
+        return "unknown"
+
+
+def _delegate_from_args(name: str) -> Callable[[argparse.Namespace], int]:
+    return lambda args: delegate(name, args.rest)
+
+
+def delegate(name: str, rest: Sequence[str]) -> int:
+    """Run `shoal <name> ...` by handing the rest of the command line to its own main()."""
+    module_name, _ = _DELEGATED[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        # Only "the module itself is missing" is reported this way; an import error inside an
+        # existing module is a bug and must show as one.
+        if err.name is None or not module_name.startswith(err.name):
+            raise
+        note(f"shoal: `shoal {name}` is not available: module {module_name} is not installed")
+        return EXIT_USAGE
+    result = module.main(list(rest))
+    return int(result or 0)
+
+
+def exit_code_for(err: ShoalError) -> int:
+    """3 when a server answered and refused; 4 when no server could answer."""
+    if isinstance(err, (Unavailable, DeadlineExceeded)):
+        return EXIT_UNAVAILABLE
+    return EXIT_REFUSED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # Delegated commands get their argv untouched (their own --help included).
+    if args_list and args_list[0] in _DELEGATED:
+        return _guarded(lambda: delegate(args_list[0], args_list[1:]))
+    parser = build_parser()
+
+    def run() -> int:
+        args, extras = parser.parse_known_args(args_list)
+        if extras:
+            prog = getattr(args, "_prog", "shoal")
+            hint = ""
+            if prog == "shoal submit":
+                hint = "; put the command after --, e.g. shoal submit -- sh -c 'echo hi'"
+            raise UsageError(f"unrecognized arguments: {' '.join(extras)}{hint} (see '{prog} --help')")
+        func = getattr(args, "func", None)
+        if func is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return int(func(args))
+
+    return _guarded(run)
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    try:
+        return run()
+    except SystemExit as exit_:  # --help, --version
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else EXIT_USAGE)
+    except UsageError as err:
+        note(f"shoal: {err}")
+        return EXIT_USAGE
+    except JobDefinitionFileError as err:
+        note(f"shoal: {err.message}")
+        return EXIT_USAGE
+    except ShoalError as err:
+        note(f"shoal: {_one_line(err.message)}")
+        return exit_code_for(err)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`shoal logs X | head`): stop quietly, as cat does.
+        _silence_stdout()
+        return 141
+    except Exception as err:  # noqa: BLE001 - last resort: one line instead of a traceback
+        if os.environ.get("SHOAL_DEBUG"):
+            traceback.print_exc()
+        note(
+            f"shoal: internal error: {type(err).__name__}: {_one_line(str(err))} (set SHOAL_DEBUG=1 for details)"
+        )
+        return EXIT_BUG
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""`shoal up`: a whole local cluster in one command (etcd, a controller, N agents)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from shoal.devcluster import DevClusterError, LocalCluster, free_port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="shoal up",
+        description="Start a local shoal cluster: an etcd, a controller and N agents, each in its own "
+        "process, plus a compute environment and a job queue named 'default'. Runs until "
+        "Ctrl-C or SIGTERM, then stops everything it started.",
+    )
+    p.add_argument("--agents", type=int, default=2, help="number of node agents (default %(default)s)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=50051,
+        help="controller port on 127.0.0.1 (default %(default)s; 0 = any free port)",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep etcd data, logs and agent state here (default: a temporary directory removed on exit)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    if ns.agents < 0 or ns.agents > 64:
+        print("shoal: --agents must be between 0 and 64", file=sys.stderr)
+        return 2
+    port = ns.port or free_port()
+    temporary = ns.data_dir is None
+    data_dir = Path(tempfile.mkdtemp(prefix="shoal-up-")) if temporary else ns.data_dir.resolve()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    cluster = LocalCluster(data_dir=data_dir, agents=ns.agents, port=port)
+    try:
+        print(
+            f"starting etcd, a controller on 127.0.0.1:{port} and {ns.agents} agent(s) (logs in {data_dir}) ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            cluster.start()
+        except DevClusterError as err:
+            print(f"shoal: {err}", file=sys.stderr)
+            return 1
+        print(f"shoal cluster ready at {cluster.address}", flush=True)
+        print(
+            f"  export SHOAL_ADDR={cluster.address}\n"
+            "  shoal submit -- echo hello     # then: shoal jobs list, shoal logs JOB_ID\n"
+            "Ctrl-C stops the cluster.",
+            file=sys.stderr,
+            flush=True,
+        )
+        reported: set[str] = set()
+        while not stop.is_set():
+            stop.wait(0.5)
+            # A process killed on purpose (to watch failover) is reported, not fatal: the rest
+            # of the cluster keeps running, as it would on real hosts.
+            procs = [*cluster.controller_procs, *cluster.agent_procs]
+            if cluster.etcd is not None and cluster.etcd.process is not None:
+                procs.append(cluster.etcd.process)
+            for proc in procs:
+                if not proc.alive() and proc.name not in reported:
+                    reported.add(proc.name)
+                    print(f"shoal: {proc.name} exited (log: {proc.log_path})", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        print("stopping ...", file=sys.stderr, flush=True)
+        cluster.stop()
+        if temporary:
+            shutil.rmtree(data_dir, ignore_errors=True)

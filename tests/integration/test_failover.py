@@ -1,0 +1,90 @@
+"""Controller replicas: election, kill -9 of the leader, restart with jobs queued."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pytest
+
+from shoal import Client
+from shoal.devcluster import LocalCluster
+from shoal.v1 import batch_pb2, batch_pb2_grpc, types_pb2
+
+from .conftest import eventually
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+S = types_pb2.JobStatus
+
+
+def describe_cluster(address: str) -> batch_pb2.DescribeClusterResponse | None:
+    try:
+        with grpc.insecure_channel(address) as channel:
+            return batch_pb2_grpc.BatchStub(channel).DescribeCluster(batch_pb2.DescribeClusterRequest(), timeout=2)
+    except grpc.RpcError:
+        return None
+
+
+def leaders(cluster: LocalCluster) -> list[str]:
+    answers = [describe_cluster(a) for a in cluster.controller_addrs]
+    return [a.replica_address for a in answers if a is not None and a.is_leader]
+
+
+def test_two_controllers_elect_exactly_one_leader(cluster_factory) -> None:  # noqa: ANN001
+    cluster = cluster_factory(controllers=2)
+    (leader,) = eventually(lambda: leaders(cluster), what="a leader")
+    # The follower knows who leads, and redirects agent-facing calls there.
+    follower = next(a for a in cluster.controller_addrs if a != leader)
+    info = describe_cluster(follower)
+    assert info is not None and not info.is_leader and info.leader_address == leader
+    with grpc.insecure_channel(follower) as channel:
+        stub = batch_pb2_grpc.BatchStub(channel)
+        with pytest.raises(grpc.RpcError) as err:
+            list(stub.GetJobLogs(batch_pb2.GetJobLogsRequest(job_id="3f1c1f7e-8a8e-4b59-9a53-7c1d0f1d2a11"), timeout=5))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert ("shoal-leader", leader) in tuple(err.value.trailing_metadata())
+    # A client pointed at the follower alone still gets work done.
+    with Client(follower) as c:
+        job_id = c.submit_job("via-follower", command=["true"]).job_id
+        assert c.wait([job_id], timeout=60)[job_id].status == S.JOB_STATUS_SUCCEEDED
+    assert leaders(cluster) == [leader]
+
+
+def test_kill9_leader_the_other_takes_over_and_finishes_queued_jobs(cluster_factory, tmp_path: Path) -> None:  # noqa: ANN001
+    cluster = cluster_factory(controllers=2)
+    (leader,) = eventually(lambda: leaders(cluster), what="a leader")
+    gate = tmp_path / "go"
+    with Client(cluster.address) as c:
+        first_epoch = describe_cluster(leader).epoch  # type: ignore[union-attr]
+        ids = [c.submit_job(f"q{i}", command=["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.05; done"], vcpus=0.5).job_id for i in range(30)]
+        eventually(lambda: sum(j.status == S.JOB_STATUS_RUNNING for j in c.describe_jobs(ids)) == 8, what="8 jobs RUNNING")
+        index = cluster.controller_addrs.index(leader)
+        cluster.controller_procs[index].kill9()
+        (new_leader,) = eventually(lambda: leaders(cluster), what="a new leader")
+        assert new_leader != leader
+        assert describe_cluster(new_leader).epoch > first_epoch  # type: ignore[union-attr]
+        gate.touch()
+        final = c.wait(ids, timeout=120)
+    assert {j.status for j in final.values()} == {S.JOB_STATUS_SUCCEEDED}
+    # The failover did not requeue the running jobs: every job ran exactly once.
+    assert all(len(j.attempts) == 1 for j in final.values())
+
+
+def test_controller_restart_with_jobs_queued_loses_none(cluster: LocalCluster, tmp_path: Path) -> None:
+    gate = tmp_path / "go"
+    with Client(cluster.address) as c:
+        fillers = [c.submit_job(f"fill{i}", command=["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.05; done"], vcpus=2).job_id for i in range(2)]
+        queued = [r.job_id for r in c.submit_jobs(
+            [batch_pb2.SubmitJobRequest(job_name=f"q{i}", container_overrides=batch_pb2.ContainerOverrides(command=["true"])) for i in range(40)]
+        )]  # fmt: skip
+        eventually(lambda: all(j.status == S.JOB_STATUS_RUNNING for j in c.describe_jobs(fillers)), what="fillers RUNNING")
+        assert {j.status for j in c.describe_jobs(queued)} == {S.JOB_STATUS_RUNNABLE}
+    cluster.controller_procs[0].kill9()
+    cluster.restart_controller(0)
+    cluster.wait_nodes_ready(2)
+    gate.touch()
+    with Client(cluster.address) as c:
+        final = c.wait(fillers + queued, timeout=120)
+    assert {j.status for j in final.values()} == {S.JOB_STATUS_SUCCEEDED}
+    assert len(final) == 42

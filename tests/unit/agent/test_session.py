@@ -1,0 +1,403 @@
+"""The real agent session against a fake controller on loopback (real gRPC, real processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+
+from agent.attempts import STATE_FILE
+from tests.unit.agent.fake_controller import (
+    FakeController,
+    Refusal,
+    finished,
+    is_heartbeat,
+    is_register,
+    kill_attempt,
+    log_data,
+    log_eof,
+    read_logs,
+    register_reporting,
+    serve,
+    start_attempt,
+    started,
+    token,
+)
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+async def eventually(condition, timeout: float = 10.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def read_pid(path: Path) -> int:
+    await eventually(lambda: path.exists() and path.read_text().strip() != "", what=f"pid in {path}")
+    return int(path.read_text())
+
+
+async def collect_logs(controller: FakeController, request_id: int) -> bytes:
+    await controller.wait_for(log_eof(request_id), what=f"eof of log request {request_id}")
+    chunks = controller.matching(log_data(request_id))
+    assert all(len(m.log_data.data) <= 64 * 1024 for m in chunks)
+    assert [m.log_data.eof for m in chunks].count(True) == 1 and chunks[-1].log_data.eof
+    return b"".join(m.log_data.data for m in chunks)
+
+
+async def test_registers_with_its_capacity_then_heartbeats(controller, make_config, start_agent) -> None:
+    await start_agent(make_config((controller.address,)))
+
+    message = await controller.wait_for(is_register, what="Register")
+    register = message.register
+    assert register.node_id == "node-a"
+    assert register.hostname == "host-a"
+    assert register.compute_environment == "ce-test"
+    assert (register.vcpus, register.memory_mib) == (2.0, 1024)
+    assert dict(register.labels) == {"zone": "z1"}
+    assert list(register.runtimes) == ["process"]
+    assert register.fence_timeout_ms == 3000
+    assert register.agent_version
+    assert list(register.attempts) == []
+    assert controller.received[0] is message
+
+    heartbeats = await controller.wait_count(is_heartbeat, 3)
+    assert [h.heartbeat.seq for h in heartbeats[:3]] == [1, 2, 3]
+
+
+async def test_start_attempt_reports_started_then_finished_with_the_exit_code(
+    controller, make_config, start_agent
+) -> None:
+    await start_agent(make_config((controller.address,)))
+    tok = token("job-exit3")
+    await controller.send(start_attempt(tok, ["sh", "-c", 'test "$SHOAL_JOB_ID" = job-exit3 && exit 3'],
+                                        env={"SHOAL_JOB_ID": "job-exit3"}))
+
+    begun = await controller.wait_for(started("job-exit3"), what="AttemptStarted")
+    ended = await controller.wait_for(finished("job-exit3"), what="AttemptFinished")
+
+    assert begun.attempt_started.token == tok
+    assert begun.attempt_started.started_at > 0
+    report = ended.attempt_finished
+    assert report.token == tok
+    assert report.HasField("exit_code") and report.exit_code == 3
+    assert report.status_reason == "Essential container in task exited"
+    assert report.started_at == begun.attempt_started.started_at
+    assert report.stopped_at >= report.started_at
+    assert controller.received.index(begun) < controller.received.index(ended)
+
+
+async def test_start_attempt_is_idempotent(controller, make_config, start_agent, tmp_path: Path) -> None:
+    await start_agent(make_config((controller.address,)))
+    tok = token("job-twice")
+    command = ["sh", "-c", f"echo run >> {tmp_path / 'runs'}"]
+    await controller.send(start_attempt(tok, command))
+    await controller.send(start_attempt(tok, command))
+    await controller.send(start_attempt(token("job-after"), ["true"]))
+
+    await controller.wait_for(finished("job-after"))
+    await controller.wait_for(finished("job-twice"))
+    assert len(controller.matching(started("job-twice"))) == 1
+    assert (tmp_path / "runs").read_text() == "run\n"
+
+
+async def test_kill_attempt_kills_the_group_and_reports_the_given_reason(
+    controller, make_config, start_agent, tmp_path: Path
+) -> None:
+    await start_agent(make_config((controller.address,)))
+    tok = token("job-kill")
+    pid_file = tmp_path / "child.pid"
+    await controller.send(start_attempt(tok, ["sh", "-c", f"sleep 1000 & echo $! > {pid_file}; wait"]))
+    await controller.wait_for(started("job-kill"))
+    grandchild = await read_pid(pid_file)
+
+    await controller.send(kill_attempt(tok, "Terminated by user: enough", grace_ms=200))
+
+    report = (await controller.wait_for(finished("job-kill"))).attempt_finished
+    assert report.status_reason == "Terminated by user: enough"
+    assert report.exit_code == 128 + signal.SIGTERM
+    assert not alive(grandchild)
+
+
+async def test_attempt_timeout_is_reported(controller, make_config, start_agent) -> None:
+    await start_agent(make_config((controller.address,)))
+    await controller.send(start_attempt(token("job-slow"), ["sleep", "1000"], timeout_seconds=1))
+
+    report = (await controller.wait_for(finished("job-slow"))).attempt_finished
+    assert (report.reason, report.status_reason) == ("Timeout", "Job attempt duration exceeded timeout")
+
+
+async def test_cannot_start_is_reported_and_written_to_the_log(controller, make_config, start_agent) -> None:
+    await start_agent(make_config((controller.address,)))
+    await controller.send(start_attempt(token("job-typo"), ["no-such-command-xyz", "--flag"]))
+
+    report = (await controller.wait_for(finished("job-typo"))).attempt_finished
+    assert not report.HasField("exit_code")
+    assert report.reason == "CannotStart"
+    assert report.status_reason.startswith("CannotStartContainerError: ")
+    assert "no-such-command-xyz" in report.status_reason
+    assert controller.matching(started("job-typo")) == []
+
+    await controller.send(read_logs(1, "job-typo"))
+    assert report.status_reason.encode() in await collect_logs(controller, 1)
+
+
+async def test_read_logs_sends_the_file_from_the_offset(controller, make_config, start_agent) -> None:
+    await start_agent(make_config((controller.address,)))
+    await controller.send(start_attempt(token("job:logs"), ["sh", "-c", "echo out; echo err >&2"]))
+    await controller.wait_for(finished("job:logs"))
+
+    await controller.send(read_logs(1, "job:logs"))
+    await controller.send(read_logs(2, "job:logs", offset=4))
+
+    assert await collect_logs(controller, 1) == b"out\nerr\n"
+    assert await collect_logs(controller, 2) == b"err\n"
+
+
+async def test_read_logs_splits_big_output_into_chunks(controller, make_config, start_agent) -> None:
+    await start_agent(make_config((controller.address,)))
+    size = 3 * 1024 * 1024 + 17
+    await controller.send(start_attempt(token("job-big"), ["head", "-c", str(size), "/dev/urandom"]))
+    await controller.wait_for(finished("job-big"))
+
+    await controller.send(read_logs(5, "job-big"))
+
+    data = await collect_logs(controller, 5)
+    assert len(data) == size
+    assert len(controller.matching(log_data(5))) >= size // (64 * 1024)
+
+
+async def test_read_logs_of_an_unknown_attempt_is_an_error(controller, make_config, start_agent) -> None:
+    await start_agent(make_config((controller.address,)))
+
+    await controller.send(read_logs(9, "job-nope", attempt=2))
+
+    reply = (await controller.wait_for(log_eof(9))).log_data
+    assert reply.error == "no logs for job job-nope attempt 2 on this node"
+    assert reply.data == b""
+
+
+async def test_read_logs_follow_tails_until_the_attempt_ends(
+    controller, make_config, start_agent, tmp_path: Path
+) -> None:
+    await start_agent(make_config((controller.address,)))
+    go = tmp_path / "go"
+    script = f"echo one; while [ ! -e {go} ]; do sleep 0.02; done; echo two"
+    await controller.send(start_attempt(token("job-follow"), ["sh", "-c", script]))
+    await controller.wait_for(started("job-follow"))
+
+    await controller.send(read_logs(3, "job-follow", follow=True))
+    first = await controller.wait_for(lambda m: log_data(3)(m) and b"one" in m.log_data.data)
+    assert not first.log_data.eof
+    assert controller.matching(finished("job-follow")) == []
+    go.touch()
+
+    assert await collect_logs(controller, 3) == b"one\ntwo\n"
+    assert controller.matching(finished("job-follow"))
+
+
+async def test_cancel_logs_stops_a_follow(controller, make_config, start_agent, tmp_path: Path) -> None:
+    await start_agent(make_config((controller.address,)))
+    tok = token("job-cancel")
+    await controller.send(start_attempt(tok, ["sh", "-c", "echo hello; exec sleep 1000"]))
+    await controller.wait_for(started("job-cancel"))
+    await controller.send(read_logs(4, "job-cancel", follow=True))
+    await controller.wait_for(log_data(4))
+
+    from shoal.v1 import agent_pb2
+
+    await controller.send(agent_pb2.ControllerMessage(cancel_logs=agent_pb2.CancelLogs(request_id=4)))
+    await controller.send(kill_attempt(tok, "done"))
+    await controller.wait_for(finished("job-cancel"))
+    # Without the cancel, eof would follow within one poll (100 ms); give it ten heartbeats.
+    seq = max(m.heartbeat.seq for m in controller.matching(is_heartbeat))
+    await controller.wait_for(lambda m: is_heartbeat(m) and m.heartbeat.seq >= seq + 10)
+    assert controller.matching(log_eof(4)) == []
+
+
+async def test_follows_the_leader_named_by_a_follower(controller, make_config, start_agent) -> None:
+    follower = FakeController()
+    follower.refusal = Refusal(grpc.StatusCode.UNAVAILABLE, "not the leader", leader=controller.address)
+    follower_server = await serve(follower)
+    try:
+        await start_agent(make_config((follower.address,)))
+
+        await controller.wait_for(is_register, what="Register at the leader")
+        await controller.wait_for(is_heartbeat)
+        assert follower.connections >= 1
+    finally:
+        await follower_server.stop(grace=None)
+
+
+async def test_tries_the_next_address_when_one_is_down(controller, make_config, start_agent) -> None:
+    dead = FakeController()
+    dead_server = await serve(dead)
+    await dead_server.stop(grace=None)
+
+    await start_agent(make_config((dead.address, controller.address)))
+
+    await controller.wait_for(is_heartbeat)
+
+
+async def test_a_refused_registration_is_retried(controller, make_config, start_agent) -> None:
+    controller.refusal = Refusal(grpc.StatusCode.NOT_FOUND, "compute environment ce-test not found", times=2)
+    await start_agent(make_config((controller.address,)))
+
+    await controller.wait_for(is_heartbeat)
+    assert controller.connections == 3
+
+
+async def test_results_are_kept_until_acknowledged(controller, make_config, start_agent) -> None:
+    await start_agent(make_config((controller.address,)))
+    await controller.wait_for(is_heartbeat)
+    controller.hang_up_on = finished("job-lost-report")
+
+    await controller.send(start_attempt(token("job-lost-report"), ["sh", "-c", "exit 7"]))
+
+    reregister = await controller.wait_for(
+        lambda m: is_register(m) and any(a.HasField("finished") for a in m.register.attempts),
+        what="a Register carrying the unacknowledged result",
+    )
+    (held,) = reregister.register.attempts
+    assert held.token.job_id == "job-lost-report"
+    assert held.finished.exit_code == 7
+
+    # Once registered with it, the result is dropped: the next Register no longer carries it.
+    registers = len(controller.matching(is_register))
+    await controller.wait_for(is_heartbeat)  # on the new stream
+    await controller.hang_up()
+    (*_, latest) = await controller.wait_count(is_register, registers + 1)
+    assert list(latest.register.attempts) == []
+
+
+async def test_self_fences_when_the_controller_goes_silent(
+    controller, make_config, start_agent, tmp_path: Path
+) -> None:
+    await start_agent(make_config((controller.address,), fence_timeout=0.8, kill_grace=0.2))
+    pid_file = tmp_path / "job.pid"
+    await controller.send(start_attempt(token("job-fenced"), ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 1000"]))
+    await controller.wait_for(started("job-fenced"))
+    pid = await read_pid(pid_file)
+
+    controller.silent = True
+    await eventually(lambda: not alive(pid), timeout=10, what="the fenced attempt to be killed")
+    state_file = make_config(()).state_dir / STATE_FILE
+    await eventually(lambda: '"Agent fenced' in state_file.read_text(), what="the fenced result to be kept")
+    controller.silent = False
+
+    register = await controller.wait_for(
+        register_reporting("job-fenced", "Agent fenced: lost contact with controller"),
+        what="a Register reporting the fenced attempt",
+    )
+    (held,) = register.register.attempts
+    assert held.started_at > 0
+    assert held.finished.stopped_at >= held.started_at
+    assert controller.matching(finished("job-fenced")) == []
+
+
+async def test_a_stale_attempt_is_killed_and_forgotten(controller, make_config, start_agent, tmp_path: Path) -> None:
+    await start_agent(make_config((controller.address,)))
+    tok = token("job-stale")
+    pid_file = tmp_path / "job.pid"
+    await controller.send(start_attempt(tok, ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 1000"]))
+    await controller.wait_for(started("job-stale"))
+    pid = await read_pid(pid_file)
+
+    controller.stale_on_next_register = [tok]
+    await controller.hang_up()
+
+    register = await controller.wait_for(
+        lambda m: is_register(m) and any(a.token == tok and not a.HasField("finished") for a in m.register.attempts)
+    )
+    assert register.register.attempts[0].started_at > 0
+    await eventually(lambda: not alive(pid), what="the stale attempt to be killed")
+    seq = max(m.heartbeat.seq for m in controller.matching(is_heartbeat))
+    beat = await controller.wait_for(lambda m: is_heartbeat(m) and m.heartbeat.seq > seq + 2)
+    assert list(beat.heartbeat.running) == []
+    assert controller.matching(finished("job-stale")) == []
+
+
+async def test_start_from_an_older_epoch_is_ignored(make_config, start_agent) -> None:
+    controller = FakeController(epoch=5)
+    server = await serve(controller)
+    try:
+        await start_agent(make_config((controller.address,)))
+        await controller.send(start_attempt(token("job-old", epoch=4), ["true"]))
+        await controller.send(start_attempt(token("job-new", epoch=5), ["true"]))
+
+        await controller.wait_for(finished("job-new"))
+        assert controller.matching(started("job-old")) == []
+        assert controller.matching(finished("job-old")) == []
+    finally:
+        await server.stop(grace=None)
+
+
+async def test_shutdown_interrupts_kills_and_reports(controller, make_config, start_agent, tmp_path: Path) -> None:
+    agent = await start_agent(make_config((controller.address,)))
+    pid_file = tmp_path / "job.pid"
+    await controller.send(
+        start_attempt(token("job-long"), ["sh", "-c", f"sleep 1000 & echo $! > {pid_file}; wait"])
+    )
+    await controller.wait_for(started("job-long"))
+    grandchild = await read_pid(pid_file)
+
+    await agent.stop()
+
+    interrupted = await controller.wait_for(lambda m: m.HasField("interrupted"))
+    assert interrupted.interrupted.reason == "Host interrupted: termination notice"
+    report = (await controller.wait_for(finished("job-long"))).attempt_finished
+    assert report.status_reason == "Host interrupted: termination notice"
+    assert controller.received.index(interrupted) < controller.received.index(
+        controller.matching(finished("job-long"))[0]
+    )
+    assert not alive(grandchild)
+
+
+async def test_restart_kills_what_a_previous_agent_left_running(
+    controller, make_config, start_agent, tmp_path: Path
+) -> None:
+    config = make_config((controller.address,))
+    leftover = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    try:
+        config.state_dir.mkdir(parents=True)
+        record = {
+            "job_id": "job-orphan",
+            "attempt": 2,
+            "epoch": 1,
+            "log_path": str(tmp_path / "orphan.log"),
+            "started_at": 1234,
+            "handle": {"runtime": "process", "pid": leftover.pid, "pgid": leftover.pid,
+                       "start_time": psutil.Process(leftover.pid).create_time()},
+            "result": None,
+        }
+        (config.state_dir / STATE_FILE).write_text(json.dumps({"version": 1, "attempts": [record]}))
+
+        await start_agent(config)
+
+        register = await controller.wait_for(register_reporting("job-orphan", "Host lost: agent restarted"))
+        (held,) = register.register.attempts
+        assert (held.token.attempt, held.started_at) == (2, 1234)
+        assert not held.finished.HasField("exit_code")
+        assert leftover.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if leftover.poll() is None:
+            os.killpg(leftover.pid, signal.SIGKILL)
+            leftover.wait()
