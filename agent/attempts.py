@@ -314,9 +314,8 @@ class Attempts:
         waiting = asyncio.get_running_loop().create_task(self.runtime.wait(handle))
         try:
             if timeout_seconds > 0:
-                try:
-                    await asyncio.wait_for(asyncio.shield(waiting), timeout_seconds)
-                except TimeoutError:
+                done, _ = await asyncio.wait({waiting}, timeout=timeout_seconds)
+                if not done:
                     _log.info("attempt timed out", token=str(attempt.token), seconds=timeout_seconds)
                     self._request_stop(attempt, _StopRequest(*TIMEOUT, keep_exit_code=True), self.kill_grace)
             status = await waiting

@@ -260,6 +260,8 @@ class Session:
                 index += 1
                 delay = backoff
             except Exception:  # noqa: BLE001 - never let the session die; log and retry
+                if self._stopping:
+                    return  # e.g. writing after our own half-close during shutdown
                 _log.exception("session failed", controller=target)
                 index += 1
                 delay = backoff
@@ -360,8 +362,11 @@ class Session:
     # --- the stream's tasks ------------------------------------------------------------------
 
     async def _read(self, call: grpc.aio.StreamStreamCall) -> agent_pb2.ControllerMessage | None:
+        # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that races
+        # with the read completing, and the session must always stop when cancelled.
         try:
-            message = await asyncio.wait_for(call.read(), timeout=self.config.fence_timeout)
+            async with asyncio.timeout(self.config.fence_timeout):
+                message = await call.read()
         except TimeoutError:
             self._fence_if_due()
             raise _Silence() from None

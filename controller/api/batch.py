@@ -35,6 +35,8 @@ class BatchServicer(batch_pb2_grpc.BatchServicer):
 
     @unary
     async def DescribeJobs(self, request: batch_pb2.DescribeJobsRequest, context: Ctx) -> batch_pb2.DescribeJobsResponse:
+        if len(request.job_ids) > 100:
+            raise errors.InvalidArgument(f"job_ids: at most 100 ids per call (got {len(request.job_ids)})")
         return batch_pb2.DescribeJobsResponse(jobs=await self.r.jobs.describe(list(request.job_ids)))
 
     @unary

@@ -102,13 +102,17 @@ class _FreeIndex:
     """The nodes of one (environment, runtime), sorted by free capacity, for best-fit queries.
 
     Entries (free_milli, free_mem, free_gpus, node_id) are kept sorted in blocks of at most
-    2 * _BLOCK entries; each block knows the largest free memory and GPUs in it. `best_fit` finds
-    the first entry with enough vCPUs by bisection and then walks forward, skipping whole blocks
-    that cannot have enough memory or GPUs. Without the blocks, memory-bound work (nodes whose
-    vCPUs are mostly free but memory is gone) makes every query walk past every full node.
+    2 * _BLOCK entries; each block keeps an upper bound of the free memory and GPUs in it.
+    `best_fit` finds the first entry with enough vCPUs by bisection and then walks forward,
+    skipping whole blocks whose bound is too small. Without the blocks, memory-bound work
+    (nodes with vCPUs free but memory gone) makes every query walk past every full node.
+
+    The bounds are lazy: taking capacity from an entry may leave its block's bound too high
+    (marked stale); a stale bound is recomputed only when a walk through the block found
+    nothing, so each recomputation is paid for by an earlier move.
     """
 
-    __slots__ = ("blocks", "firsts", "max_mem", "max_gpus")
+    __slots__ = ("blocks", "firsts", "max_mem", "max_gpus", "stale")
 
     def __init__(self, entries: list[_Entry]) -> None:
         entries = sorted(entries)
@@ -116,6 +120,7 @@ class _FreeIndex:
         self.firsts = [block[0] if block else _EMPTY for block in self.blocks]
         self.max_mem = [max((e[1] for e in block), default=-1) for block in self.blocks]
         self.max_gpus = [max((e[2] for e in block), default=-1) for block in self.blocks]
+        self.stale = [False] * len(self.blocks)
 
     def best_fit(self, milli: int, mem: int, gpus: int) -> _Entry | None:
         """The smallest entry with at least (milli, mem, gpus) free, or None."""
@@ -132,7 +137,15 @@ class _FreeIndex:
                 entry = block[i]
                 if entry[1] >= mem and entry[2] >= gpus:
                     return entry
+            if self.stale[bi]:
+                self._tighten(bi)
         return None
+
+    def _tighten(self, bi: int) -> None:
+        block = self.blocks[bi]
+        self.max_mem[bi] = max((e[1] for e in block), default=-1)
+        self.max_gpus[bi] = max((e[2] for e in block), default=-1)
+        self.stale[bi] = False
 
     def move(self, old: _Entry, new: _Entry) -> None:
         """Replace an entry by one with less (or equal) free capacity."""
@@ -141,13 +154,11 @@ class _FreeIndex:
         block = blocks[bi]
         del block[bisect_left(block, old)]
         if not block and len(blocks) > 1:
-            del blocks[bi], firsts[bi], self.max_mem[bi], self.max_gpus[bi]
+            del blocks[bi], firsts[bi], self.max_mem[bi], self.max_gpus[bi], self.stale[bi]
         else:
             firsts[bi] = block[0] if block else _EMPTY
-            if old[1] == self.max_mem[bi]:
-                self.max_mem[bi] = max((e[1] for e in block), default=-1)
-            if old[2] == self.max_gpus[bi]:
-                self.max_gpus[bi] = max((e[2] for e in block), default=-1)
+            if old[1] == self.max_mem[bi] or old[2] == self.max_gpus[bi]:
+                self.stale[bi] = True
         bi = bisect_right(firsts, new) - 1
         if bi < 0:
             bi = 0
@@ -163,10 +174,11 @@ class _FreeIndex:
             del block[_BLOCK:]
             blocks.insert(bi + 1, half)
             firsts.insert(bi + 1, half[0])
-            self.max_mem[bi] = max(e[1] for e in block)
-            self.max_gpus[bi] = max(e[2] for e in block)
-            self.max_mem.insert(bi + 1, max(e[1] for e in half))
-            self.max_gpus.insert(bi + 1, max(e[2] for e in half))
+            self.max_mem.insert(bi + 1, 0)
+            self.max_gpus.insert(bi + 1, 0)
+            self.stale.insert(bi + 1, False)
+            self._tighten(bi)
+            self._tighten(bi + 1)
 
 
 _BLOCK = 32

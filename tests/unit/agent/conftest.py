@@ -57,8 +57,16 @@ class RunningAgent:
         done, _ = await asyncio.wait({self.task}, timeout=timeout)
         if not done:
             for task in asyncio.all_tasks():
-                frames = [f"{f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}" for f in task.get_stack()]
-                print("TASK", task.get_name(), frames)
+                chain = []
+                coro = task.get_coro()
+                while coro is not None:
+                    frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+                    if frame is not None:
+                        chain.append(f"{frame.f_code.co_filename.split('/')[-1]}:{frame.f_lineno} {frame.f_code.co_name}")
+                    else:
+                        chain.append(repr(coro))
+                    coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+                print("TASK", task.get_name(), chain)
             raise AssertionError("agent did not stop")
         self.task.result()
 

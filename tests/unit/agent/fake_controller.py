@@ -99,6 +99,9 @@ class FakeController(agent_pb2_grpc.AgentGatewayServicer):
 
     async def Connect(self, request_iterator, context: grpc.aio.ServicerContext):  # type: ignore[override]  # noqa: N802
         self.connections += 1
+        # A connection that began while silent stays silent, even if the test ends the silence
+        # while its Register is on the way.
+        silent = self.silent
         first = await context.read()
         if first is grpc.aio.EOF:
             return
@@ -108,7 +111,7 @@ class FakeController(agent_pb2_grpc.AgentGatewayServicer):
             refusal.times -= 1
             trailing = ((LEADER_METADATA_KEY, refusal.leader),) if refusal.leader else ()
             await context.abort(refusal.code, refusal.details, trailing_metadata=trailing)
-        if self.silent:
+        if silent or self.silent:
             while (message := await context.read()) is not grpc.aio.EOF:
                 await self._record(message)
             return
