@@ -169,6 +169,7 @@ class Session:
         self._acked = asyncio.Event()
         self._fence_task: asyncio.Task[list[Attempt]] | None = None
         self._stopping = False
+        self._registrations = 0
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -220,13 +221,14 @@ class Session:
         redirect = ""
         redirects = 0
         backoff = BACKOFF_INITIAL
+        failures = 0
         while not self._stopping:
             target = redirect or targets[index % len(targets)]
             redirect = ""
             delay = 0.0
-            registered = False
+            registrations = self._registrations
             try:
-                registered = await self._converse(target)
+                await self._converse(target)
                 _log.info("controller closed the stream", controller=target)
                 index += 1
                 delay = backoff
@@ -239,8 +241,10 @@ class Session:
                     redirects += 1
                     delay = 0.0 if redirects <= MAX_FREE_REDIRECTS else backoff
                 elif code in _TRANSIENT:
-                    _log.info("controller unavailable", controller=target, code=code.name,
-                              details=err.details())
+                    # Loud once per outage, then quiet: a long outage must not flood the log.
+                    report = _log.warning if not failures else _log.debug
+                    report("controller unavailable", controller=target, code=code.name, details=err.details())
+                    failures += 1
                     index += 1
                     delay = backoff
                 else:
@@ -265,17 +269,18 @@ class Session:
                 _log.exception("session failed", controller=target)
                 index += 1
                 delay = backoff
-            if registered:
+            if self._registrations != registrations:  # it worked for a while: start afresh
                 backoff = BACKOFF_INITIAL
                 redirects = 0
+                failures = 0
                 delay = min(delay, BACKOFF_INITIAL)
             elif delay and delay == backoff:
                 backoff = min(backoff * 2, BACKOFF_MAX)
             if delay and not self._stopping:
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
 
-    async def _converse(self, target: str) -> bool:
-        """One Connect call; True if it got as far as Registered. Raises how it ended."""
+    async def _converse(self, target: str) -> None:
+        """One Connect call, from Register to its end; raises how it ended unless cleanly."""
         async with grpc.aio.insecure_channel(target) as channel:
             call = agent_pb2_grpc.AgentGatewayStub(channel).Connect()
             stream: _Stream | None = None
@@ -285,16 +290,16 @@ class Session:
                 await call.write(agent_pb2.AgentMessage(register=register))
                 first = await self._read(call)
                 if first is None:
-                    return False
+                    return
                 if first.WhichOneof("body") != "registered":
                     _log.error("controller did not answer Register with Registered", controller=target,
                                got=first.WhichOneof("body"))
-                    return False
+                    return
                 registered = first.registered
                 if registered.epoch < self._newest_epoch:
                     _log.warning("ignoring a deposed leader", controller=target, epoch=registered.epoch,
                                  newest_epoch=self._newest_epoch)
-                    return False
+                    return
                 stream = _Stream(call=call, target=target, epoch=registered.epoch)
                 interval = self._on_registered(stream, registered, reported)
                 loop = asyncio.get_running_loop()
@@ -306,7 +311,6 @@ class Session:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     task.result()  # raises how the stream ended
-                return True
             finally:
                 if stream is not None and self._stream is stream:
                     self._stream = None
@@ -340,6 +344,7 @@ class Session:
 
     def _on_registered(self, stream: _Stream, registered: agent_pb2.Registered, reported: set[Token]) -> float:
         self._newest_epoch = registered.epoch
+        self._registrations += 1
         self._stream = stream
         self._awaiting_ack.clear()
         stale = {token_from_proto(t) for t in registered.stale}

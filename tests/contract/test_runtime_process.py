@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.attempts import Attempts, AttemptResult, Token
+from agent.attempts import AttemptResult, Attempts, Token
 from agent.runtime import make_runtime
 from agent.runtime.base import AttemptHandle, AttemptSpec, CannotStart, Runtime
 
@@ -53,8 +53,8 @@ def python(code: str) -> tuple[str, ...]:
     return (sys.executable, "-c", code)
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
+async def eventually(condition: Callable[[], bool], within: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
@@ -245,9 +245,9 @@ def attempts(runtime: Runtime, tmp_path: Path) -> Attempts:
     return Attempts(runtime, tmp_path / "state", kill_grace=0.5)
 
 
-async def supervise(attempts: Attempts, *command: str, timeout: float = 0.0) -> AttemptResult:
+async def supervise(attempts: Attempts, *command: str, attempt_timeout: float = 0.0) -> AttemptResult:
     token = Token("job-1:a", 1, 1)
-    attempt = await attempts.start(token, spec(*command), timeout_seconds=timeout)
+    attempt = await attempts.start(token, spec(*command), timeout_seconds=attempt_timeout)
     assert attempt is not None
     await asyncio.wait_for(attempt.ended.wait(), 20)
     assert attempt.result is not None
@@ -255,7 +255,7 @@ async def supervise(attempts: Attempts, *command: str, timeout: float = 0.0) -> 
 
 
 async def test_timeout_kills_the_attempt(attempts: Attempts) -> None:
-    result = await supervise(attempts, "sleep", "1000", timeout=0.3)
+    result = await supervise(attempts, "sleep", "1000", attempt_timeout=0.3)
     assert result.reason == "Timeout"
     assert result.status_reason == "Job attempt duration exceeded timeout"
     assert result.exit_code == 128 + signal.SIGTERM

@@ -52,9 +52,9 @@ class RunningAgent:
         self.stop_event = asyncio.Event()
         self.task = asyncio.create_task(run_agent(config, self.stop_event))
 
-    async def stop(self, timeout: float = 15.0) -> None:
+    async def stop(self, within: float = 15.0) -> None:
         self.stop_event.set()
-        done, _ = await asyncio.wait({self.task}, timeout=timeout)
+        done, _ = await asyncio.wait({self.task}, timeout=within)
         if not done:
             for task in asyncio.all_tasks():
                 chain = []

@@ -48,7 +48,7 @@ class FakeController(agent_pb2_grpc.AgentGatewayServicer):
 
     # --- test side ---------------------------------------------------------------------------
 
-    async def wait_for(self, predicate: Predicate, timeout: float = 10.0, what: str = "") -> agent_pb2.AgentMessage:
+    async def wait_for(self, predicate: Predicate, within: float = 10.0, what: str = "") -> agent_pb2.AgentMessage:
         """The first received message matching `predicate` (waiting for it if needed)."""
         async def find() -> agent_pb2.AgentMessage:
             async with self._changed:
@@ -59,12 +59,12 @@ class FakeController(agent_pb2_grpc.AgentGatewayServicer):
                     await self._changed.wait()
 
         try:
-            return await asyncio.wait_for(find(), timeout)
+            return await asyncio.wait_for(find(), within)
         except TimeoutError:
             kinds = [m.WhichOneof("body") for m in self.received]
             raise AssertionError(f"agent never sent {what or 'the expected message'}; got {kinds}") from None
 
-    async def wait_count(self, predicate: Predicate, count: int, timeout: float = 10.0) -> list[agent_pb2.AgentMessage]:
+    async def wait_count(self, predicate: Predicate, count: int, within: float = 10.0) -> list[agent_pb2.AgentMessage]:
         async def find() -> list[agent_pb2.AgentMessage]:
             async with self._changed:
                 while True:
@@ -73,7 +73,7 @@ class FakeController(agent_pb2_grpc.AgentGatewayServicer):
                         return found
                     await self._changed.wait()
 
-        return await asyncio.wait_for(find(), timeout)
+        return await asyncio.wait_for(find(), within)
 
     def matching(self, predicate: Predicate) -> list[agent_pb2.AgentMessage]:
         return [m for m in self.received if predicate(m)]

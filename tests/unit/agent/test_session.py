@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -42,17 +43,26 @@ def alive(pid: int) -> bool:
         return False
 
 
-async def eventually(condition, timeout: float = 10.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+async def eventually(condition: Callable[[], bool], within: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
 
 
+def pid_in(path: Path) -> int | None:
+    try:
+        return int(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None  # not written yet, or half written
+
+
 async def read_pid(path: Path) -> int:
-    await eventually(lambda: path.exists() and path.read_text().strip() != "", what=f"pid in {path}")
-    return int(path.read_text())
+    await eventually(lambda: pid_in(path) is not None, what=f"a pid in {path}")
+    pid = pid_in(path)
+    assert pid is not None
+    return pid
 
 
 async def collect_logs(controller: FakeController, request_id: int) -> bytes:
@@ -298,7 +308,7 @@ async def test_self_fences_when_the_controller_goes_silent(
     pid = await read_pid(pid_file)
 
     controller.silent = True
-    await eventually(lambda: not alive(pid), timeout=10, what="the fenced attempt to be killed")
+    await eventually(lambda: not alive(pid), what="the fenced attempt to be killed")
     state_file = make_config(()).state_dir / STATE_FILE
     await eventually(lambda: '"Agent fenced' in state_file.read_text(), what="the fenced result to be kept")
     controller.silent = False
@@ -371,33 +381,40 @@ async def test_shutdown_interrupts_kills_and_reports(controller, make_config, st
     assert not alive(grandchild)
 
 
+@pytest.fixture
+def leftover_process() -> Iterator[subprocess.Popen[bytes]]:
+    """A process group as a crashed agent would have left it."""
+    process = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 async def test_restart_kills_what_a_previous_agent_left_running(
-    controller, make_config, start_agent, tmp_path: Path
+    controller, make_config, start_agent, tmp_path: Path, leftover_process: subprocess.Popen[bytes]
 ) -> None:
     config = make_config((controller.address,))
-    leftover = subprocess.Popen(["sleep", "1000"], start_new_session=True)
-    try:
-        config.state_dir.mkdir(parents=True)
-        record = {
-            "job_id": "job-orphan",
-            "attempt": 2,
-            "epoch": 1,
-            "log_path": str(tmp_path / "orphan.log"),
-            "started_at": 1234,
-            "handle": {"runtime": "process", "pid": leftover.pid, "pgid": leftover.pid,
-                       "start_time": psutil.Process(leftover.pid).create_time()},
-            "result": None,
-        }
-        (config.state_dir / STATE_FILE).write_text(json.dumps({"version": 1, "attempts": [record]}))
+    config.state_dir.mkdir(parents=True)
+    record = {
+        "job_id": "job-orphan",
+        "attempt": 2,
+        "epoch": 1,
+        "log_path": str(tmp_path / "orphan.log"),
+        "started_at": 1234,
+        "handle": {"runtime": "process", "pid": leftover_process.pid, "pgid": leftover_process.pid,
+                   "start_time": psutil.Process(leftover_process.pid).create_time()},
+        "result": None,
+    }
+    (config.state_dir / STATE_FILE).write_text(json.dumps({"version": 1, "attempts": [record]}))
 
-        await start_agent(config)
+    await start_agent(config)
 
-        register = await controller.wait_for(register_reporting("job-orphan", "Host lost: agent restarted"))
-        (held,) = register.register.attempts
-        assert (held.token.attempt, held.started_at) == (2, 1234)
-        assert not held.finished.HasField("exit_code")
-        assert leftover.wait(timeout=10) == -signal.SIGKILL
-    finally:
-        if leftover.poll() is None:
-            os.killpg(leftover.pid, signal.SIGKILL)
-            leftover.wait()
+    register = await controller.wait_for(register_reporting("job-orphan", "Host lost: agent restarted"))
+    (held,) = register.register.attempts
+    assert (held.token.attempt, held.started_at) == (2, 1234)
+    assert not held.finished.HasField("exit_code")
+    await eventually(lambda: leftover_process.poll() is not None, what="the leftover to be killed")
+    assert leftover_process.returncode == -signal.SIGKILL
