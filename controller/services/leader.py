@@ -46,6 +46,18 @@ def _wall_ms() -> int:
 
 
 @dataclass
+class LeaderStats:
+    """Counters of the leader loop, read by the metrics endpoint at scrape time."""
+
+    passes: int = 0
+    placements: int = 0
+    jobs_written: int = 0
+    last_pass_seconds: float = 0.0
+    pass_seconds_total: float = 0.0
+    nodes_lost: int = 0
+
+
+@dataclass
 class _Pass:
     """What one pass changes; written together, then acted upon."""
 
@@ -89,7 +101,7 @@ class LeaderLoop:
         self._first_pass = True
         # job id -> why it waits, from the last scheduling pass (for `shoal why`).
         self.waiting: dict[str, str] = {}
-        self.passes = 0
+        self.stats = LeaderStats()
 
     # ---- inputs ------------------------------------------------------------------------
 
@@ -120,6 +132,16 @@ class LeaderLoop:
                 session.close()
 
     async def _one_pass(self) -> None:
+        started = self._mono()
+        try:
+            await self._pass()
+        finally:
+            elapsed = self._mono() - started
+            self.stats.passes += 1
+            self.stats.last_pass_seconds = elapsed
+            self.stats.pass_seconds_total += elapsed
+
+    async def _pass(self) -> None:
         p = _Pass()
         now = self._wall_ms()
         mono = self._mono()
@@ -150,6 +172,7 @@ class LeaderLoop:
                 logger.warning("leader.write_failed", error=str(err))
                 self.leadership.lost.set()
                 return
+            self.stats.jobs_written += len(p.jobs)
             for fn in p.after_commit:
                 fn()
             self._send(p)
@@ -158,7 +181,6 @@ class LeaderLoop:
             for fn in p.after_commit:
                 fn()
             self._send(p)
-        self.passes += 1
         self._first_pass = False
         if p.jobs:
             logger.debug("leader.pass", changed=len(p.jobs), commands=len(p.commands))
@@ -335,6 +357,7 @@ class LeaderLoop:
             node.status_reason = reason
             node.last_seen_at = now
             p.nodes[node_id] = node
+        self.stats.nodes_lost += 1
         logger.warning("agent.lost", node_id=node_id, reason=reason)
 
     # ---- cancel / terminate ------------------------------------------------------------
@@ -450,8 +473,10 @@ class LeaderLoop:
                     runtime=job.container.runtime,
                 )
             )
+        runnable.sort(key=lambda j: j.order)
         plan = place(Snapshot(queues=queues, envs=envs, nodes=nodes, runnable=runnable))
         self.waiting = dict(plan.waiting)
+        self.stats.placements += len(plan.placements)
         for placement in plan.placements:
             job = self._job(p, placement.job_id)
             assert job is not None

@@ -94,18 +94,24 @@ class DescribeJobsResponse(_message.Message):
     def __init__(self, jobs: _Optional[_Iterable[_Union[_types_pb2.Job, _Mapping]]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("job_queue", "job_status", "max_results", "next_token", "job_name_prefix")
+    __slots__ = ("job_queue", "job_status", "max_results", "next_token", "job_name_prefix", "created_after", "created_before", "array_job_id")
     JOB_QUEUE_FIELD_NUMBER: _ClassVar[int]
     JOB_STATUS_FIELD_NUMBER: _ClassVar[int]
     MAX_RESULTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_TOKEN_FIELD_NUMBER: _ClassVar[int]
     JOB_NAME_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_JOB_ID_FIELD_NUMBER: _ClassVar[int]
     job_queue: str
     job_status: _types_pb2.JobStatus
     max_results: int
     next_token: str
     job_name_prefix: str
-    def __init__(self, job_queue: _Optional[str] = ..., job_status: _Optional[_Union[_types_pb2.JobStatus, str]] = ..., max_results: _Optional[int] = ..., next_token: _Optional[str] = ..., job_name_prefix: _Optional[str] = ...) -> None: ...
+    created_after: int
+    created_before: int
+    array_job_id: str
+    def __init__(self, job_queue: _Optional[str] = ..., job_status: _Optional[_Union[_types_pb2.JobStatus, str]] = ..., max_results: _Optional[int] = ..., next_token: _Optional[str] = ..., job_name_prefix: _Optional[str] = ..., created_after: _Optional[int] = ..., created_before: _Optional[int] = ..., array_job_id: _Optional[str] = ...) -> None: ...
 
 class JobSummary(_message.Message):
     __slots__ = ("job_id", "job_name", "job_queue", "status", "status_reason", "created_at", "started_at", "stopped_at", "exit_code", "node_id", "attempts")
@@ -336,6 +342,52 @@ class ListNodesResponse(_message.Message):
     NODES_FIELD_NUMBER: _ClassVar[int]
     nodes: _containers.RepeatedCompositeFieldContainer[_types_pb2.Node]
     def __init__(self, nodes: _Optional[_Iterable[_Union[_types_pb2.Node, _Mapping]]] = ...) -> None: ...
+
+class DrainNodeRequest(_message.Message):
+    __slots__ = ("node_id", "interrupt", "deadline_seconds", "reason")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    INTERRUPT_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    interrupt: bool
+    deadline_seconds: int
+    reason: str
+    def __init__(self, node_id: _Optional[str] = ..., interrupt: _Optional[bool] = ..., deadline_seconds: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DrainNodeResponse(_message.Message):
+    __slots__ = ("node",)
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    node: _types_pb2.Node
+    def __init__(self, node: _Optional[_Union[_types_pb2.Node, _Mapping]] = ...) -> None: ...
+
+class UndrainNodeRequest(_message.Message):
+    __slots__ = ("node_id",)
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    def __init__(self, node_id: _Optional[str] = ...) -> None: ...
+
+class UndrainNodeResponse(_message.Message):
+    __slots__ = ("node",)
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    node: _types_pb2.Node
+    def __init__(self, node: _Optional[_Union[_types_pb2.Node, _Mapping]] = ...) -> None: ...
+
+class ExplainJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class ExplainJobResponse(_message.Message):
+    __slots__ = ("job_id", "status", "reasons")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    status: _types_pb2.JobStatus
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[_types_pb2.JobStatus, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WatchJobsRequest(_message.Message):
     __slots__ = ("job_ids", "job_queue")

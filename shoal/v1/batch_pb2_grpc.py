@@ -125,6 +125,21 @@ class BatchStub:
                 request_serializer=shoal_dot_v1_dot_batch__pb2.ListNodesRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_batch__pb2.ListNodesResponse.FromString,
                 _registered_method=True)
+        self.DrainNode = channel.unary_unary(
+                '/shoal.v1.Batch/DrainNode',
+                request_serializer=shoal_dot_v1_dot_batch__pb2.DrainNodeRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_batch__pb2.DrainNodeResponse.FromString,
+                _registered_method=True)
+        self.UndrainNode = channel.unary_unary(
+                '/shoal.v1.Batch/UndrainNode',
+                request_serializer=shoal_dot_v1_dot_batch__pb2.UndrainNodeRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_batch__pb2.UndrainNodeResponse.FromString,
+                _registered_method=True)
+        self.ExplainJob = channel.unary_unary(
+                '/shoal.v1.Batch/ExplainJob',
+                request_serializer=shoal_dot_v1_dot_batch__pb2.ExplainJobRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_batch__pb2.ExplainJobResponse.FromString,
+                _registered_method=True)
         self.DescribeCluster = channel.unary_unary(
                 '/shoal.v1.Batch/DescribeCluster',
                 request_serializer=shoal_dot_v1_dot_batch__pb2.DescribeClusterRequest.SerializeToString,
@@ -261,6 +276,29 @@ class BatchServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DrainNode(self, request, context):
+        """Stop placing work on a node. Running jobs finish (optionally until a deadline), or with
+        interrupt=true are requeued at once as after a termination notice. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UndrainNode(self, request, context):
+        """Make a DRAINING/DRAINED node accept work again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExplainJob(self, request, context):
+        """Every reason a job is not running, from the scheduler's own decisions (`shoal why`).
+        Served by the leader.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DescribeCluster(self, request, context):
         """Which replica answered, which one leads, and how fresh its view is (for operators and
         health tooling; any replica answers).
@@ -377,6 +415,21 @@ def add_BatchServicer_to_server(servicer, server):
                     servicer.ListNodes,
                     request_deserializer=shoal_dot_v1_dot_batch__pb2.ListNodesRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_batch__pb2.ListNodesResponse.SerializeToString,
+            ),
+            'DrainNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrainNode,
+                    request_deserializer=shoal_dot_v1_dot_batch__pb2.DrainNodeRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_batch__pb2.DrainNodeResponse.SerializeToString,
+            ),
+            'UndrainNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.UndrainNode,
+                    request_deserializer=shoal_dot_v1_dot_batch__pb2.UndrainNodeRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_batch__pb2.UndrainNodeResponse.SerializeToString,
+            ),
+            'ExplainJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainJob,
+                    request_deserializer=shoal_dot_v1_dot_batch__pb2.ExplainJobRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_batch__pb2.ExplainJobResponse.SerializeToString,
             ),
             'DescribeCluster': grpc.unary_unary_rpc_method_handler(
                     servicer.DescribeCluster,
@@ -880,6 +933,87 @@ class Batch:
             '/shoal.v1.Batch/ListNodes',
             shoal_dot_v1_dot_batch__pb2.ListNodesRequest.SerializeToString,
             shoal_dot_v1_dot_batch__pb2.ListNodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrainNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Batch/DrainNode',
+            shoal_dot_v1_dot_batch__pb2.DrainNodeRequest.SerializeToString,
+            shoal_dot_v1_dot_batch__pb2.DrainNodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UndrainNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Batch/UndrainNode',
+            shoal_dot_v1_dot_batch__pb2.UndrainNodeRequest.SerializeToString,
+            shoal_dot_v1_dot_batch__pb2.UndrainNodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Batch/ExplainJob',
+            shoal_dot_v1_dot_batch__pb2.ExplainJobRequest.SerializeToString,
+            shoal_dot_v1_dot_batch__pb2.ExplainJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -29,6 +29,8 @@ class DependencyType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DEPENDENCY_TYPE_UNSPECIFIED: _ClassVar[DependencyType]
     DEPENDENCY_TYPE_N_TO_N: _ClassVar[DependencyType]
     DEPENDENCY_TYPE_SEQUENTIAL: _ClassVar[DependencyType]
+    DEPENDENCY_TYPE_AFTER_ANY: _ClassVar[DependencyType]
+    DEPENDENCY_TYPE_AFTER_NOT_OK: _ClassVar[DependencyType]
 
 class EntityState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -63,6 +65,8 @@ RETRY_ACTION_EXIT: RetryAction
 DEPENDENCY_TYPE_UNSPECIFIED: DependencyType
 DEPENDENCY_TYPE_N_TO_N: DependencyType
 DEPENDENCY_TYPE_SEQUENTIAL: DependencyType
+DEPENDENCY_TYPE_AFTER_ANY: DependencyType
+DEPENDENCY_TYPE_AFTER_NOT_OK: DependencyType
 ENTITY_STATE_UNSPECIFIED: EntityState
 ENTITY_STATE_ENABLED: EntityState
 ENTITY_STATE_DISABLED: EntityState
@@ -129,27 +133,63 @@ class JobDependency(_message.Message):
     type: DependencyType
     def __init__(self, job_id: _Optional[str] = ..., type: _Optional[_Union[DependencyType, str]] = ...) -> None: ...
 
+class Mount(_message.Message):
+    __slots__ = ("source_path", "container_path", "read_only")
+    SOURCE_PATH_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_PATH_FIELD_NUMBER: _ClassVar[int]
+    READ_ONLY_FIELD_NUMBER: _ClassVar[int]
+    source_path: str
+    container_path: str
+    read_only: bool
+    def __init__(self, source_path: _Optional[str] = ..., container_path: _Optional[str] = ..., read_only: _Optional[bool] = ...) -> None: ...
+
+class Ulimit(_message.Message):
+    __slots__ = ("name", "soft_limit", "hard_limit")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SOFT_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    HARD_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    soft_limit: int
+    hard_limit: int
+    def __init__(self, name: _Optional[str] = ..., soft_limit: _Optional[int] = ..., hard_limit: _Optional[int] = ...) -> None: ...
+
 class ContainerProperties(_message.Message):
-    __slots__ = ("image", "command", "environment", "resources", "runtime")
+    __slots__ = ("image", "command", "environment", "resources", "runtime", "working_dir", "user", "mounts", "privileged", "readonly_root_filesystem", "ulimits", "shared_memory_size_mib")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     RESOURCES_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    WORKING_DIR_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    PRIVILEGED_FIELD_NUMBER: _ClassVar[int]
+    READONLY_ROOT_FILESYSTEM_FIELD_NUMBER: _ClassVar[int]
+    ULIMITS_FIELD_NUMBER: _ClassVar[int]
+    SHARED_MEMORY_SIZE_MIB_FIELD_NUMBER: _ClassVar[int]
     image: str
     command: _containers.RepeatedScalarFieldContainer[str]
     environment: _containers.RepeatedCompositeFieldContainer[KeyValue]
     resources: ResourceRequirements
     runtime: str
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., environment: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., resources: _Optional[_Union[ResourceRequirements, _Mapping]] = ..., runtime: _Optional[str] = ...) -> None: ...
+    working_dir: str
+    user: str
+    mounts: _containers.RepeatedCompositeFieldContainer[Mount]
+    privileged: bool
+    readonly_root_filesystem: bool
+    ulimits: _containers.RepeatedCompositeFieldContainer[Ulimit]
+    shared_memory_size_mib: int
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., environment: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., resources: _Optional[_Union[ResourceRequirements, _Mapping]] = ..., runtime: _Optional[str] = ..., working_dir: _Optional[str] = ..., user: _Optional[str] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., privileged: _Optional[bool] = ..., readonly_root_filesystem: _Optional[bool] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., shared_memory_size_mib: _Optional[int] = ...) -> None: ...
 
 class ArrayProperties(_message.Message):
-    __slots__ = ("size", "index")
+    __slots__ = ("size", "index", "parallelism")
     SIZE_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    PARALLELISM_FIELD_NUMBER: _ClassVar[int]
     size: int
     index: int
-    def __init__(self, size: _Optional[int] = ..., index: _Optional[int] = ...) -> None: ...
+    parallelism: int
+    def __init__(self, size: _Optional[int] = ..., index: _Optional[int] = ..., parallelism: _Optional[int] = ...) -> None: ...
 
 class JobDefinition(_message.Message):
     __slots__ = ("job_definition_name", "revision", "status", "container_properties", "retry_strategy", "timeout", "parameters", "tags", "created_at")
@@ -209,8 +249,20 @@ class JobQueue(_message.Message):
     created_at: int
     def __init__(self, job_queue_name: _Optional[str] = ..., state: _Optional[_Union[EntityState, str]] = ..., priority: _Optional[int] = ..., compute_environment_order: _Optional[_Iterable[_Union[ComputeEnvironmentOrder, _Mapping]]] = ..., created_at: _Optional[int] = ...) -> None: ...
 
+class Provisioner(_message.Message):
+    __slots__ = ("kind", "command", "node_vcpus", "node_memory_mib")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    NODE_VCPUS_FIELD_NUMBER: _ClassVar[int]
+    NODE_MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    command: _containers.RepeatedScalarFieldContainer[str]
+    node_vcpus: float
+    node_memory_mib: int
+    def __init__(self, kind: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., node_vcpus: _Optional[float] = ..., node_memory_mib: _Optional[int] = ...) -> None: ...
+
 class ComputeEnvironment(_message.Message):
-    __slots__ = ("compute_environment_name", "type", "state", "min_vcpus", "desired_vcpus", "max_vcpus", "created_at")
+    __slots__ = ("compute_environment_name", "type", "state", "min_vcpus", "desired_vcpus", "max_vcpus", "created_at", "provisioner")
     COMPUTE_ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +270,7 @@ class ComputeEnvironment(_message.Message):
     DESIRED_VCPUS_FIELD_NUMBER: _ClassVar[int]
     MAX_VCPUS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONER_FIELD_NUMBER: _ClassVar[int]
     compute_environment_name: str
     type: ComputeEnvironmentType
     state: EntityState
@@ -225,7 +278,8 @@ class ComputeEnvironment(_message.Message):
     desired_vcpus: int
     max_vcpus: int
     created_at: int
-    def __init__(self, compute_environment_name: _Optional[str] = ..., type: _Optional[_Union[ComputeEnvironmentType, str]] = ..., state: _Optional[_Union[EntityState, str]] = ..., min_vcpus: _Optional[int] = ..., desired_vcpus: _Optional[int] = ..., max_vcpus: _Optional[int] = ..., created_at: _Optional[int] = ...) -> None: ...
+    provisioner: Provisioner
+    def __init__(self, compute_environment_name: _Optional[str] = ..., type: _Optional[_Union[ComputeEnvironmentType, str]] = ..., state: _Optional[_Union[EntityState, str]] = ..., min_vcpus: _Optional[int] = ..., desired_vcpus: _Optional[int] = ..., max_vcpus: _Optional[int] = ..., created_at: _Optional[int] = ..., provisioner: _Optional[_Union[Provisioner, _Mapping]] = ...) -> None: ...
 
 class AttemptToken(_message.Message):
     __slots__ = ("job_id", "attempt", "epoch")
@@ -258,7 +312,7 @@ class AttemptDetail(_message.Message):
     def __init__(self, attempt: _Optional[int] = ..., node_id: _Optional[str] = ..., exit_code: _Optional[int] = ..., status_reason: _Optional[str] = ..., reason: _Optional[str] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., interrupted: _Optional[bool] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "job_name", "job_queue", "status", "status_reason", "created_at", "started_at", "stopped_at", "attempts", "depends_on", "job_definition", "container", "retry_strategy", "timeout", "array_properties", "tags", "parameters", "current", "node_id", "compute_environment", "terminate_reason", "interruptions_used", "batch_index")
+    __slots__ = ("job_id", "job_name", "job_queue", "status", "status_reason", "created_at", "started_at", "stopped_at", "attempts", "depends_on", "job_definition", "container", "retry_strategy", "timeout", "array_properties", "tags", "parameters", "current", "node_id", "compute_environment", "terminate_reason", "interruptions_used", "batch_index", "array_status_summary", "interrupt_reason")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -273,6 +327,13 @@ class Job(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ArrayStatusSummaryEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_NAME_FIELD_NUMBER: _ClassVar[int]
     JOB_QUEUE_FIELD_NUMBER: _ClassVar[int]
@@ -296,6 +357,8 @@ class Job(_message.Message):
     TERMINATE_REASON_FIELD_NUMBER: _ClassVar[int]
     INTERRUPTIONS_USED_FIELD_NUMBER: _ClassVar[int]
     BATCH_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_STATUS_SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    INTERRUPT_REASON_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job_name: str
     job_queue: str
@@ -319,7 +382,9 @@ class Job(_message.Message):
     terminate_reason: str
     interruptions_used: int
     batch_index: int
-    def __init__(self, job_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[int] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., attempts: _Optional[_Iterable[_Union[AttemptDetail, _Mapping]]] = ..., depends_on: _Optional[_Iterable[_Union[JobDependency, _Mapping]]] = ..., job_definition: _Optional[str] = ..., container: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., array_properties: _Optional[_Union[ArrayProperties, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., current: _Optional[_Union[AttemptToken, _Mapping]] = ..., node_id: _Optional[str] = ..., compute_environment: _Optional[str] = ..., terminate_reason: _Optional[str] = ..., interruptions_used: _Optional[int] = ..., batch_index: _Optional[int] = ...) -> None: ...
+    array_status_summary: _containers.ScalarMap[str, int]
+    interrupt_reason: str
+    def __init__(self, job_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[int] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., attempts: _Optional[_Iterable[_Union[AttemptDetail, _Mapping]]] = ..., depends_on: _Optional[_Iterable[_Union[JobDependency, _Mapping]]] = ..., job_definition: _Optional[str] = ..., container: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., array_properties: _Optional[_Union[ArrayProperties, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., current: _Optional[_Union[AttemptToken, _Mapping]] = ..., node_id: _Optional[str] = ..., compute_environment: _Optional[str] = ..., terminate_reason: _Optional[str] = ..., interruptions_used: _Optional[int] = ..., batch_index: _Optional[int] = ..., array_status_summary: _Optional[_Mapping[str, int]] = ..., interrupt_reason: _Optional[str] = ...) -> None: ...
 
 class Node(_message.Message):
     __slots__ = ("node_id", "hostname", "status", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "registered_at", "last_seen_at", "agent_version", "status_reason")

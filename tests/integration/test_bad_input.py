@@ -7,7 +7,7 @@ import pytest
 
 from shoal import AlreadyExists, Client, FailedPrecondition, InvalidArgument, NotFound
 from shoal.devcluster import LocalCluster
-from shoal.v1 import agent_pb2, agent_pb2_grpc, batch_pb2, types_pb2
+from shoal.v1 import agent_pb2, agent_pb2_grpc, batch_pb2
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from agent.attempts import STATE_FILE
+from shoal.v1 import agent_pb2
 from tests.unit.agent.fake_controller import (
     FakeController,
     Refusal,
@@ -231,8 +232,6 @@ async def test_cancel_logs_stops_a_follow(controller, make_config, start_agent, 
     await controller.wait_for(started("job-cancel"))
     await controller.send(read_logs(4, "job-cancel", follow=True))
     await controller.wait_for(log_data(4))
-
-    from shoal.v1 import agent_pb2
 
     await controller.send(agent_pb2.ControllerMessage(cancel_logs=agent_pb2.CancelLogs(request_id=4)))
     await controller.send(kill_attempt(tok, "done"))
