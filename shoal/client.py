@@ -730,6 +730,27 @@ class Client:
         request = batch_pb2.ListNodesRequest(compute_environment=compute_environment)
         return list(self._unary("ListNodes", request, idempotent=True).nodes)
 
+    def drain_node(
+        self, node_id: str, *, interrupt: bool = False, deadline_seconds: int = 0, reason: str = ""
+    ) -> types_pb2.Node:
+        """Stop placing work on a node (like `scontrol update state=DRAIN`).
+
+        Running jobs finish; with `deadline_seconds` the ones still running then are requeued;
+        with `interrupt` they are requeued at once (as after a termination notice). Idempotent.
+        """
+        request = batch_pb2.DrainNodeRequest(
+            node_id=node_id, interrupt=interrupt, deadline_seconds=deadline_seconds, reason=reason
+        )
+        return self._unary("DrainNode", request, idempotent=True).node
+
+    def undrain_node(self, node_id: str) -> types_pb2.Node:
+        """Let a DRAINING or DRAINED node take work again."""
+        return self._unary("UndrainNode", batch_pb2.UndrainNodeRequest(node_id=node_id), idempotent=True).node
+
+    def explain_job(self, job_id: str) -> batch_pb2.ExplainJobResponse:
+        """Every reason a job is not running (`shoal why`), from the scheduler's own decisions."""
+        return self._unary("ExplainJob", batch_pb2.ExplainJobRequest(job_id=job_id), idempotent=True)
+
 
 def build_submit_request(
     job_name: str,

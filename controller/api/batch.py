@@ -141,6 +141,33 @@ class BatchServicer(batch_pb2_grpc.BatchServicer):
         return batch_pb2.ListNodesResponse(nodes=nodes)
 
     @unary
+    async def DrainNode(self, request: batch_pb2.DrainNodeRequest, context: Ctx) -> batch_pb2.DrainNodeResponse:
+        V.validate_node_id(request.node_id, "node_id")
+        if len(request.reason) > 1024:
+            raise errors.InvalidArgument("reason: at most 1024 characters")
+        if request.interrupt and request.deadline_seconds:
+            raise errors.InvalidArgument("deadline_seconds: not with interrupt (interrupt means now)")
+        node = await self.r.require_leader().drain(
+            request.node_id, interrupt=request.interrupt, deadline_seconds=request.deadline_seconds, reason=request.reason
+        )
+        return batch_pb2.DrainNodeResponse(node=node)
+
+    @unary
+    async def UndrainNode(self, request: batch_pb2.UndrainNodeRequest, context: Ctx) -> batch_pb2.UndrainNodeResponse:
+        V.validate_node_id(request.node_id, "node_id")
+        return batch_pb2.UndrainNodeResponse(node=await self.r.require_leader().undrain(request.node_id))
+
+    @unary
+    async def ExplainJob(self, request: batch_pb2.ExplainJobRequest, context: Ctx) -> batch_pb2.ExplainJobResponse:
+        V.validate_job_id(request.job_id, "job_id")
+        leader = self.r.require_leader()
+        jobs = await self.r.jobs.describe([request.job_id])
+        if not jobs:
+            raise errors.NotFound(f"job_id: job '{request.job_id}' does not exist")
+        job = jobs[0]
+        return batch_pb2.ExplainJobResponse(job_id=job.job_id, status=job.status, reasons=leader.explain(job))
+
+    @unary
     async def DescribeCluster(
         self, request: batch_pb2.DescribeClusterRequest, context: Ctx
     ) -> batch_pb2.DescribeClusterResponse:

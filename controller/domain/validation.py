@@ -438,6 +438,11 @@ def validate_terminate(req: batch_pb2.TerminateJobRequest) -> None:
 # -- agents -----------------------------------------------------------------------------------
 
 
+def validate_node_id(value: str, field: str) -> None:
+    if not _NODE_ID.fullmatch(value):
+        raise _fail(field, f"must be 1..128 letters, digits, '.', '_' or '-' (got {value!r})")
+
+
 def validate_register(reg: agent_pb2.Register) -> None:
     """An agent's registration: identity and a capacity that makes sense."""
     if not _NODE_ID.fullmatch(reg.node_id):

@@ -74,6 +74,10 @@ class JobService:
         queue = req.job_queue or DEFAULT_QUEUE
         if queue not in data.queues:
             raise errors.NotFound(f"{field}job_queue: job queue '{queue}' does not exist")
+        if data.queues[queue].state == types_pb2.ENTITY_STATE_DISABLED:
+            raise errors.FailedPrecondition(
+                f"{field}job_queue: job queue '{queue}' is DISABLED and accepts no new jobs (its queued jobs wait)"
+            )
         definition = None
         if req.job_definition:
             name, revision = V.parse_definition_ref(req.job_definition, f"{field}job_definition")

@@ -58,6 +58,21 @@ class LeaderStats:
 
 
 @dataclass
+class _DrainRequest:
+    node_id: str
+    interrupt: bool
+    deadline_seconds: int
+    reason: str
+    done: asyncio.Future[types_pb2.Node] | None = None
+
+
+@dataclass
+class _UndrainRequest:
+    node_id: str
+    done: asyncio.Future[types_pb2.Node] | None = None
+
+
+@dataclass
 class _Pass:
     """What one pass changes; written together, then acted upon."""
 
@@ -102,6 +117,7 @@ class LeaderLoop:
         # job id -> why it waits, from the last scheduling pass (for `shoal why`).
         self.waiting: dict[str, str] = {}
         self.stats = LeaderStats()
+        self._node_requests: list[_DrainRequest | _UndrainRequest] = []
 
     # ---- inputs ------------------------------------------------------------------------
 
@@ -111,6 +127,24 @@ class LeaderLoop:
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def drain(
+        self, node_id: str, *, interrupt: bool = False, deadline_seconds: int = 0, reason: str = ""
+    ) -> types_pb2.Node:
+        """Stop placing work on a node; optionally interrupt its jobs now or at a deadline."""
+        return await self._node_request(_DrainRequest(node_id, interrupt, deadline_seconds, reason))
+
+    async def undrain(self, node_id: str) -> types_pb2.Node:
+        """Let a DRAINING or DRAINED node take work again."""
+        return await self._node_request(_UndrainRequest(node_id))
+
+    async def _node_request(self, request: _DrainRequest | _UndrainRequest) -> types_pb2.Node:
+        if request.node_id not in self.view.data.nodes:
+            raise errors.NotFound(f"node_id: node '{request.node_id}' does not exist")
+        request.done = asyncio.get_running_loop().create_future()
+        self._node_requests.append(request)
+        self._wake.set()
+        return await asyncio.wait_for(request.done, 30)
 
     # ---- the loop ----------------------------------------------------------------------
 
@@ -146,10 +180,14 @@ class LeaderLoop:
         now = self._wall_ms()
         mono = self._mono()
         events, self._events = self._events, []
+        node_requests, self._node_requests = self._node_requests, []
         self._expand_submissions(p)
         for event in events:
             self._apply_event(p, event, now, mono)
         self._check_timeouts(p, now, mono)
+        for request in node_requests:
+            self._apply_node_request(p, request, now)
+        self._progress_drains(p, now)
         self._apply_controls(p, now)
         self._admit(p, now)
         self._schedule(p)
@@ -163,6 +201,7 @@ class LeaderLoop:
                 revision = await self.client.txn_batches([self.leadership.guard()], ops)
             except errors.FencedOut:
                 logger.warning("leader.fenced_out", epoch=self.epoch)
+                self._fail_node_requests(node_requests, "leadership was lost; retry")
                 self.leadership.lost.set()
                 return
             except errors.Unavailable as err:
@@ -170,6 +209,7 @@ class LeaderLoop:
                 # in-memory session state. Step down: a fresh term rebuilds everything from
                 # etcd, which is the only state that counts.
                 logger.warning("leader.write_failed", error=str(err))
+                self._fail_node_requests(node_requests, f"etcd write failed: {err}")
                 self.leadership.lost.set()
                 return
             self.stats.jobs_written += len(p.jobs)
@@ -184,6 +224,12 @@ class LeaderLoop:
         self._first_pass = False
         if p.jobs:
             logger.debug("leader.pass", changed=len(p.jobs), commands=len(p.commands))
+
+    @staticmethod
+    def _fail_node_requests(requests: list[_DrainRequest | _UndrainRequest], why: str) -> None:
+        for request in requests:
+            if request.done is not None and not request.done.done():
+                request.done.set_exception(errors.Unavailable(why))
 
     def _send(self, p: _Pass) -> None:
         for node_id, msg in p.commands:
@@ -292,8 +338,13 @@ class LeaderLoop:
             last_seen_at=now,
         )
         node.labels.update(reg.labels)
-        previous = self.view.data.nodes.get(node_id)
+        previous = p.nodes.get(node_id) or self.view.data.nodes.get(node_id)
         node.registered_at = previous.registered_at if previous is not None and previous.registered_at else now
+        if previous is not None and previous.status in (types_pb2.NODE_STATUS_DRAINING, types_pb2.NODE_STATUS_DRAINED):
+            # An operator's drain outlives agent restarts (that is what rolling restarts rely on).
+            node.status = previous.status
+            node.status_reason = previous.status_reason
+            node.drain_deadline_at = previous.drain_deadline_at
         p.nodes[node_id] = node
         registered = agent_pb2.ControllerMessage(
             registered=agent_pb2.Registered(
@@ -343,6 +394,37 @@ class LeaderLoop:
                 if node.status != types_pb2.NODE_STATUS_LOST or self._active_on(p, node_id):
                     self._lose_node(p, node_id, "Host lost: agent did not reconnect to the new leader", now)
 
+    # ---- explanations (`shoal why`) ----------------------------------------------------
+
+    def explain(self, job: types_pb2.Job) -> list[str]:
+        """Every reason `job` is not running, in words a user can act on."""
+        data = self.view.data
+        status = J.status_name(job.status)
+        if job.status in J.FINAL:
+            tail = f": {job.status_reason}" if job.status_reason else ""
+            return [f"Job {status}{tail}; it will not run again"]
+        if job.status in J.ACTIVE:
+            return [f"Job is {status} on node {job.node_id} (attempt {job.current.attempt}); it is not waiting"]
+        if job.status == J.SUBMITTED:
+            return ["Submitted; the leader has not admitted it yet (it does so within one scheduling pass)"]
+        reasons = []
+        if job.array_properties.size:
+            counts = ", ".join(f"{n} {k}" for k, n in sorted(job.array_status_summary.items()))
+            reasons.append(f"Array job with {job.array_properties.size} children ({counts or 'none created yet'}); see its children for their reasons")
+        for dep in job.depends_on:
+            dep_job = self.view.job(dep.job_id)
+            dep_status = J.status_name(dep_job.status) if dep_job is not None else "unknown"
+            if dep_job is None or dep_job.status not in J.FINAL:
+                reasons.append(f"Waiting on job {dep.job_id} ({dep_status})")
+        if job.status == J.RUNNABLE:
+            queue = data.queues.get(job.job_queue)
+            if queue is not None and queue.state == types_pb2.ENTITY_STATE_DISABLED:
+                reasons.append(f"Queue {job.job_queue} is DISABLED: its jobs wait until it is enabled")
+            why = self.waiting.get(job.job_id)
+            if why:
+                reasons.append(why)
+        return reasons or [f"Job is {status}; the next scheduling pass will consider it"]
+
     def _lose_node(
         self, p: _Pass, node_id: str, reason: str, now: int, *, status: int = types_pb2.NODE_STATUS_LOST
     ) -> None:
@@ -359,6 +441,61 @@ class LeaderLoop:
             p.nodes[node_id] = node
         self.stats.nodes_lost += 1
         logger.warning("agent.lost", node_id=node_id, reason=reason)
+
+    # ---- drain ------------------------------------------------------------------------
+
+    def _node(self, p: _Pass, node_id: str) -> types_pb2.Node | None:
+        return p.nodes.get(node_id) or self.view.data.nodes.get(node_id)
+
+    def _put_node(self, p: _Pass, node: types_pb2.Node, **changes: object) -> types_pb2.Node:
+        new = types_pb2.Node()
+        new.CopyFrom(node)
+        for name, value in changes.items():
+            setattr(new, name, value)
+        p.nodes[new.node_id] = new
+        return new
+
+    def _apply_node_request(self, p: _Pass, request: _DrainRequest | _UndrainRequest, now: int) -> None:
+        node = self._node(p, request.node_id)
+        result = node
+        if node is None:
+            pass
+        elif isinstance(request, _UndrainRequest):
+            if node.status in (types_pb2.NODE_STATUS_DRAINING, types_pb2.NODE_STATUS_DRAINED):
+                result = self._put_node(p, node, status=types_pb2.NODE_STATUS_READY, status_reason="", drain_deadline_at=0)
+        elif node.status != types_pb2.NODE_STATUS_LOST:
+            reason = request.reason or "Drained by operator"
+            deadline = now + request.deadline_seconds * 1000 if request.deadline_seconds else 0
+            status = types_pb2.NODE_STATUS_DRAINING
+            result = self._put_node(p, node, status=status, status_reason=reason, drain_deadline_at=deadline)
+            if request.interrupt:
+                self._interrupt_node(p, request.node_id, now)
+        if request.done is not None:
+            fut = request.done
+            if result is None:
+                p.after_commit.append(lambda: fut.done() or fut.set_exception(errors.NotFound(f"node '{request.node_id}' does not exist")))
+            else:
+                p.after_commit.append(lambda: fut.done() or fut.set_result(p.nodes.get(request.node_id, result)))
+
+    def _interrupt_node(self, p: _Pass, node_id: str, now: int) -> None:
+        """Requeue a node's attempts now and tell the agent to stop them (termination notice)."""
+        grace_ms = int(self.config.kill_grace * 1000)
+        for job in self._active_on(p, node_id):
+            lost = agent_pb2.AttemptFinished(token=job.current, status_reason=REASON_INTERRUPTED, reason="HostInterrupted")
+            self._set(p, J.finish_attempt(job, lost, now_ms=now, interrupted=True))
+            kill = agent_pb2.KillAttempt(token=job.current, reason=REASON_INTERRUPTED, grace_period_ms=grace_ms)
+            p.commands.append((node_id, agent_pb2.ControllerMessage(kill_attempt=kill)))
+
+    def _progress_drains(self, p: _Pass, now: int) -> None:
+        """DRAINING -> DRAINED once idle; interrupt what is left at the drain deadline."""
+        for node_id in list(self.view.data.nodes) + [n for n in p.nodes if n not in self.view.data.nodes]:
+            node = self._node(p, node_id)
+            if node is None or node.status != types_pb2.NODE_STATUS_DRAINING:
+                continue
+            if node.drain_deadline_at and now >= node.drain_deadline_at:
+                self._interrupt_node(p, node_id, now)
+            if not self._active_on(p, node_id):
+                self._put_node(p, node, status=types_pb2.NODE_STATUS_DRAINED, drain_deadline_at=0)
 
     # ---- cancel / terminate ------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from shoal.cli import defs, envs, jobs, nodes, queues
+from shoal.cli import defs, envs, jobs, nodes, queues, why
 from shoal.cli.options import (
     EXIT_BUG,
     EXIT_CODES_HELP,
@@ -72,6 +72,7 @@ def build_parser() -> Parser:
     queues.register(sub)
     envs.register(sub)
     defs.register(sub)
+    why.register(sub)
     for name, (_, help_text) in _DELEGATED.items():
         p = sub.add_parser(name, help=help_text, add_help=False, description=help_text)
         p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -387,7 +387,7 @@ class Job(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[int] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., attempts: _Optional[_Iterable[_Union[AttemptDetail, _Mapping]]] = ..., depends_on: _Optional[_Iterable[_Union[JobDependency, _Mapping]]] = ..., job_definition: _Optional[str] = ..., container: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., array_properties: _Optional[_Union[ArrayProperties, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., current: _Optional[_Union[AttemptToken, _Mapping]] = ..., node_id: _Optional[str] = ..., compute_environment: _Optional[str] = ..., terminate_reason: _Optional[str] = ..., interruptions_used: _Optional[int] = ..., batch_index: _Optional[int] = ..., array_status_summary: _Optional[_Mapping[str, int]] = ..., interrupt_reason: _Optional[str] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("node_id", "hostname", "status", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "registered_at", "last_seen_at", "agent_version", "status_reason")
+    __slots__ = ("node_id", "hostname", "status", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "registered_at", "last_seen_at", "agent_version", "status_reason", "drain_deadline_at")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -408,6 +408,7 @@ class Node(_message.Message):
     LAST_SEEN_AT_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_DEADLINE_AT_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     status: NodeStatus
@@ -421,4 +422,5 @@ class Node(_message.Message):
     last_seen_at: int
     agent_version: str
     status_reason: str
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., registered_at: _Optional[int] = ..., last_seen_at: _Optional[int] = ..., agent_version: _Optional[str] = ..., status_reason: _Optional[str] = ...) -> None: ...
+    drain_deadline_at: int
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., registered_at: _Optional[int] = ..., last_seen_at: _Optional[int] = ..., agent_version: _Optional[str] = ..., status_reason: _Optional[str] = ..., drain_deadline_at: _Optional[int] = ...) -> None: ...
