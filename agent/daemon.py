@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 
 import structlog
 
@@ -17,7 +18,9 @@ from shoal import log
 _log = log.get("agent")
 
 
-async def run_agent(config: AgentConfig, stop: asyncio.Event) -> None:
+async def run_agent(
+    config: AgentConfig, stop: asyncio.Event, *, on_session: Callable[[Session], None] | None = None
+) -> None:
     """Run one agent until `stop` is set, then shut down gracefully.
 
     Graceful shutdown: Interrupted is sent to the controller, every attempt gets SIGTERM, the
@@ -30,6 +33,8 @@ async def run_agent(config: AgentConfig, stop: asyncio.Event) -> None:
         attempts = Attempts(make_runtime(config.runtime), config.state_dir, kill_grace=config.kill_grace)
         await attempts.recover()
         session = Session(config, attempts)
+        if on_session is not None:  # e.g. the metrics endpoint (agent/metrics.py)
+            on_session(session)
         _log.info(
             "agent starting",
             controllers=",".join(config.controllers),
@@ -49,14 +54,14 @@ async def run_agent(config: AgentConfig, stop: asyncio.Event) -> None:
         lock.close()
 
 
-async def run_until_signalled(config: AgentConfig) -> None:
+async def run_until_signalled(config: AgentConfig, *, on_session: Callable[[Session], None] | None = None) -> None:
     """`run_agent` with SIGINT and SIGTERM as the stop signal."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await run_agent(config, stop)
+        await run_agent(config, stop, on_session=on_session)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

@@ -69,9 +69,19 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         metavar="SECONDS",
                         help="SIGTERM-to-SIGKILL grace when the agent stops attempts itself "
                              "(fencing, shutdown, timeouts; default: %(default)gs)")
+    parser.add_argument("--tls-ca", default=None, metavar="FILE",
+                        help="cluster CA (PEM) to verify controllers with; turns TLS on")
+    parser.add_argument("--tls-cert", default=None, metavar="FILE",
+                        help="this node's certificate (`shoal certs issue --kind agent --name NODE_ID`); "
+                             "its node id must be --node-id")
+    parser.add_argument("--tls-key", default=None, metavar="FILE", help="key of --tls-cert")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow plaintext to a controller that is not on loopback")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"],
                         help="log level (default: %(default)s); JSON lines when stderr is not a TTY")
+    parser.add_argument("--metrics-listen", default="", metavar="HOST:PORT",
+                        help="serve Prometheus /metrics and /healthz over HTTP here (default: off)")
     return parser
 
 
@@ -130,11 +140,55 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
     )
 
 
+async def _run(config: AgentConfig, metrics_listen: str) -> None:
+    if not metrics_listen:
+        await run_until_signalled(config)
+        return
+    from agent.metrics import AgentMetrics, registry_for
+    from shoal.metrics_http import MetricsServer
+
+    metrics = AgentMetrics(config)
+    server = MetricsServer(metrics_listen, registry_for(metrics), metrics.health)
+    await server.start()
+    try:
+        await run_until_signalled(config, on_session=metrics.attach)
+    finally:
+        await server.stop()
+
+
+def configure_tls(args: argparse.Namespace, config: AgentConfig) -> None:
+    """--tls-* -> the session's channel credentials; plaintext off loopback needs --insecure."""
+    from agent import session
+    from shoal.certs import node_id_of
+    from shoal.tls import channel_credentials, is_loopback, read_pem
+
+    if not args.tls_ca:
+        if args.tls_cert or args.tls_key:
+            raise InvalidArgument("--tls-cert/--tls-key need --tls-ca (the CA that signed the controllers)")
+        remote = [a for a in config.controllers if not is_loopback(a)]
+        if remote and not args.insecure:
+            raise InvalidArgument(
+                f"refusing plaintext to {remote[0]} (not loopback): give --tls-ca, --tls-cert and --tls-key "
+                "(see `shoal certs`), or --insecure"
+            )
+        return
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise InvalidArgument("--tls-cert and --tls-key go together")
+    if args.tls_cert:
+        certified = node_id_of(read_pem(args.tls_cert, "--tls-cert"))
+        if certified != config.node_id:
+            raise InvalidArgument(
+                f"--tls-cert is for node '{certified}', but this node's id is '{config.node_id}' (set --node-id)"
+            )
+    session.CHANNEL_CREDENTIALS = channel_credentials(args.tls_ca, args.tls_cert, args.tls_key)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log.configure(args.log_level, component="agent")
     try:
         config = config_from_args(args)
+        configure_tls(args, config)
     except ShoalError as err:
         print(f"{PROG}: error: {err.message}", file=sys.stderr)
         return 2
@@ -142,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(run_until_signalled(config))
+        asyncio.run(_run(config, args.metrics_listen))
     except ShoalError as err:
         print(f"{PROG}: error: {err.message}", file=sys.stderr)
         return 1

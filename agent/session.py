@@ -67,6 +67,10 @@ _TRANSIENT = frozenset(
     }
 )
 INTERRUPTED_REASON = "Host interrupted: termination notice"
+# TLS credentials of every Connect (CA + this node's certificate), set once by agent.main from
+# --tls-ca/--tls-cert/--tls-key; None = plaintext. (A process-wide default because AgentConfig
+# carries no credentials yet; a Session may also be given its own.)
+CHANNEL_CREDENTIALS: grpc.ChannelCredentials | None = None
 
 
 def agent_version() -> str:
@@ -156,8 +160,11 @@ class _Stream:
 class Session:
     """Keeps this node registered with the leader and carries out its commands."""
 
-    def __init__(self, config: AgentConfig, attempts: Attempts) -> None:
+    def __init__(
+        self, config: AgentConfig, attempts: Attempts, *, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
         self.config = config
+        self._credentials = credentials or CHANNEL_CREDENTIALS
         self.attempts = attempts
         attempts.events = self
         self._last_heard = time.monotonic()
@@ -281,7 +288,12 @@ class Session:
 
     async def _converse(self, target: str) -> None:
         """One Connect call, from Register to its end; raises how it ended unless cleanly."""
-        async with grpc.aio.insecure_channel(target) as channel:
+        channel_ = (
+            grpc.aio.secure_channel(target, self._credentials)
+            if self._credentials is not None
+            else grpc.aio.insecure_channel(target)
+        )
+        async with channel_ as channel:
             call = agent_pb2_grpc.AgentGatewayStub(channel).Connect()
             stream: _Stream | None = None
             tasks: list[asyncio.Task[None]] = []

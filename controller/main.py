@@ -12,11 +12,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from controller.api import auth
 from controller.api.agent_gateway import AgentGatewayServicer
 from controller.api.batch import BatchServicer
 from controller.config import ControllerConfig
 from controller.services.replica import Replica
 from shoal import log
+from shoal.tls import server_credentials
 from shoal.v1 import agent_pb2, agent_pb2_grpc, batch_pb2, batch_pb2_grpc
 
 logger = log.get("controller")
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--etcd-cert", default="", help="client certificate for etcd")
     p.add_argument("--etcd-key", default="", help="client key for etcd")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    auth.add_arguments(p)
+    p.add_argument("--metrics-listen", default="", metavar="HOST:PORT", help="serve Prometheus /metrics and /healthz over HTTP here (default: off)")
     return p
 
 
@@ -94,21 +98,36 @@ async def _health_updater(replica: Replica, servicer: health.aio.HealthServicer)
         await asyncio.sleep(0.2)
 
 
-async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    config: ControllerConfig,
+    *,
+    stop: asyncio.Event | None = None,
+    metrics_listen: str = "",
+    edge: auth.EdgeOptions | None = None,
+) -> None:
     stop = stop or asyncio.Event()
+    edge = edge or auth.EdgeOptions()
     replica = Replica(config)
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            # Agent streams live for days: keep them alive through idle NAT/firewalls.
-            ("grpc.keepalive_time_ms", 20_000),
-            ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-        ]
-    )
+    replica.jobs.max_queued_per_queue = edge.max_queued_per_queue
+    metrics_server = None
+    if metrics_listen:
+        from controller import metrics
+        from shoal.metrics_http import MetricsServer
+
+        metrics_server = MetricsServer(metrics_listen, metrics.registry_for(replica), lambda: metrics.health_of(replica))
+    options = [
+        ("grpc.max_receive_message_length", edge.max_message_bytes),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        # Agent streams live for days: keep them alive through idle NAT/firewalls.
+        ("grpc.keepalive_time_ms", 20_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+    server = grpc.aio.server(interceptors=edge.interceptors(), options=options)
     batch_pb2_grpc.add_BatchServicer_to_server(BatchServicer(replica), server)
-    agent_pb2_grpc.add_AgentGatewayServicer_to_server(AgentGatewayServicer(replica), server)
+    agent_pb2_grpc.add_AgentGatewayServicer_to_server(
+        AgentGatewayServicer(replica, agent_address=edge.agent_advertise), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *SERVICES):
@@ -122,26 +141,49 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
         ),
         server,
     )
-    if server.add_insecure_port(config.listen) == 0:
+    if edge.tls:
+        port = server.add_secure_port(config.listen, server_credentials(edge.tls_cert, edge.tls_key))
+    else:
+        port = server.add_insecure_port(config.listen)
+    if port == 0:
         raise SystemExit(f"shoal controller: cannot listen on {config.listen}")
+    agent_server = None
+    if edge.mutual_tls:
+        # Agents only, every peer with a certificate of --tls-client-ca (else no handshake).
+        agent_server = grpc.aio.server(options=options)
+        agent_pb2_grpc.add_AgentGatewayServicer_to_server(AgentGatewayServicer(replica, require_cert=True), agent_server)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, agent_server)
+        creds = server_credentials(edge.tls_cert, edge.tls_key, client_ca=edge.tls_client_ca)
+        if agent_server.add_secure_port(edge.agent_listen, creds) == 0:
+            raise SystemExit(f"shoal controller: cannot listen on {edge.agent_listen} (--agent-listen)")
+        await agent_server.start()
     await server.start()
     await replica.start()
     health_task = asyncio.create_task(_health_updater(replica, health_servicer))
-    logger.info("controller.ready", listen=config.listen, advertise=config.advertised, etcd=",".join(config.etcd_endpoints))
+    if metrics_server is not None:
+        await metrics_server.start()
+    logger.info("controller.ready", listen=config.listen, advertise=config.advertised, etcd=",".join(config.etcd_endpoints),
+                tls=edge.tls, agent_listen=edge.agent_listen or config.listen,
+                auth="tokens" if edge.tokens is not None else "off")
     try:
         await stop.wait()
     finally:
         logger.info("controller.stopping")
         health_task.cancel()
+        if metrics_server is not None:
+            await metrics_server.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await health_task
         await replica.stop()
+        if agent_server is not None:
+            await agent_server.stop(grace=1.0)
         await server.stop(grace=1.0)
 
 
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     config = config_from_args(ns)
+    edge = auth.edge_from_args(ns, config.advertised)
     log.configure(ns.log_level, component="controller")
 
     async def run() -> None:
@@ -149,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(config, stop=stop)
+        await serve(config, stop=stop, metrics_listen=ns.metrics_listen, edge=edge)
 
     asyncio.run(run())
     return 0

@@ -30,6 +30,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
+from shoal import tls
 from shoal.errors import (
     DeadlineExceeded,
     InvalidArgument,
@@ -209,7 +210,10 @@ class Client:
     `timeout` is the deadline in seconds of every unary call. Streams (`watch_jobs`,
     `get_job_logs(follow=True)`) have no deadline of their own unless one is passed.
 
-    `credentials` (optional) are gRPC channel credentials for a TLS-enabled cluster.
+    `ca` turns TLS on: the PEM file (or bytes) of the cluster CA the controllers' certificates
+    chain to; by default $SHOAL_CA. `token` is the bearer token sent with every call; by default
+    $SHOAL_TOKEN, else the first line of the file $SHOAL_TOKEN_FILE. `credentials` (gRPC channel
+    credentials) may be given instead of `ca` for anything more unusual.
 
     Use as a context manager, or call `close()`, to release the connections.
     """
@@ -220,10 +224,16 @@ class Client:
         *,
         timeout: float = 30.0,
         credentials: grpc.ChannelCredentials | None = None,
+        ca: str | os.PathLike[str] | bytes | None = None,
+        token: str | None = None,
     ) -> None:
         self.addresses: list[str] = _split_addresses(addresses)
         self.timeout = timeout
+        ca = ca if ca is not None else os.environ.get(tls.CA_ENV) or None
+        if credentials is None and ca is not None:
+            credentials = tls.channel_credentials(ca)
         self._credentials = credentials
+        self._metadata = tls.token_metadata(tls.resolve_token(token))
         self._current = self.addresses[0]
         self._channels: dict[str, grpc.Channel] = {}
         self._stubs: dict[str, batch_pb2_grpc.BatchStub] = {}
@@ -282,7 +292,9 @@ class Client:
         tried: list[tuple[str, grpc.RpcError]] = []
         for address in self._candidates():
             try:
-                response = getattr(self._stub(address), method)(request, timeout=self.timeout)
+                response = getattr(self._stub(address), method)(
+                    request, timeout=self.timeout, metadata=self._metadata
+                )
             except grpc.RpcError as err:
                 leader = leader_hint(err)
                 if err.code() == grpc.StatusCode.UNAVAILABLE and leader:  # type: ignore[attr-defined]
@@ -303,7 +315,7 @@ class Client:
         # The follower refused without applying anything: one retry at the leader is safe.
         self._remember(leader)
         try:
-            return getattr(self._stub(leader), method)(request, timeout=self.timeout)
+            return getattr(self._stub(leader), method)(request, timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as err:
             if _never_connected(err):
                 raise self._unreachable([(leader, err)]) from None
@@ -320,7 +332,7 @@ class Client:
         redirected = False
         while candidates:
             address = candidates.pop(0)
-            call = getattr(self._stub(address), method)(request, timeout=timeout)
+            call = getattr(self._stub(address), method)(request, timeout=timeout, metadata=self._metadata)
             try:
                 try:
                     first = next(call)
@@ -365,6 +377,7 @@ class Client:
         runtime: str = "",
         depends_on: Iterable[str | types_pb2.JobDependency] = (),
         array_size: int = 0,
+        array_parallelism: int = 0,
         retry_strategy: types_pb2.RetryStrategy | int | None = None,
         timeout: types_pb2.JobTimeout | int | None = None,
         parameters: Mapping[str, str] | None = None,
@@ -396,6 +409,7 @@ class Client:
                 runtime=runtime,
                 depends_on=depends_on,
                 array_size=array_size,
+                array_parallelism=array_parallelism,
                 retry_strategy=retry_strategy,
                 timeout=timeout,
                 parameters=parameters,
@@ -438,6 +452,9 @@ class Client:
         status: str | int = 0,
         name_prefix: str = "",
         page_size: int = 0,
+        array_job_id: str = "",
+        created_after: int = 0,
+        created_before: int = 0,
     ) -> Iterator[batch_pb2.JobSummary]:
         """Summaries of matching jobs, oldest first, fetching further pages as it is iterated.
 
@@ -452,6 +469,9 @@ class Client:
                 job_name_prefix=name_prefix,
                 max_results=page_size,
                 next_token=token,
+                array_job_id=array_job_id,
+                created_after=created_after,
+                created_before=created_before,
             )
             response = self._unary("ListJobs", request, idempotent=True)
             yield from response.job_summary_list
@@ -765,6 +785,7 @@ def build_submit_request(
     runtime: str = "",
     depends_on: Iterable[str | types_pb2.JobDependency] = (),
     array_size: int = 0,
+    array_parallelism: int = 0,
     retry_strategy: types_pb2.RetryStrategy | int | None = None,
     timeout: types_pb2.JobTimeout | int | None = None,
     parameters: Mapping[str, str] | None = None,
@@ -792,6 +813,8 @@ def build_submit_request(
     )
     if array_size:
         request.array_properties.size = array_size
+    if array_parallelism:
+        request.array_properties.parallelism = array_parallelism
     retry = _as_retry(retry_strategy)
     if retry is not None:
         request.retry_strategy.CopyFrom(retry)

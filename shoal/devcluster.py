@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,6 +244,9 @@ class LocalCluster:
     agent_args: list[str] = field(default_factory=list)
     compute_environment: str = "default"
     queue: str = "default"
+    # Address the controllers listen on (the chaos tests use a veth address that agents in a
+    # network namespace can reach).
+    controller_host: str = "127.0.0.1"
     etcd: EtcdServer | None = None
     controller_procs: list[ManagedProcess] = field(default_factory=list)
     controller_addrs: list[str] = field(default_factory=list)
@@ -261,7 +265,7 @@ class LocalCluster:
                 self.etcd.start(timeout=timeout)
                 self.etcd_endpoint = self.etcd.endpoint
             for i in range(self.controllers):
-                port = self.port if (i == 0 and self.port) else free_port()
+                port = self.port if (i == 0 and self.port) else free_port(self.controller_host)
                 self.start_controller(port)
             for addr in self.controller_addrs:
                 _wait_until(lambda a=addr: _grpc_health_serving(a), timeout, f"controller at {addr}")
@@ -274,7 +278,7 @@ class LocalCluster:
             raise
 
     def start_controller(self, port: int, *extra: str) -> ManagedProcess:
-        addr = f"127.0.0.1:{port}"
+        addr = f"{self.controller_host}:{port}"
         index = len(self.controller_procs)
         proc = ManagedProcess(
             f"controller-{index}",
@@ -297,12 +301,15 @@ class LocalCluster:
         old.start()
         _wait_until(lambda: _grpc_health_serving(self.controller_addrs[index]), 30, f"{old.name} to serve", old)
 
-    def start_agent(self, *extra: str, compute_environment: str = "") -> ManagedProcess:
+    def start_agent(
+        self, *extra: str, compute_environment: str = "", command_prefix: Sequence[str] = ()
+    ) -> ManagedProcess:
+        """Start one more agent; `command_prefix` wraps it, e.g. ["ip", "netns", "exec", "ns1"]."""
         index = len(self.agent_procs) + 1
         name = f"agent-{index}"
         proc = ManagedProcess(
             name,
-            python_module_argv(
+            [*command_prefix] + python_module_argv(
                 "agent", "--controller", self.address, "--compute-env", compute_environment or self.compute_environment,
                 "--node-id", name, "--state-dir", str(self.data_dir / name), *self.agent_args, *extra,
             ),

@@ -5,11 +5,18 @@ docker container later) and hands back an `AttemptHandle`. The handle is a small
 record: the agent writes it to its state file so that a restarted agent can find the attempt
 again (today it kills it; a later version re-attaches through the same handle).
 
-Contract every runtime keeps (tests/contract/test_runtime_process.py checks it):
+Contract every runtime keeps (tests/contract/test_runtimes.py checks it, for every runtime):
 
 - `start` returns once the attempt is running, or raises `CannotStart` with words a user can act
   on ("exec: 'nosuch': executable file not found"). Nothing keeps running after `CannotStart`.
-- stdout and stderr of the attempt are appended to `log_path`, interleaved as written.
+  A runtime that learns only after starting that the command could not run (a container whose
+  command is missing) reports it from `wait` instead, as `ExitStatus.cannot_start`.
+- stdout and stderr of the attempt are appended to `log_path` as timestamped records, one per
+  line, through a log writer process (`agent.runtime.logwriter`: format and rotation); when
+  `wait` returns, everything the attempt printed is in the log.
+- Resources: `memory_mib` is a hard limit where the runtime can enforce it (a container, or a
+  cgroup for the process runtime); an attempt killed for exceeding it ends with
+  `ExitStatus.oom_killed`. `vcpus` is a CPU quota where it can be enforced.
 - `wait` returns the exit status of the attempt's main process, exactly (a signal N is reported
   as exit code 128+N, as shells and container runtimes do). It may be awaited more than once.
 - `kill(handle, grace)` asks everything the attempt started to stop (SIGTERM to the whole
@@ -30,6 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from shoal.errors import ShoalError
+from shoal.v1 import types_pb2
 
 
 class CannotStart(ShoalError):
@@ -56,11 +64,59 @@ class AttemptSpec:
     image: str = ""
     """Container image; empty for the process runtime."""
     vcpus: float = 0.0
-    """Requested logical CPUs (a runtime may enforce it; the process runtime does not yet)."""
+    """Requested logical CPUs; a CPU quota where the runtime can enforce one. 0 = no limit."""
     memory_mib: int = 0
-    """Requested memory in MiB (a runtime may enforce it; the process runtime does not yet)."""
+    """Requested memory in MiB; a hard limit where the runtime can enforce one. 0 = no limit."""
     gpus: int = 0
     """Requested GPUs."""
+    working_dir: str = ""
+    """The job's own working directory ("" = the image's, or `work_dir` for processes)."""
+    user: str = ""
+    """"name", "uid" or "uid:gid"; "" = the image's (containers) / the agent's (processes)."""
+    mounts: tuple[Mount, ...] = ()
+    """Host paths made visible to the attempt (the process runtime only checks they exist)."""
+    privileged: bool = False
+    readonly_root_filesystem: bool = False
+    ulimits: tuple[Ulimit, ...] = ()
+    """Resource limits; containers get the agent's own nofile/nproc unless set here."""
+    shared_memory_size_mib: int = 0
+    """Size of /dev/shm for containers; 0 = the runtime's default."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    source_path: str
+    container_path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Ulimit:
+    name: str
+    soft: int
+    hard: int
+
+
+def spec_from_container(job_id: str, attempt: int, container: types_pb2.ContainerProperties) -> AttemptSpec:
+    """The AttemptSpec for a StartAttempt's ContainerProperties (every field carried over)."""
+    return AttemptSpec(
+        job_id=job_id,
+        attempt=attempt,
+        command=tuple(container.command),
+        environment={kv.name: kv.value for kv in container.environment},
+        image=container.image,
+        vcpus=container.resources.vcpus,
+        memory_mib=container.resources.memory_mib,
+        gpus=container.resources.gpus,
+        working_dir=container.working_dir,
+        user=container.user,
+        mounts=tuple(Mount(m.source_path, m.container_path or m.source_path, m.read_only)
+                     for m in container.mounts),
+        privileged=container.privileged,
+        readonly_root_filesystem=container.readonly_root_filesystem,
+        ulimits=tuple(Ulimit(u.name, u.soft_limit, u.hard_limit) for u in container.ulimits),
+        shared_memory_size_mib=container.shared_memory_size_mib,
+    )
 
 
 @dataclass(frozen=True)
@@ -105,7 +161,9 @@ class ExitStatus:
     signal: int | None = None
     """The signal that killed it, if any."""
     oom_killed: bool = False
-    """True when the runtime knows the kernel's OOM killer ended it."""
+    """True when the runtime knows the kernel's OOM killer ended it (its memory limit)."""
+    cannot_start: str = ""
+    """Set when the command never ran (found out only after `start`): why, for users."""
 
 
 @runtime_checkable

@@ -2,8 +2,17 @@
 
 The attempt's main process leads a new session (and so a new process group); everything it
 starts stays in that group unless it calls setsid itself, so killing the group kills the job's
-grandchildren too. The output goes straight into the log file (no pipe through the agent), so a
-chatty job costs the agent nothing and orphans holding stdout never block it.
+grandchildren too. The output goes through pipes to the attempt's own log writer process
+(`agent.runtime.logwriter`), never through the agent, so a chatty job costs the agent nothing.
+
+Resource limits: with cgroups the agent may create (v2 or v1, see `agent.runtime.cgroups`), each
+attempt gets its own cgroup with `memory_mib` as a hard memory limit (no swap) and `vcpus` as a
+CPU quota; an OOM kill is read from the cgroup's counters. Without cgroups, memory is limited
+with RLIMIT_AS (address space): a job exceeding it sees failed allocations (and usually exits
+with an error of its own) instead of an OOM kill, programs that reserve much more address space
+than they use (JVMs, Go) may fail early, and CPU is not limited. The main process is started
+through a gate (`sh -c 'read; exec ...'`) so that limits, ulimits and the cgroup apply before
+the job's command runs: no preexec_fn (unsafe with gRPC's threads).
 
 Child exits are observed through a pidfd (Linux >= 5.3), falling back to polling: no thread per
 attempt, and no reliance on asyncio's child watcher.
@@ -15,6 +24,7 @@ import asyncio
 import contextlib
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import time
@@ -23,7 +33,10 @@ from pathlib import Path
 
 import psutil
 
-from agent.runtime.base import AttemptHandle, AttemptSpec, CannotStart, ExitStatus
+from agent.runtime.base import AttemptHandle, AttemptSpec, CannotStart, ExitStatus, Ulimit
+from agent.runtime.cgroups import AttemptCgroup, Cgroups, attempt_cgroup_name
+from agent.runtime.cgroups import detect as detect_cgroups
+from agent.runtime.output import LogLimits, Output, open_output
 from shoal import log
 
 _log = log.get("agent.runtime.process")
@@ -39,15 +52,48 @@ _SIGKILL_SETTLE_SECONDS = 5.0
 _START_TIME_SLACK = 0.05
 
 
+# The gate: waits for the agent to apply limits, then becomes the job's command.
+_GATE = ("/bin/sh", "-c", 'read -r _ || exit 125; exec "$@" </dev/null', "shoal-attempt")
+# ulimit names (docker's) -> resource constants.
+RLIMITS: dict[str, int] = {
+    "core": resource.RLIMIT_CORE,
+    "cpu": resource.RLIMIT_CPU,
+    "data": resource.RLIMIT_DATA,
+    "fsize": resource.RLIMIT_FSIZE,
+    "locks": 10,  # RLIMIT_LOCKS (Linux); the resource module does not name it
+    "memlock": resource.RLIMIT_MEMLOCK,
+    "msgqueue": resource.RLIMIT_MSGQUEUE,
+    "nice": resource.RLIMIT_NICE,
+    "nofile": resource.RLIMIT_NOFILE,
+    "nproc": resource.RLIMIT_NPROC,
+    "rss": resource.RLIMIT_RSS,
+    "rtprio": resource.RLIMIT_RTPRIO,
+    "rttime": resource.RLIMIT_RTTIME,
+    "sigpending": resource.RLIMIT_SIGPENDING,
+    "stack": resource.RLIMIT_STACK,
+}
+_ALL_RLIMITS = {**RLIMITS, "as": resource.RLIMIT_AS}
+
+
 class ProcessRuntime:
-    """Runs attempts as process groups on the host. No image support, no resource limits yet."""
+    """Runs attempts as process groups on the host, in a cgroup of their own where possible."""
 
     name = "process"
 
-    def __init__(self) -> None:
+    def __init__(self, *, cgroups: Cgroups | None | bool = True, log_limits: LogLimits | None = None) -> None:
+        """`cgroups`: True = detect, False/None = never (rlimits only), or a `Cgroups`."""
         # pid -> future of its wait status, for children this runtime instance spawned.
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._reapers: dict[int, asyncio.Task[None]] = {}
+        self._outputs: dict[int, Output] = {}
+        self._cgroups_of: dict[int, AttemptCgroup] = {}
+        self.cgroups: Cgroups | None = detect_cgroups() if cgroups is True else (cgroups or None)
+        self.log_limits = log_limits or LogLimits()
+
+    def describe_limits(self) -> str:
+        if self.cgroups is not None:
+            return self.cgroups.describe()
+        return "rlimits (RLIMIT_AS) only: no cgroup the agent may create"
 
     async def start(self, spec: AttemptSpec, log_path: Path) -> AttemptHandle:
         if spec.image:
@@ -59,23 +105,63 @@ class ProcessRuntime:
         for key in INHERITED_ENV:
             if key not in env and key in os.environ:
                 env[key] = os.environ[key]
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        cwd = Path(spec.working_dir) if spec.working_dir else spec.work_dir
+        _check_before_spawn(spec, argv[0], env, cwd)
+        user, group = _parse_user(spec.user)
+        limits = _rlimits(spec, use_address_space=self.cgroups is None and spec.memory_mib > 0)
+        cgroup = None
+        if self.cgroups is not None and (spec.memory_mib > 0 or spec.vcpus > 0):
+            try:
+                cgroup = self.cgroups.create(
+                    attempt_cgroup_name(spec.job_id, spec.attempt, os.getpid()),
+                    memory_mib=spec.memory_mib, vcpus=spec.vcpus,
+                )
+            except OSError as err:
+                raise CannotStart(f"cannot create the attempt's cgroup: {err}") from err
+        gated = cgroup is not None or bool(limits)
+        output = open_output(log_path, self.log_limits)
+        gate_r = gate_w = -1
         try:
+            if gated:
+                gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
             with _core_dumps_disabled():
                 popen = subprocess.Popen(  # noqa: ASYNC220 - fork+exec is quick; see _core_dumps_disabled
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_fd,
-                    stderr=log_fd,
-                    cwd=spec.work_dir,
+                    [*_GATE, *argv] if gated else argv,
+                    stdin=gate_r if gated else subprocess.DEVNULL,
+                    stdout=output.stdout,
+                    stderr=output.stderr,
+                    cwd=cwd,
                     env=env,
                     start_new_session=True,
                     close_fds=True,
+                    user=user,
+                    group=group,
                 )
         except OSError as err:
-            raise CannotStart(_explain_exec_error(err, argv[0], spec.work_dir)) from err
+            _close(gate_w)
+            if cgroup is not None:
+                cgroup.remove()
+            raise CannotStart(_explain_exec_error(err, argv[0], cwd)) from err
         finally:
-            os.close(log_fd)
+            _close(gate_r)
+            output.close_job_ends()
+        if gated:
+            try:
+                for name, (soft, hard) in limits.items():
+                    resource.prlimit(popen.pid, _ALL_RLIMITS[name], (soft, hard))
+                if cgroup is not None:
+                    for procs in (cgroup.procs_file, *cgroup.extra_procs_files()):
+                        with open(procs, "w") as out:
+                            out.write(str(popen.pid))
+                os.write(gate_w, b"go\n")
+            except OSError as err:
+                _close(gate_w)  # the gate reads EOF and exits 125 without running anything
+                popen.wait()
+                await output.wait_writer()
+                if cgroup is not None:
+                    cgroup.remove()
+                raise CannotStart(f"cannot apply the attempt's limits: {err}") from err
+            _close(gate_w)
         try:
             start_time = psutil.Process(popen.pid).create_time()
         except psutil.Error:
@@ -83,6 +169,9 @@ class ProcessRuntime:
         loop = asyncio.get_running_loop()
         self._exits[popen.pid] = loop.create_future()
         self._reapers[popen.pid] = loop.create_task(self._reap(popen), name=f"reap-{popen.pid}")
+        self._outputs[popen.pid] = output
+        if cgroup is not None:
+            self._cgroups_of[popen.pid] = cgroup
         return AttemptHandle(runtime=self.name, pid=popen.pid, pgid=popen.pid, start_time=start_time)
 
     async def wait(self, handle: AttemptHandle) -> ExitStatus:
@@ -93,9 +182,16 @@ class ProcessRuntime:
                 await asyncio.sleep(0.2)
             return ExitStatus(exit_code=None)
         returncode = await asyncio.shield(exit_future)
+        cgroup = self._cgroups_of.get(handle.pid)
+        oom = cgroup is not None and cgroup.oom_killed()
+        output = self._outputs.get(handle.pid)
+        if output is not None:
+            # Orphans of the group may still hold the pipes: the writer ends with the last one.
+            if not _group_members(handle.pgid, not_before=handle.start_time - _START_TIME_SLACK):
+                await output.wait_writer()
         if returncode < 0:
-            return ExitStatus(exit_code=128 - returncode, signal=-returncode)
-        return ExitStatus(exit_code=returncode)
+            return ExitStatus(exit_code=128 - returncode, signal=-returncode, oom_killed=oom)
+        return ExitStatus(exit_code=returncode, oom_killed=oom)
 
     async def kill(self, handle: AttemptHandle, grace: float) -> None:
         if not self.is_alive(handle):
@@ -112,6 +208,12 @@ class ProcessRuntime:
     async def cleanup(self, handle: AttemptHandle) -> None:
         if self.is_alive(handle):
             await self._sigkill_group(handle)
+        output = self._outputs.pop(handle.pid, None)
+        if output is not None:
+            await output.wait_writer()
+        cgroup = self._cgroups_of.pop(handle.pid, None)
+        if cgroup is not None:
+            cgroup.remove()
         self._exits.pop(handle.pid, None)
         reaper = self._reapers.pop(handle.pid, None)
         if reaper is not None and not reaper.done():
@@ -223,6 +325,59 @@ def _core_dumps_disabled() -> Iterator[None]:
         yield
     finally:
         resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
+
+
+def _close(fd: int) -> None:
+    if fd >= 0:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _check_before_spawn(spec: AttemptSpec, program: str, env: dict[str, str], cwd: Path | None) -> None:
+    """What the gate's exec would only report as exit 127: say it now, as CannotStart."""
+    for mount in spec.mounts:
+        if not os.path.exists(mount.source_path):
+            raise CannotStart(f"mount source {mount.source_path!r} does not exist on this node")
+    if cwd is not None and not cwd.is_dir():
+        raise CannotStart(f"working directory {str(cwd)!r}: no such directory")
+    if os.sep in program:
+        path = program if os.path.isabs(program) or cwd is None else str(cwd / program)
+        if not os.path.exists(path):
+            raise CannotStart(f"exec: {program!r}: no such file or directory")
+        if not os.access(path, os.X_OK) or os.path.isdir(path):
+            raise CannotStart(f"exec: {program!r}: permission denied")
+    elif shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+        raise CannotStart(f"exec: {program!r}: executable file not found in $PATH")
+
+
+def _parse_user(user: str) -> tuple[str | int | None, str | int | None]:
+    if not user:
+        return None, None
+    name, _, group = user.partition(":")
+    uid: str | int = int(name) if name.isdigit() else name
+    gid: str | int | None = (int(group) if group.isdigit() else group) if group else None
+    if os.geteuid() != 0:
+        raise CannotStart(f"user {user!r}: the agent does not run as root, so it cannot switch users")
+    return uid, gid
+
+
+def _rlimits(spec: AttemptSpec, *, use_address_space: bool) -> dict[str, tuple[int, int]]:
+    """name -> (soft, hard) to set on the attempt; RLIMIT_AS stands in for a missing cgroup."""
+    wanted: dict[str, tuple[int, int]] = {}
+    for ulimit in spec.ulimits:
+        if ulimit.name not in RLIMITS:
+            raise CannotStart(f"ulimit {ulimit.name!r} is not known (known: {', '.join(sorted(RLIMITS))})")
+        wanted[ulimit.name] = _capped(ulimit)
+    if use_address_space:
+        limit = spec.memory_mib * 1024 * 1024
+        wanted["as"] = (limit, limit)
+    return wanted
+
+
+def _capped(ulimit: Ulimit) -> tuple[int, int]:
+    soft, hard = ulimit.soft, ulimit.hard or ulimit.soft
+    infinity = resource.RLIM_INFINITY
+    return (infinity if soft >= 2**63 - 1 else soft, infinity if hard >= 2**63 - 1 else hard)
 
 
 def _explain_exec_error(err: OSError, program: str, work_dir: Path | None) -> str:

@@ -104,10 +104,9 @@ MaxJobCount=100000
 MaxArraySize=20001
 SchedulerType=sched/builtin'
 else
+    # Slurm's defaults (SlurmctldDebug=info is the default too; written for clarity).
     SCHED='SlurmctldDebug=info
-SlurmdDebug=info
-MaxJobCount=25000
-MaxArraySize=20001'
+SlurmdDebug=info'
 fi
 
 cat >"$CONF_DIR/slurm.conf" <<CONF

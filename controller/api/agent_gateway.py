@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from controller.api import auth
 from controller.api.errors import abort
 from controller.domain import validation as V
 from controller.services import sessions as S
@@ -24,13 +25,22 @@ logger = log.get("controller.agents")
 
 
 class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
-    def __init__(self, replica: Replica) -> None:
+    def __init__(self, replica: Replica, *, require_cert: bool = False, agent_address: str = "") -> None:
+        """`require_cert`: the port does mutual TLS, and Register.node_id must be the node id
+        of the agent's certificate. `agent_address`: agents must use that (mutual TLS) address
+        instead of this one, so every Connect here is redirected there."""
         self.r = replica
+        self.require_cert = require_cert
+        self.agent_address = agent_address
 
     async def Connect(
         self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[agent_pb2.ControllerMessage]:
         try:
+            if self.agent_address:
+                raise errors.NotLeader(
+                    f"agents connect to {self.agent_address} (mutual TLS), not to the API port", self.agent_address
+                )
             leader = self.r.require_leader()
             first = await anext(aiter(request_iterator), None)
             if first is None:
@@ -38,6 +48,15 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
             if first.WhichOneof("body") != "register":
                 raise errors.InvalidArgument("the first message on the stream must be register")
             V.validate_register(first.register)
+            if self.require_cert:
+                certified = auth.agent_node_id(context)
+                if certified != first.register.node_id:
+                    logger.warning("agent.refused", peer=context.peer(), node_id=first.register.node_id,
+                                   certificate_node_id=certified)
+                    raise errors.PermissionDenied(
+                        f"register.node_id: '{first.register.node_id}' is not the node id of this agent's "
+                        f"certificate ('{certified or 'none'}')"
+                    )
             env = first.register.compute_environment
             if env not in self.r.view.data.envs:
                 await self.r.view.sync()

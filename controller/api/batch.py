@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from controller.api import auth
 from controller.api.errors import stream, unary
 from controller.domain import jobs as J
 from controller.domain import validation as V
@@ -18,6 +19,12 @@ from shoal.v1 import agent_pb2, batch_pb2, batch_pb2_grpc, state_pb2, types_pb2
 Ctx = grpc.aio.ServicerContext
 
 
+def _owner() -> str | None:
+    """Cancel/Terminate: a non-admin caller may stop only the jobs it submitted."""
+    principal = auth.current_principal()
+    return None if principal.is_admin else principal.name
+
+
 class BatchServicer(batch_pb2_grpc.BatchServicer):
     def __init__(self, replica: Replica) -> None:
         self.r = replica
@@ -26,35 +33,41 @@ class BatchServicer(batch_pb2_grpc.BatchServicer):
 
     @unary
     async def SubmitJob(self, request: batch_pb2.SubmitJobRequest, context: Ctx) -> batch_pb2.SubmitJobResponse:
-        (resp,) = await self.r.jobs.submit([request], batch=False)
+        (resp,) = await self.r.jobs.submit([request], batch=False, owner=auth.current_principal().name)
         return resp
 
     @unary
     async def SubmitJobs(self, request: batch_pb2.SubmitJobsRequest, context: Ctx) -> batch_pb2.SubmitJobsResponse:
-        return batch_pb2.SubmitJobsResponse(jobs=await self.r.jobs.submit(list(request.jobs), batch=True))
+        owner = auth.current_principal().name
+        return batch_pb2.SubmitJobsResponse(jobs=await self.r.jobs.submit(list(request.jobs), batch=True, owner=owner))
 
     @unary
     async def DescribeJobs(self, request: batch_pb2.DescribeJobsRequest, context: Ctx) -> batch_pb2.DescribeJobsResponse:
         if len(request.job_ids) > 100:
             raise errors.InvalidArgument(f"job_ids: at most 100 ids per call (got {len(request.job_ids)})")
-        return batch_pb2.DescribeJobsResponse(jobs=await self.r.jobs.describe(list(request.job_ids)))
+        jobs = await self.r.jobs.describe(list(request.job_ids))
+        return batch_pb2.DescribeJobsResponse(jobs=[auth.redact_job(j) for j in jobs])
 
     @unary
     async def ListJobs(self, request: batch_pb2.ListJobsRequest, context: Ctx) -> batch_pb2.ListJobsResponse:
         if request.job_queue:
             V.validate_name(request.job_queue, "job_queue")
+        if request.array_job_id:
+            V.validate_job_id(request.array_job_id, "array_job_id")
+        if request.job_status and request.job_status not in types_pb2.JobStatus.values():
+            raise errors.InvalidArgument(f"job_status: unknown status {request.job_status}")
         return self.r.jobs.list(request)
 
     @unary
     async def CancelJob(self, request: batch_pb2.CancelJobRequest, context: Ctx) -> batch_pb2.CancelJobResponse:
         V.validate_cancel(request)
-        await self.r.jobs.control(request.job_id, request.reason, state_pb2.JOB_CONTROL_ACTION_CANCEL)
+        await self.r.jobs.control(request.job_id, request.reason, state_pb2.JOB_CONTROL_ACTION_CANCEL, owner=_owner())
         return batch_pb2.CancelJobResponse()
 
     @unary
     async def TerminateJob(self, request: batch_pb2.TerminateJobRequest, context: Ctx) -> batch_pb2.TerminateJobResponse:
         V.validate_terminate(request)
-        await self.r.jobs.control(request.job_id, request.reason, state_pb2.JOB_CONTROL_ACTION_TERMINATE)
+        await self.r.jobs.control(request.job_id, request.reason, state_pb2.JOB_CONTROL_ACTION_TERMINATE, owner=_owner())
         return batch_pb2.TerminateJobResponse()
 
     # ---- job definitions ---------------------------------------------------------------
@@ -71,7 +84,7 @@ class BatchServicer(batch_pb2_grpc.BatchServicer):
         self, request: batch_pb2.DescribeJobDefinitionsRequest, context: Ctx
     ) -> batch_pb2.DescribeJobDefinitionsResponse:
         defs = self.r.catalog.describe_definitions(request.job_definition_name, request.status)
-        return batch_pb2.DescribeJobDefinitionsResponse(job_definitions=defs)
+        return batch_pb2.DescribeJobDefinitionsResponse(job_definitions=[auth.redact_definition(d) for d in defs])
 
     @unary
     async def DeregisterJobDefinition(
@@ -210,10 +223,10 @@ class BatchServicer(batch_pb2_grpc.BatchServicer):
                 current = [e.job for e in view.data.jobs.values() if matches(e.job)]
             revision = view.revision
             for job in current:
-                yield batch_pb2.JobEvent(job=job, revision=revision)
+                yield batch_pb2.JobEvent(job=auth.redact_job(job), revision=revision)
             while True:
                 job, revision = await queue.get()
-                yield batch_pb2.JobEvent(job=job, revision=revision)
+                yield batch_pb2.JobEvent(job=auth.redact_job(job), revision=revision)
         finally:
             view.remove_job_listener(listener)
 

@@ -30,6 +30,7 @@ WAITING = frozenset({SUBMITTED, PENDING, RUNNABLE})
 ACTIVE = frozenset({STARTING, RUNNING})
 
 REASON_DEPENDENCY_FAILED = "Dependent job failed"
+REASON_DEPENDENCY_SUCCEEDED = "Dependent job succeeded (the dependency was AFTER_NOT_OK)"
 REASON_EXITED = "Essential container in task exited"
 
 
@@ -60,11 +61,24 @@ def admit(job: types_pb2.Job, dependency_status: Mapping[str, int], now_ms: int)
     """SUBMITTED/PENDING -> PENDING, RUNNABLE or FAILED from the states of its dependencies.
 
     `dependency_status` maps each dependency's job id to its status; a missing id counts as
-    not finished yet (it may still be in an unexpanded submission batch).
+    not finished yet (it may still be in an unexpanded submission batch). Plain dependencies
+    need SUCCEEDED (FAILED fails the job); AFTER_ANY needs either end; AFTER_NOT_OK needs FAILED
+    (SUCCEEDED fails the job). N_TO_N and SEQUENTIAL are resolved into plain dependencies of
+    the array's children when the array is expanded.
     """
     waiting_on = []
     for dep in job.depends_on:
         status = dependency_status.get(dep.job_id)
+        if dep.type == types_pb2.DEPENDENCY_TYPE_AFTER_ANY:
+            if status not in FINAL:
+                waiting_on.append(dep.job_id)
+            continue
+        if dep.type == types_pb2.DEPENDENCY_TYPE_AFTER_NOT_OK:
+            if status == SUCCEEDED:
+                return fail(job, REASON_DEPENDENCY_SUCCEEDED, now_ms)
+            if status != FAILED:
+                waiting_on.append(dep.job_id)
+            continue
         if status == FAILED:
             return fail(job, REASON_DEPENDENCY_FAILED, now_ms)
         if status != SUCCEEDED:
@@ -77,6 +91,83 @@ def admit(job: types_pb2.Job, dependency_status: Mapping[str, int], now_ms: int)
         new.status = RUNNABLE
         new.status_reason = ""
     return new if new != job else job
+
+
+def is_array_parent(job: types_pb2.Job) -> bool:
+    return job.array_properties.size > 0
+
+
+def parent_id(job_id: str) -> str:
+    """The array parent of a child id ('<parent>:<index>'), or '' for any other job."""
+    head, sep, _ = job_id.rpartition(":")
+    return head if sep else ""
+
+
+def array_children(parent: types_pb2.Job) -> list[types_pb2.Job]:
+    """The children of an array job, as records in SUBMITTED state (dependencies resolved)."""
+    children = []
+    for i in range(parent.array_properties.size):
+        child = types_pb2.Job(
+            job_id=f"{parent.job_id}:{i}",
+            job_name=parent.job_name,
+            job_queue=parent.job_queue,
+            status=SUBMITTED,
+            created_at=parent.created_at,
+            job_definition=parent.job_definition,
+            container=parent.container,
+            retry_strategy=parent.retry_strategy,
+            timeout=parent.timeout,
+            batch_index=i,
+        )
+        child.array_properties.index = i
+        child.tags.update(parent.tags)
+        child.parameters.update(parent.parameters)
+        for dep in parent.depends_on:
+            if dep.type == types_pb2.DEPENDENCY_TYPE_N_TO_N:
+                child.depends_on.add(job_id=f"{dep.job_id}:{i}")
+            elif dep.type == types_pb2.DEPENDENCY_TYPE_SEQUENTIAL:
+                if dep.job_id:
+                    child.depends_on.add(job_id=dep.job_id)
+                if i > 0:
+                    child.depends_on.add(job_id=f"{parent.job_id}:{i - 1}")
+            else:
+                child.depends_on.add(job_id=dep.job_id, type=dep.type)
+        children.append(child)
+    return children
+
+
+def summarize_array(parent: types_pb2.Job, children: list[types_pb2.Job], now_ms: int) -> types_pb2.Job:
+    """The parent's status and per-status counts, derived from its children (AWS semantics:
+    SUCCEEDED only when every child did; FAILED once all ended and any failed)."""
+    counts: dict[str, int] = {}
+    for child in children:
+        name = status_name(child.status)
+        counts[name] = counts.get(name, 0) + 1
+    size = parent.array_properties.size
+    failed = counts.get("FAILED", 0)
+    ended = failed + counts.get("SUCCEEDED", 0)
+    if len(children) == size and ended == size:
+        status = FAILED if failed else SUCCEEDED
+        reason = f"{failed} of {size} child jobs failed" if failed else ""
+    elif counts.get("STARTING", 0) or counts.get("RUNNING", 0) or ended:
+        status, reason = RUNNING, ""
+    elif counts.get("RUNNABLE", 0):
+        status, reason = RUNNABLE, ""
+    else:
+        status, reason = PENDING, ""
+    if status == parent.status and dict(parent.array_status_summary) == counts and reason == parent.status_reason:
+        return parent
+    new = _copy(parent)
+    new.status = status
+    new.status_reason = reason
+    new.array_status_summary.clear()
+    new.array_status_summary.update(counts)
+    if status == RUNNING and not new.started_at:
+        starts = [c.started_at for c in children if c.started_at]
+        new.started_at = min(starts) if starts else now_ms
+    if status in FINAL:
+        new.stopped_at = now_ms
+    return new
 
 
 def start_attempt(

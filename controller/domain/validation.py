@@ -62,6 +62,11 @@ MAX_PRIORITY = 1000
 MAX_QUEUE_ENVS = 3
 MAX_REASON = 1024
 RUNTIMES = frozenset({"process", "podman", "docker"})
+# Tag keys shoal itself writes; a user may set only SECRET_ENV_TAG (environment variable names,
+# comma-separated, whose values describe calls and logs show as ****).
+RESERVED_TAG_PREFIX = "shoal:"
+OWNER_TAG = "shoal:owner"
+SECRET_ENV_TAG = "shoal:secret-env"
 DEFAULT_VCPUS = 1.0
 DEFAULT_MEMORY_MIB = 256
 
@@ -198,6 +203,12 @@ def _validate_tags(tags: Mapping[str, str], field: str) -> None:
     if len(tags) > MAX_TAGS:
         raise _fail(field, f"at most {MAX_TAGS} tags (got {len(tags)})")
     for key, value in sorted(tags.items()):
+        if key.startswith(RESERVED_TAG_PREFIX) and key != SECRET_ENV_TAG:
+            raise _fail(f"{field}[{key!r}]", f"keys starting with {RESERVED_TAG_PREFIX!r} are reserved for shoal")
+        if key == SECRET_ENV_TAG:
+            for name in value.split(","):
+                if name.strip() and not _ENV_NAME.fullmatch(name.strip()):
+                    raise _fail(f"{field}[{key!r}]", f"must be comma-separated variable names (got {name.strip()!r})")
         if not 1 <= len(key) <= MAX_TAG_KEY:
             raise _fail(f"{field}[{key!r}]", f"key must be 1..{MAX_TAG_KEY} characters (got {len(key)})")
         if len(value) > MAX_TAG_VALUE:
@@ -220,14 +231,6 @@ def refuse_unsupported(req: batch_pb2.SubmitJobRequest, field_prefix: str = "") 
 
     REMOVE a check here when the feature lands (and add its real validation to validate_submit).
     """
-    if req.array_properties.size > 0:
-        raise _fail(_at(field_prefix, "array_properties.size"), "array jobs are not supported yet")
-    for i, dep in enumerate(req.depends_on):
-        if dep.type != types_pb2.DEPENDENCY_TYPE_UNSPECIFIED:
-            raise _fail(
-                _at(field_prefix, f"depends_on[{i}].type"),
-                "N_TO_N and SEQUENTIAL dependencies are not supported yet (they need array jobs)",
-            )
     overrides = req.container_overrides
     if overrides.image:
         raise _fail(
@@ -277,20 +280,32 @@ def validate_submit(req: batch_pb2.SubmitJobRequest, field_prefix: str = "") -> 
             _at(field_prefix, "depends_on"),
             f"at most {MAX_DEPENDS_ON} dependencies (got {len(req.depends_on)})",
         )
-    seen: set[str] = set()
-    for i, dep in enumerate(req.depends_on):
-        path = _at(field_prefix, f"depends_on[{i}].job_id")
-        validate_job_id(dep.job_id, path)
-        if dep.job_id in seen:
-            raise _fail(path, f"{dep.job_id} is listed twice")
-        seen.add(dep.job_id)
-
     size = req.array_properties.size
     if size == 1 or size > MAX_ARRAY_SIZE:
         raise _fail(
             _at(field_prefix, "array_properties.size"),
             f"must be 0 (not an array) or 2..{MAX_ARRAY_SIZE} (got {size})",
         )
+    if req.array_properties.index:
+        raise _fail(_at(field_prefix, "array_properties.index"), "is set by shoal on array children, not on submission")
+    if req.array_properties.parallelism and not size:
+        raise _fail(_at(field_prefix, "array_properties.parallelism"), "applies to array jobs only (set size too)")
+
+    seen: set[str] = set()
+    for i, dep in enumerate(req.depends_on):
+        path = _at(field_prefix, f"depends_on[{i}].job_id")
+        if dep.type not in types_pb2.DependencyType.values():
+            raise _fail(_at(field_prefix, f"depends_on[{i}].type"), f"unknown dependency type {dep.type}")
+        array_only = dep.type in (types_pb2.DEPENDENCY_TYPE_N_TO_N, types_pb2.DEPENDENCY_TYPE_SEQUENTIAL)
+        if array_only and not size:
+            name = types_pb2.DependencyType.Name(dep.type).removeprefix("DEPENDENCY_TYPE_")
+            raise _fail(_at(field_prefix, f"depends_on[{i}].type"), f"{name} applies to array jobs only (set array_properties.size)")
+        if dep.type == types_pb2.DEPENDENCY_TYPE_SEQUENTIAL and not dep.job_id:
+            continue  # orders this array's own children; no other job involved
+        validate_job_id(dep.job_id, path)
+        if dep.job_id in seen:
+            raise _fail(path, f"{dep.job_id} is listed twice")
+        seen.add(dep.job_id)
     if req.HasField("retry_strategy"):
         validate_retry_strategy(req.retry_strategy, _at(field_prefix, "retry_strategy"))
     _validate_tags(req.tags, _at(field_prefix, "tags"))

@@ -8,10 +8,12 @@ it, so the caller can read its own writes from this replica at once.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Sequence
 
+from controller.api import limits
 from controller.domain import jobs as J
 from controller.domain import validation as V
 from controller.services.view import ClusterView
@@ -34,10 +36,16 @@ class JobService:
         self.client = client
         self.keys = keys
         self.view = view
+        # --max-queued-jobs-per-queue (0 = no limit); set by controller/main.py.
+        self.max_queued_per_queue = limits.DEFAULT_MAX_QUEUED_PER_QUEUE
 
     # ---- submit ------------------------------------------------------------------------
 
-    async def submit(self, requests: Sequence[batch_pb2.SubmitJobRequest], *, batch: bool) -> list[batch_pb2.SubmitJobResponse]:
+    async def submit(
+        self, requests: Sequence[batch_pb2.SubmitJobRequest], *, batch: bool, owner: str = ""
+    ) -> list[batch_pb2.SubmitJobResponse]:
+        """Store the jobs as one submission; `owner` (the caller's token name) is recorded in
+        the reserved tag shoal:owner so that a submitter can later stop only its own jobs."""
         if batch:
             V.validate_submit_batch(list(requests))
         else:
@@ -57,6 +65,12 @@ class JobService:
                         raise
                     await self.view.sync()
                     synced = True
+        adding: dict[str, int] = {}
+        for job in records:
+            adding[job.job_queue] = adding.get(job.job_queue, 0) + max(1, job.array_properties.size)
+            if owner:
+                job.tags[V.OWNER_TAG] = owner
+        limits.check_queue_depth(self.view.data, adding, self.max_queued_per_queue)
         batch_id = uuid.uuid4().hex
         record = state_pb2.SubmissionBatch(batch_id=batch_id, jobs=records)
         size = record.ByteSize()
@@ -92,9 +106,23 @@ class JobService:
                 if definition.status != "ACTIVE":
                     raise errors.FailedPrecondition(f"{field}job_definition: '{name}:{revision}' is deregistered")
         for i, dep in enumerate(req.depends_on):
-            if dep.job_id not in data.jobs:
+            if dep.type == types_pb2.DEPENDENCY_TYPE_SEQUENTIAL and not dep.job_id:
+                continue
+            target = data.jobs.get(dep.job_id)
+            if target is None:
                 raise errors.NotFound(f"{field}depends_on[{i}].job_id: job '{dep.job_id}' does not exist")
+            if dep.type == types_pb2.DEPENDENCY_TYPE_N_TO_N and target.job.array_properties.size != req.array_properties.size:
+                raise errors.InvalidArgument(
+                    f"{field}depends_on[{i}]: N_TO_N needs an array job of the same size "
+                    f"(job '{dep.job_id}' has {target.job.array_properties.size} children, this one {req.array_properties.size})"
+                )
         container, retry, timeout, definition_ref = V.resolve_submission(req, definition)
+        parameters = dict(definition.parameters) if definition is not None else {}
+        parameters.update(req.parameters)
+        if parameters:
+            substituted = [substitute_parameters(arg, parameters) for arg in container.command]
+            del container.command[:]
+            container.command.extend(substituted)
         job = types_pb2.Job(
             job_id=str(uuid.uuid4()),
             job_name=req.job_name,
@@ -110,16 +138,24 @@ class JobService:
             batch_index=index,
         )
         job.tags.update(req.tags)
-        job.parameters.update(req.parameters)
+        secret = _secret_names(definition.tags if definition is not None else {}) | _secret_names(req.tags)
+        if secret:  # values hidden from describe calls and logs (controller/api/auth.py)
+            job.tags[V.SECRET_ENV_TAG] = ",".join(sorted(secret))
+        job.parameters.update(parameters)
         return job
 
     # ---- cancel / terminate ------------------------------------------------------------
 
-    async def control(self, job_id: str, reason: str, action: int) -> None:
+    async def control(self, job_id: str, reason: str, action: int, *, owner: str | None = None) -> None:
+        """Request cancel/terminate; with `owner`, only of a job that principal submitted."""
         job = await self._find(job_id)
+        if owner is not None and job.tags.get(V.OWNER_TAG, "") != owner:
+            raise errors.PermissionDenied(
+                f"job_id: job '{job_id}' was not submitted by '{owner}'; a submitter may stop only its own jobs"
+            )
         if job.status in J.FINAL:
             return  # idempotent: nothing left to stop
-        if action == state_pb2.JOB_CONTROL_ACTION_CANCEL and job.status in J.ACTIVE:
+        if action == state_pb2.JOB_CONTROL_ACTION_CANCEL and job.status in J.ACTIVE and not J.is_array_parent(job):
             return  # CancelJob leaves STARTING/RUNNING jobs alone (AWS semantics)
         record = state_pb2.JobControl(job_id=job_id, action=action, reason=reason, requested_at=_now_ms())
         revision = await self.client.put(self.keys.control(job_id), record.SerializeToString())
@@ -161,11 +197,15 @@ class JobService:
             entries = [data.jobs[i] for i in ids if i in data.jobs]
         else:
             entries = list(data.jobs.values())
+        child_prefix = f"{req.array_job_id}:" if req.array_job_id else ""
         entries = [
             e
             for e in entries
             if (not req.job_queue or e.job.job_queue == req.job_queue)
             and (not req.job_name_prefix or e.job.job_name.startswith(req.job_name_prefix))
+            and (not child_prefix or e.job.job_id.startswith(child_prefix))
+            and (not req.created_after or e.job.created_at >= req.created_after)
+            and (not req.created_before or e.job.created_at < req.created_before)
             and (after is None or e.order > after)
         ]
         entries.sort(key=lambda e: e.order)
@@ -175,6 +215,19 @@ class JobService:
             last = chosen[-1].order
             resp.next_token = f"{last[0]}.{last[1]}"
         return resp
+
+
+_REF = re.compile(r"Ref::([A-Za-z0-9_-]+)")
+
+
+def substitute_parameters(arg: str, parameters: dict[str, str]) -> str:
+    """Replace `Ref::name` placeholders (AWS Batch parameters); unknown names stay as they are."""
+    return _REF.sub(lambda m: parameters.get(m.group(1), m.group(0)), arg)
+
+
+def _secret_names(tags: object) -> set[str]:
+    raw = tags.get(V.SECRET_ENV_TAG, "")  # type: ignore[attr-defined]
+    return {n.strip() for n in raw.split(",") if n.strip()}
 
 
 def summary(job: types_pb2.Job) -> batch_pb2.JobSummary:

@@ -32,7 +32,7 @@ from controller.store.election import Leadership
 from controller.store.etcd import EtcdClient, Op
 from controller.store.keys import Keys
 from shoal import errors, log
-from shoal.v1 import agent_pb2, types_pb2
+from shoal.v1 import agent_pb2, state_pb2, types_pb2
 
 logger = log.get("controller.leader")
 
@@ -190,6 +190,8 @@ class LeaderLoop:
         self._progress_drains(p, now)
         self._apply_controls(p, now)
         self._admit(p, now)
+        self._update_parents(p, now)
+        self._admit(p, now)  # dependents of array jobs that just ended
         self._schedule(p)
         self._resend_starts(p)
         if p.jobs or p.nodes or p.deletes or p.batch_deletes:
@@ -257,7 +259,33 @@ class LeaderLoop:
                 entry = data.jobs.get(job_id)
                 if entry is not None and entry.batch_id == batch_id:
                     p.jobs[job_id] = entry.job
+                    if J.is_array_parent(entry.job):
+                        self._expand_array(p, entry.job)
             p.batch_deletes.append(self.keys.submission(batch_id))
+        if self._first_pass:
+            # A leader may have died half-way through writing an array's children.
+            for entry in list(data.jobs.values()):
+                if J.is_array_parent(entry.job) and not entry.batch_id and entry.job.status not in J.FINAL:
+                    self._expand_array(p, entry.job)
+
+    def _expand_array(self, p: _Pass, parent: types_pb2.Job) -> None:
+        """Write the children of an array job (those not written yet), in this pass's batches."""
+        for child in J.array_children(parent):
+            if self._job(p, child.job_id) is None:
+                p.jobs[child.job_id] = child
+
+    def _update_parents(self, p: _Pass, now: int) -> None:
+        """Array parents follow their children: status and per-status counts."""
+        parents = {J.parent_id(jid) for jid in p.jobs} - {""}
+        parents |= {jid for jid, job in p.jobs.items() if J.is_array_parent(job)}
+        for pid in parents:
+            parent = self._job(p, pid)
+            if parent is None or not J.is_array_parent(parent):
+                continue
+            children = [c for i in range(parent.array_properties.size) if (c := self._job(p, f"{pid}:{i}")) is not None]
+            new = J.summarize_array(parent, children, now)
+            if new is not parent or (pid in p.jobs and parent.status == J.SUBMITTED):
+                self._set(p, new)
 
     # ---- agent events ------------------------------------------------------------------
 
@@ -506,15 +534,29 @@ class LeaderLoop:
             job = self._job(p, job_id)
             if job is None or job.status in J.FINAL:
                 continue
-            if job.status in J.WAITING:
-                self._set(p, J.fail(job, control.reason, now))
-            elif control.action == 2 and not job.terminate_reason:  # TERMINATE of a running job
-                new = types_pb2.Job()
-                new.CopyFrom(job)
-                new.terminate_reason = control.reason
-                self._set(p, new)
-                kill = agent_pb2.KillAttempt(token=job.current, reason=control.reason, grace_period_ms=grace_ms)
-                p.commands.append((job.node_id, agent_pb2.ControllerMessage(kill_attempt=kill)))
+            targets = [job]
+            if J.is_array_parent(job):
+                # Cancelling/terminating an array job does so to each of its children.
+                targets = [c for i in range(job.array_properties.size) if (c := self._job(p, f"{job_id}:{i}")) is not None]
+            for target in targets:
+                self._control_one(p, target, control, now, grace_ms)
+
+    def _control_one(
+        self, p: _Pass, job: types_pb2.Job, control: state_pb2.JobControl, now: int, grace_ms: int
+    ) -> None:
+        if job.status in J.WAITING:
+            self._set(p, J.fail(job, control.reason, now))
+        elif (
+            job.status in J.ACTIVE
+            and control.action == state_pb2.JOB_CONTROL_ACTION_TERMINATE
+            and not job.terminate_reason
+        ):
+            new = types_pb2.Job()
+            new.CopyFrom(job)
+            new.terminate_reason = control.reason
+            self._set(p, new)
+            kill = agent_pb2.KillAttempt(token=job.current, reason=control.reason, grace_period_ms=grace_ms)
+            p.commands.append((job.node_id, agent_pb2.ControllerMessage(kill_attempt=kill)))
 
     # ---- dependencies ------------------------------------------------------------------
 
@@ -533,7 +575,7 @@ class LeaderLoop:
                 continue
             seen.add(jid)
             job = self._job(p, jid)
-            if job is None or job.status not in (J.SUBMITTED, J.PENDING):
+            if job is None or job.status not in (J.SUBMITTED, J.PENDING) or J.is_array_parent(job):
                 continue
             statuses = {}
             for dep in job.depends_on:
@@ -594,9 +636,10 @@ class LeaderLoop:
         }
         envs = {name: EnvView(name=name, enabled=e.state != types_pb2.ENTITY_STATE_DISABLED) for name, e in data.envs.items()}
         runnable = []
+        throttled = self._array_throttle(p, runnable_ids)
         for jid in runnable_ids:
             job = self._job(p, jid)
-            if job is None:
+            if job is None or J.is_array_parent(job) or jid in throttled:
                 continue
             entry = data.jobs.get(jid)
             order = entry.order if entry is not None else (1 << 62, job.batch_index)
@@ -613,6 +656,7 @@ class LeaderLoop:
         runnable.sort(key=lambda j: j.order)
         plan = place(Snapshot(queues=queues, envs=envs, nodes=nodes, runnable=runnable))
         self.waiting = dict(plan.waiting)
+        self.waiting.update(throttled)
         self.stats.placements += len(plan.placements)
         for placement in plan.placements:
             job = self._job(p, placement.job_id)
@@ -621,6 +665,35 @@ class LeaderLoop:
                 job, node_id=placement.node_id, compute_environment=placement.compute_environment, epoch=self.epoch
             )
             self._set(p, started)
+
+    def _array_throttle(self, p: _Pass, runnable_ids: set[str]) -> dict[str, str]:
+        """Children held back by their array's parallelism limit (lowest indexes go first)."""
+        by_parent: dict[str, list[tuple[int, str]]] = {}
+        for jid in runnable_ids:
+            pid = J.parent_id(jid)
+            if pid:
+                by_parent.setdefault(pid, []).append((int(jid.rsplit(":", 1)[1]), jid))
+        if not by_parent:
+            return {}
+        data = self.view.data
+        active: dict[str, int] = {}
+        active_ids = set(data.by_status.get(J.STARTING, ())) | set(data.by_status.get(J.RUNNING, ()))
+        active_ids = {j for j in active_ids if j not in p.jobs} | {j for j, job in p.jobs.items() if job.status in J.ACTIVE}
+        for jid in active_ids:
+            pid = J.parent_id(jid)
+            if pid in by_parent:
+                active[pid] = active.get(pid, 0) + 1
+        held: dict[str, str] = {}
+        for pid, children in by_parent.items():
+            parent = self._job(p, pid)
+            limit = parent.array_properties.parallelism if parent is not None else 0
+            if not limit:
+                continue
+            room = max(0, limit - active.get(pid, 0))
+            children.sort()
+            for _, jid in children[room:]:
+                held[jid] = f"Array parallelism limit: at most {limit} children of {pid} run at once"
+        return held
 
     def _resend_starts(self, p: _Pass) -> None:
         """StartAttempt for every STARTING job on a connected agent not yet told in this term."""

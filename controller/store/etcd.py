@@ -35,6 +35,7 @@ from typing import Literal, Self, TypeVar
 import grpc
 import grpc.aio
 from aetcd.rpc import kv_pb2, rpc_pb2, rpc_pb2_grpc
+from prometheus_client import Histogram
 
 from shoal import log
 from shoal.errors import (
@@ -53,6 +54,16 @@ _log = log.get("shoal.store.etcd")
 #: etcd refuses requests above --max-request-bytes (1.5 MiB by default); stay under it with room
 #: for the request header etcd wraps around every proposal.
 MAX_REQUEST_BYTES = 1_468_006  # 1.4 MiB
+
+#: Time of each unary etcd request (one attempt on one endpoint), by client method. Not
+#: registered anywhere here: the controller's /metrics registry includes it (controller/metrics.py).
+REQUEST_SECONDS = Histogram(
+    "shoal_etcd_request_duration_seconds",
+    "etcd unary request latency (one attempt on one endpoint), by client method",
+    ["method"],
+    registry=None,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
 
 #: Metadata asking etcd to fail a request (or end a stream) when the member has no raft leader.
 _REQUIRE_LEADER = (("hasleader", "true"),)
@@ -766,7 +777,8 @@ class EtcdClient:
             ep = self._endpoints[index]
             tried.add(index)
             try:
-                return await call(ep, timeout)
+                with REQUEST_SECONDS.labels(what).time():
+                    return await call(ep, timeout)
             except grpc.aio.AioRpcError as e:
                 if e.code() not in _RETRYABLE:
                     raise _map_error(e, ep.address, what) from e
@@ -790,7 +802,8 @@ class EtcdClient:
             ep = self._endpoints[index]
             tried.add(index)
             try:
-                return await call(ep, self.timeout)
+                with REQUEST_SECONDS.labels(what).time():
+                    return await call(ep, self.timeout)
             except grpc.aio.AioRpcError as e:
                 if e.code() == grpc.StatusCode.UNAVAILABLE and _NOT_SENT_MARKER in (e.details() or ""):
                     errors.append(f"{ep.address}: {_describe(e)}")  # never left this process: next endpoint
@@ -871,6 +884,7 @@ def _map_error(e: grpc.aio.AioRpcError, address: str, what: str) -> ShoalError:
 
 __all__ = [
     "MAX_REQUEST_BYTES",
+    "REQUEST_SECONDS",
     "Compacted",
     "Compare",
     "EtcdClient",

@@ -55,6 +55,8 @@ _NAME_INVALID = re.compile(r"[^A-Za-z0-9_-]+")
 _DEPENDENCY_SUFFIXES = (
     (":N_TO_N", types_pb2.DEPENDENCY_TYPE_N_TO_N),
     (":SEQUENTIAL", types_pb2.DEPENDENCY_TYPE_SEQUENTIAL),
+    (":AFTER_ANY", types_pb2.DEPENDENCY_TYPE_AFTER_ANY),
+    (":AFTER_NOT_OK", types_pb2.DEPENDENCY_TYPE_AFTER_NOT_OK),
 )
 
 
@@ -73,12 +75,15 @@ def derive_job_name(command: Sequence[str], definition: str = "") -> str:
 
 
 def parse_dependency(text: str) -> types_pb2.JobDependency:
-    """'ID' -> plain dependency; 'ID:N_TO_N' / 'ID:SEQUENTIAL' -> typed.
+    """'ID' -> plain dependency; 'ID:N_TO_N', 'ID:AFTER_ANY', ... -> typed.
 
-    Array children have ids like '<uuid>:<index>', so only a trailing :N_TO_N / :SEQUENTIAL
-    (any case) is read as the type; any other colon belongs to the id.
+    Array children have ids like '<uuid>:<index>', so only a trailing type name (any case) is
+    read as the type; any other colon belongs to the id. 'SEQUENTIAL' alone (or ':SEQUENTIAL')
+    orders the submitted array's own children, as AWS Batch's job-id-less SEQUENTIAL does.
     """
     text = text.strip()
+    if text.upper() in ("SEQUENTIAL", ":SEQUENTIAL"):
+        return types_pb2.JobDependency(type=types_pb2.DEPENDENCY_TYPE_SEQUENTIAL)
     for suffix, dep_type in _DEPENDENCY_SUFFIXES:
         if text.upper().endswith(suffix):
             job_id = text[: -len(suffix)]
@@ -138,13 +143,35 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="K=V",
         help="environment variable (repeatable)",
     )
-    p.add_argument("--array-size", type=int, metavar="N", help="run N array children (not supported yet)")
+    p.add_argument(
+        "--array-size",
+        type=int,
+        metavar="N",
+        help="an array job of N children (2-10000), each with SHOAL_JOB_ARRAY_INDEX / AWS_BATCH_JOB_ARRAY_INDEX",
+    )
+    p.add_argument(
+        "--array-parallelism",
+        type=positive_int,
+        metavar="K",
+        help="run at most K children of the array at once (like Slurm's --array=...%%K)",
+    )
     p.add_argument(
         "--depends-on",
         action="append",
         default=[],
-        metavar="JOB_ID[:N_TO_N|SEQUENTIAL]",
-        help="start only after JOB_ID SUCCEEDED (repeatable); typed dependencies are not supported yet",
+        metavar="JOB_ID[:TYPE]",
+        help="start only after JOB_ID SUCCEEDED (repeatable, up to 20). TYPE: N_TO_N (array child i "
+        "waits for child i of JOB_ID), AFTER_ANY (after JOB_ID ends either way), AFTER_NOT_OK (only "
+        "if JOB_ID FAILED); `--depends-on SEQUENTIAL` runs this array's children one after another",
+    )
+    p.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        type=parse_env,
+        default=[],
+        metavar="NAME=VALUE",
+        help="fills Ref::NAME in the definition's command, overriding its default (repeatable)",
     )
     p.add_argument(
         "--retry-attempts",
@@ -254,15 +281,13 @@ def _noun_help(parser: argparse.ArgumentParser) -> int:
 
 def run_submit(args: argparse.Namespace) -> int:
     # Flags whose behaviour a later release brings are refused, never silently dropped.
-    if args.array_size is not None:
-        raise UsageError("--array-size is not supported yet")
     if args.image is not None:
         raise UsageError("--image is not supported yet")
+    if args.array_size is not None and not 2 <= args.array_size <= 10000:
+        raise UsageError(f"--array-size must be between 2 and 10000, got {args.array_size}")
+    if args.array_parallelism is not None and args.array_size is None:
+        raise UsageError("--array-parallelism needs --array-size")
     depends_on = [parse_dependency(d) for d in args.depends_on]
-    for dep in depends_on:
-        if dep.type:
-            kind = enum_name(types_pb2.DependencyType, dep.type)
-            raise UsageError(f"--depends-on JOB_ID:{kind} is not supported yet")
     if not args.command and not args.definition:
         raise UsageError(
             "nothing to run: give a command after -- (e.g. shoal submit -- sleep 10) or --definition NAME"
@@ -279,9 +304,13 @@ def run_submit(args: argparse.Namespace) -> int:
         vcpus=args.vcpus,
         memory_mib=args.memory,
         depends_on=depends_on,
+        array_size=args.array_size or 0,
         retry_strategy=args.retry_attempts,
         timeout=args.timeout,
+        parameters=dict(args.parameter),
     )
+    if args.array_parallelism:
+        request.array_properties.parallelism = args.array_parallelism
     with connect(args) as client:
         response = client.submit_job(request)
         if args.output == "json":

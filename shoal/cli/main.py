@@ -8,13 +8,14 @@ stderr, `shoal: <message>`, and its kind decides the exit status (see EXIT_CODES
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
-from shoal.cli import defs, envs, jobs, nodes, queues, why
+from shoal.cli import certs, defs, envs, jobs, nodes, queues, why
 from shoal.cli.options import (
     EXIT_BUG,
     EXIT_CODES_HELP,
@@ -30,6 +31,7 @@ from shoal.cli.options import (
 from shoal.client import ADDRESS_ENV, DEFAULT_ADDRESS
 from shoal.errors import DeadlineExceeded, ShoalError, Unavailable
 from shoal.jobdef import JobDefinitionFileError
+from shoal.tls import CA_ENV, TOKEN_ENV, TOKEN_FILE_ENV
 
 DESCRIPTION = """\
 shoal runs batch jobs on your own machines, the AWS Batch way: submit jobs to queues, the
@@ -46,6 +48,8 @@ EPILOG = f"""\
 environment:
   {ADDRESS_ENV}   controller address(es), HOST:PORT[,HOST:PORT...] (default {DEFAULT_ADDRESS});
                --addr overrides it
+  {CA_ENV}     cluster CA certificate (PEM) for TLS; --ca overrides it
+  {TOKEN_ENV}  bearer token; --token overrides it ({TOKEN_FILE_ENV}: a file holding it)
 
 {EXIT_CODES_HELP}"""
 
@@ -66,6 +70,11 @@ def build_parser() -> Parser:
         formatter_class=formatter,
     )
     parser.add_argument("--version", action="version", version=f"shoal {_version()}")
+    # Read by _global_options before parsing (so they work after the command too); listed
+    # here for --help.
+    parser.add_argument("--ca", metavar="FILE", help=f"cluster CA (PEM): talk TLS to the controller (else ${CA_ENV})")
+    parser.add_argument("--token", metavar="T",
+                        help=f"bearer token (else ${TOKEN_ENV}, else the file ${TOKEN_FILE_ENV})")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     jobs.register(sub)
     nodes.register(sub)
@@ -73,6 +82,7 @@ def build_parser() -> Parser:
     envs.register(sub)
     defs.register(sub)
     why.register(sub)
+    certs.register(sub)
     for name, (_, help_text) in _DELEGATED.items():
         p = sub.add_parser(name, help=help_text, add_help=False, description=help_text)
         p.add_argument("rest", nargs=argparse.REMAINDER)
@@ -135,7 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
 
     def run() -> int:
-        args, extras = parser.parse_known_args(args_list)
+        with _global_options(args_list) as rest:
+            return parse_and_run(rest)
+
+    def parse_and_run(rest: list[str]) -> int:
+        args, extras = parser.parse_known_args(rest)
         if extras:
             prog = getattr(args, "_prog", "shoal")
             hint = ""
@@ -178,6 +192,41 @@ def _guarded(run: Callable[[], int]) -> int:
             f"shoal: internal error: {type(err).__name__}: {_one_line(str(err))} (set SHOAL_DEBUG=1 for details)"
         )
         return EXIT_BUG
+
+
+@contextlib.contextmanager
+def _global_options(argv: list[str]) -> Iterator[list[str]]:
+    """Take --ca/--token from anywhere before `--` and hand them to the SDK through its
+    environment variables (restored afterwards, so main() can be called again in-process)."""
+    rest: list[str] = []
+    found: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        name, eq, value = arg.partition("=")
+        if name in ("--ca", "--token"):
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise UsageError(f"argument {name}: expected one argument (see 'shoal --help')")
+                value = argv[i + 1]
+                i += 1
+            found[CA_ENV if name == "--ca" else TOKEN_ENV] = value
+        else:
+            rest.append(arg)
+        i += 1
+    saved = {k: os.environ.get(k) for k in found}
+    os.environ.update(found)
+    try:
+        yield rest
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
 
 
 def _one_line(text: str) -> str:

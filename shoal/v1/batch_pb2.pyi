@@ -280,34 +280,38 @@ class DescribeJobQueuesResponse(_message.Message):
     def __init__(self, job_queues: _Optional[_Iterable[_Union[_types_pb2.JobQueue, _Mapping]]] = ...) -> None: ...
 
 class CreateComputeEnvironmentRequest(_message.Message):
-    __slots__ = ("compute_environment_name", "type", "state", "min_vcpus", "desired_vcpus", "max_vcpus")
+    __slots__ = ("compute_environment_name", "type", "state", "min_vcpus", "desired_vcpus", "max_vcpus", "provisioner")
     COMPUTE_ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     MIN_VCPUS_FIELD_NUMBER: _ClassVar[int]
     DESIRED_VCPUS_FIELD_NUMBER: _ClassVar[int]
     MAX_VCPUS_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONER_FIELD_NUMBER: _ClassVar[int]
     compute_environment_name: str
     type: _types_pb2.ComputeEnvironmentType
     state: _types_pb2.EntityState
     min_vcpus: int
     desired_vcpus: int
     max_vcpus: int
-    def __init__(self, compute_environment_name: _Optional[str] = ..., type: _Optional[_Union[_types_pb2.ComputeEnvironmentType, str]] = ..., state: _Optional[_Union[_types_pb2.EntityState, str]] = ..., min_vcpus: _Optional[int] = ..., desired_vcpus: _Optional[int] = ..., max_vcpus: _Optional[int] = ...) -> None: ...
+    provisioner: _types_pb2.Provisioner
+    def __init__(self, compute_environment_name: _Optional[str] = ..., type: _Optional[_Union[_types_pb2.ComputeEnvironmentType, str]] = ..., state: _Optional[_Union[_types_pb2.EntityState, str]] = ..., min_vcpus: _Optional[int] = ..., desired_vcpus: _Optional[int] = ..., max_vcpus: _Optional[int] = ..., provisioner: _Optional[_Union[_types_pb2.Provisioner, _Mapping]] = ...) -> None: ...
 
 class UpdateComputeEnvironmentRequest(_message.Message):
-    __slots__ = ("compute_environment_name", "state", "min_vcpus", "desired_vcpus", "max_vcpus")
+    __slots__ = ("compute_environment_name", "state", "min_vcpus", "desired_vcpus", "max_vcpus", "provisioner")
     COMPUTE_ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     MIN_VCPUS_FIELD_NUMBER: _ClassVar[int]
     DESIRED_VCPUS_FIELD_NUMBER: _ClassVar[int]
     MAX_VCPUS_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONER_FIELD_NUMBER: _ClassVar[int]
     compute_environment_name: str
     state: _types_pb2.EntityState
     min_vcpus: int
     desired_vcpus: int
     max_vcpus: int
-    def __init__(self, compute_environment_name: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.EntityState, str]] = ..., min_vcpus: _Optional[int] = ..., desired_vcpus: _Optional[int] = ..., max_vcpus: _Optional[int] = ...) -> None: ...
+    provisioner: _types_pb2.Provisioner
+    def __init__(self, compute_environment_name: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.EntityState, str]] = ..., min_vcpus: _Optional[int] = ..., desired_vcpus: _Optional[int] = ..., max_vcpus: _Optional[int] = ..., provisioner: _Optional[_Union[_types_pb2.Provisioner, _Mapping]] = ...) -> None: ...
 
 class DeleteComputeEnvironmentRequest(_message.Message):
     __slots__ = ("compute_environment_name",)

@@ -334,27 +334,57 @@ def test_bad_submits(req, field, problem):
     refused(validate_submit, req, field=field, problem=problem)
 
 
-UNSUPPORTED = [
-    (
-        "array",
-        submit(array_properties=types_pb2.ArrayProperties(size=10)),
-        "array_properties.size",
-        "not supported yet",
-    ),
+ARRAY_ONLY = [
     (
         "n_to_n",
         submit(depends_on=[types_pb2.JobDependency(job_id=JOB_ID, type=types_pb2.DEPENDENCY_TYPE_N_TO_N)]),
         "depends_on[0].type",
-        "not supported yet",
+        "N_TO_N applies to array jobs only",
     ),
     (
         "sequential",
-        submit(
-            depends_on=[types_pb2.JobDependency(job_id=JOB_ID, type=types_pb2.DEPENDENCY_TYPE_SEQUENTIAL)]
-        ),
+        submit(depends_on=[types_pb2.JobDependency(type=types_pb2.DEPENDENCY_TYPE_SEQUENTIAL)]),
         "depends_on[0].type",
-        "not supported yet",
+        "SEQUENTIAL applies to array jobs only",
     ),
+    (
+        "parallelism",
+        submit(array_properties=types_pb2.ArrayProperties(parallelism=3)),
+        "array_properties.parallelism",
+        "array jobs only",
+    ),
+    (
+        "index",
+        submit(array_properties=types_pb2.ArrayProperties(size=3, index=2)),
+        "array_properties.index",
+        "set by shoal",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("req", "field", "problem"), [c[1:] for c in ARRAY_ONLY], ids=[c[0] for c in ARRAY_ONLY]
+)
+def test_array_only_settings_need_an_array(req, field, problem):
+    refused(validate_submit, req, field=field, problem=problem)
+
+
+def test_array_submissions_with_typed_dependencies_pass():
+    validate_submit(
+        submit(
+            array_properties=types_pb2.ArrayProperties(size=10, parallelism=2),
+            depends_on=[
+                types_pb2.JobDependency(job_id=JOB_ID, type=types_pb2.DEPENDENCY_TYPE_N_TO_N),
+                types_pb2.JobDependency(type=types_pb2.DEPENDENCY_TYPE_SEQUENTIAL),
+            ],
+        )
+    )
+    validate_submit(
+        submit(depends_on=[types_pb2.JobDependency(job_id=JOB_ID, type=types_pb2.DEPENDENCY_TYPE_AFTER_ANY)])
+    )
+
+
+UNSUPPORTED = [
     (
         "image",
         with_overrides(image="alpine:3"),

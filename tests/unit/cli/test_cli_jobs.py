@@ -107,6 +107,23 @@ def test_parse_dependency(text: str, job_id: str, dep_type: int) -> None:
     assert (dep.job_id, dep.type) == (job_id, dep_type)
 
 
+def test_array_and_typed_dependencies_are_sent(fake: FakeBatch, shoal) -> None:
+    result = shoal(
+        "submit", "--addr", fake.address, "--array-size", "4", "--array-parallelism", "2",
+        "--depends-on", "abc:N_TO_N", "--depends-on", "SEQUENTIAL", "--depends-on", "xyz:after_any",
+        "-p", "in=a.txt", "--", "cat", "Ref::in",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    (request,) = [r for name, r in fake.requests if name == "SubmitJob"]
+    assert (request.array_properties.size, request.array_properties.parallelism) == (4, 2)
+    assert [(d.job_id, d.type) for d in request.depends_on] == [
+        ("abc", types_pb2.DEPENDENCY_TYPE_N_TO_N),
+        ("", types_pb2.DEPENDENCY_TYPE_SEQUENTIAL),
+        ("xyz", types_pb2.DEPENDENCY_TYPE_AFTER_ANY),
+    ]
+    assert dict(request.parameters) == {"in": "a.txt"}
+
+
 def test_parse_dependency_without_id() -> None:
     with pytest.raises(UsageError, match="missing job id"):
         parse_dependency(":N_TO_N")
@@ -115,13 +132,9 @@ def test_parse_dependency_without_id() -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--array-size", "3"], "shoal: --array-size is not supported yet\n"),
         (["--image", "alpine"], "shoal: --image is not supported yet\n"),
-        (["--depends-on", "abc:N_TO_N"], "shoal: --depends-on JOB_ID:N_TO_N is not supported yet\n"),
-        (
-            ["--depends-on", "abc:7:sequential"],
-            "shoal: --depends-on JOB_ID:SEQUENTIAL is not supported yet\n",
-        ),
+        (["--array-size", "1"], "shoal: --array-size must be between 2 and 10000, got 1\n"),
+        (["--array-parallelism", "2"], "shoal: --array-parallelism needs --array-size\n"),
     ],
 )
 def test_unsupported_flags_are_refused_and_nothing_is_sent(

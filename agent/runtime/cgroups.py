@@ -1,0 +1,193 @@
+"""Memory and CPU limits for the process runtime through cgroups (v2, or v1), where allowed.
+
+One cgroup per attempt, created under the agent's own cgroup (`.../shoal-<job>-<attempt>`):
+
+- cgroup v2 (the unified hierarchy has the memory controller for the agent's cgroup):
+  `memory.max`, `memory.swap.max` = 0, `cpu.max`; OOM kills counted in `memory.events`
+  (`oom_kill N`). The parent must delegate the controllers (`cgroup.subtree_control`); where it
+  cannot (the agent's cgroup holds processes and is not the root), v2 is unusable.
+- cgroup v1: `memory.limit_in_bytes` (+ `memory.memsw.limit_in_bytes` when swap accounting is
+  on), `cpu.cfs_quota_us`; OOM kills counted in `memory.oom_control` (`oom_kill N`, Linux >=
+  4.13) or, on older kernels, seen as `under_oom`/`memory.failcnt` plus a SIGKILL.
+
+Where neither works (no permission, no controller), `detect()` returns None and the process
+runtime falls back to RLIMIT_AS (see agent/runtime/process.py for that caveat).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from shoal import log
+
+_log = log.get("agent.runtime.cgroups")
+
+ROOT = Path("/sys/fs/cgroup")
+CFS_PERIOD_US = 100_000
+
+
+@dataclass(frozen=True)
+class AttemptCgroup:
+    """The cgroup directories of one attempt (v2: one; v1: memory and cpu)."""
+
+    version: int
+    memory: Path
+    cpu: Path | None
+
+    @property
+    def procs_file(self) -> Path:
+        """Writing a pid (or 0 for oneself) here moves it into the attempt's memory cgroup."""
+        return self.memory / "cgroup.procs"
+
+    def extra_procs_files(self) -> list[Path]:
+        return [self.cpu / "cgroup.procs"] if self.cpu is not None and self.cpu != self.memory else []
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel OOM-killed a process of this cgroup."""
+        if self.version == 2:
+            return _counter(self.memory / "memory.events", "oom_kill") > 0
+        control = _read(self.memory / "memory.oom_control")
+        if "oom_kill " in control:
+            return _counter(self.memory / "memory.oom_control", "oom_kill") > 0
+        return _counter(self.memory / "memory.oom_control", "under_oom") > 0 or (
+            _read(self.memory / "memory.failcnt").strip() not in ("", "0")
+        )
+
+    def remove(self) -> None:
+        for directory in {self.memory, *( [self.cpu] if self.cpu else [])}:
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
+class Cgroups:
+    """Creates per-attempt cgroups under the agent's own. Use `detect()` to get one."""
+
+    def __init__(self, version: int, memory_parent: Path, cpu_parent: Path | None) -> None:
+        self.version = version
+        self.memory_parent = memory_parent
+        self.cpu_parent = cpu_parent
+
+    def describe(self) -> str:
+        return f"cgroup v{self.version} under {self.memory_parent}"
+
+    def create(self, name: str, *, memory_mib: int, vcpus: float) -> AttemptCgroup:
+        """Make the attempt's cgroup with its limits; OSError if the kernel refuses."""
+        memory = self.memory_parent / name
+        memory.mkdir(exist_ok=True)
+        cpu: Path | None = None
+        try:
+            if self.version == 2:
+                cpu = memory
+                if memory_mib > 0:
+                    _write(memory / "memory.max", str(memory_mib * 1024 * 1024))
+                    with contextlib.suppress(OSError):
+                        _write(memory / "memory.swap.max", "0")
+                if vcpus > 0 and (memory / "cpu.max").exists():
+                    _write(memory / "cpu.max", f"{int(vcpus * CFS_PERIOD_US)} {CFS_PERIOD_US}")
+            else:
+                if memory_mib > 0:
+                    limit = str(memory_mib * 1024 * 1024)
+                    _write(memory / "memory.limit_in_bytes", limit)
+                    with contextlib.suppress(OSError):  # only with swap accounting
+                        _write(memory / "memory.memsw.limit_in_bytes", limit)
+                if vcpus > 0 and self.cpu_parent is not None:
+                    cpu = self.cpu_parent / name
+                    cpu.mkdir(exist_ok=True)
+                    _write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+                    _write(cpu / "cpu.cfs_quota_us", str(max(int(vcpus * CFS_PERIOD_US), 1000)))
+        except OSError:
+            AttemptCgroup(self.version, memory, cpu).remove()
+            raise
+        return AttemptCgroup(self.version, memory, cpu)
+
+
+def detect(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = ROOT) -> Cgroups | None:
+    """Cgroups the agent can create children in (memory limit required), or None."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    v1: dict[str, str] = {}
+    v2_path = None
+    for line in lines:
+        hierarchy, controllers, path = line.split(":", 2)
+        if hierarchy == "0" and not controllers:
+            v2_path = path
+        for controller in controllers.split(","):
+            if controller:
+                v1[controller] = path
+    if "memory" in v1:
+        parent = _v1_dir(root, "memory", v1["memory"])
+        cpu_parent = _v1_dir(root, "cpu", v1["cpu"]) if "cpu" in v1 else None
+        if parent is not None and _can_create(parent):
+            if cpu_parent is not None and not _can_create(cpu_parent):
+                cpu_parent = None
+            return Cgroups(1, parent, cpu_parent)
+        return None
+    if v2_path is not None:
+        base = root / v2_path.lstrip("/")
+        if not (root / "cgroup.controllers").exists():
+            base = root / "unified" / v2_path.lstrip("/")
+        controllers = _read(base / "cgroup.controllers").split()
+        if "memory" not in controllers:
+            return None
+        enabled = _read(base / "cgroup.subtree_control").split()
+        try:
+            for controller in ("memory", "cpu"):
+                if controller in controllers and controller not in enabled:
+                    _write(base / "cgroup.subtree_control", f"+{controller}")
+        except OSError:
+            return None  # "no internal processes": the agent's cgroup cannot delegate
+        if _can_create(base):
+            return Cgroups(2, base, base)
+    return None
+
+
+def _v1_dir(root: Path, controller: str, path: str) -> Path | None:
+    for mount in (root / controller, *sorted(root.glob(f"*{controller}*"))):
+        if mount.is_dir() and controller in re.split(r"[,]", mount.name):
+            directory = mount / path.lstrip("/")
+            if directory.is_dir():
+                return directory
+            # Inside a container the agent's path may not be visible: its cgroup is the root.
+            return mount if (mount / "cgroup.procs").exists() else None
+    return None
+
+
+def _can_create(parent: Path) -> bool:
+    probe = parent / f"shoal-probe-{os.getpid()}"
+    try:
+        probe.mkdir(exist_ok=True)
+        probe.rmdir()
+        return True
+    except OSError:
+        return False
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as out:
+        out.write(value)
+
+
+def _counter(path: Path, name: str) -> int:
+    for line in _read(path).splitlines():
+        key, _, value = line.partition(" ")
+        if key == name and value.strip().isdigit():
+            return int(value)
+    return 0
+
+
+def attempt_cgroup_name(job_id: str, attempt: int, pid_hint: int = 0) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "-", job_id)
+    return f"shoal-{safe}-{attempt}" + (f"-{pid_hint}" if pid_hint else "")
