@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 
@@ -27,13 +28,33 @@ class ControllerConfig:
     """An agent whose stream broke (process died) is lost after this long unless it reconnects."""
     kill_grace: float = 10.0
     """TerminateJob: seconds between SIGTERM and SIGKILL."""
+    archive_after: float = 3600.0
+    """Finished jobs move from the hot keyspace to history this many seconds after they end."""
+    history_retention: float = 7 * 86400.0
+    """History is kept this long (by job creation time), then deleted."""
     max_txn_ops: int = 128
     """etcd's --max-txn-ops: the most operations one transaction may carry."""
     etcd_timeout: float = 5.0
     """Deadline of every etcd call."""
     etcd_tls: dict[str, str] = field(default_factory=dict)
     """ca_file / cert_file / key_file for TLS to etcd (empty = plaintext)."""
+    data_dir: str = ""
+    """This replica's local state (the `local` provisioner's agents); "" = default_data_dir()."""
+    scale_in_idle: float = 30.0
+    """MANAGED environments: seconds a node must be idle before it is drained and removed."""
 
     @property
     def advertised(self) -> str:
         return self.advertise or self.listen
+
+    @property
+    def state_dir(self) -> str:
+        return self.data_dir or default_data_dir()
+
+
+def default_data_dir() -> str:
+    """/var/lib/shoal/controller as root, else $XDG_STATE_HOME/shoal/controller (~/.local/state)."""
+    if os.geteuid() == 0:
+        return "/var/lib/shoal/controller"
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(base, "shoal", "controller")

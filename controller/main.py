@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from controller.api import auth
 from controller.api.agent_gateway import AgentGatewayServicer
 from controller.api.batch import BatchServicer
-from controller.config import ControllerConfig
+from controller.config import ControllerConfig, default_data_dir
 from controller.services.replica import Replica
 from shoal import log
 from shoal.tls import server_credentials
@@ -46,12 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reconnect-grace", type=float, default=1.0, metavar="SECONDS", help="an agent whose stream broke is lost after this long unless it reconnects (default %(default)s)")
     p.add_argument("--kill-grace", type=float, default=10.0, metavar="SECONDS", help="TerminateJob: SIGTERM-to-SIGKILL grace (default %(default)s)")
     p.add_argument("--max-txn-ops", type=int, default=128, help="etcd's --max-txn-ops (default %(default)s)")
+    p.add_argument("--archive-after", type=float, default=3600.0, metavar="SECONDS", help="move finished jobs out of the hot keyspace into history this long after they end (default %(default)s)")
+    p.add_argument("--history-retention-days", type=float, default=7.0, metavar="DAYS", help="keep finished jobs describable and listable this long (default %(default)s)")
     p.add_argument("--etcd-cacert", default="", help="CA bundle for TLS to etcd")
     p.add_argument("--etcd-cert", default="", help="client certificate for etcd")
     p.add_argument("--etcd-key", default="", help="client key for etcd")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     auth.add_arguments(p)
     p.add_argument("--metrics-listen", default="", metavar="HOST:PORT", help="serve Prometheus /metrics and /healthz over HTTP here (default: off)")
+    p.add_argument("--data-dir", default="", metavar="DIR", help="local state of this replica, e.g. the agents its `local` provisioner started (default: /var/lib/shoal/controller as root, else $XDG_STATE_HOME/shoal/controller or ~/.local/state/shoal/controller)")
+    p.add_argument("--scale-in-idle", type=float, default=30.0, metavar="SECONDS", help="MANAGED environments: a node idle this long may be drained and removed (default %(default)s)")
     return p
 
 
@@ -82,7 +86,11 @@ def config_from_args(ns: argparse.Namespace) -> ControllerConfig:
         reconnect_grace=ns.reconnect_grace,
         kill_grace=ns.kill_grace,
         max_txn_ops=ns.max_txn_ops,
+        archive_after=ns.archive_after,
+        history_retention=ns.history_retention_days * 86400,
         etcd_tls=tls,
+        data_dir=ns.data_dir or default_data_dir(),
+        scale_in_idle=ns.scale_in_idle,
     )
 
 

@@ -56,7 +56,7 @@ class BatchServicer(batch_pb2_grpc.BatchServicer):
             V.validate_job_id(request.array_job_id, "array_job_id")
         if request.job_status and request.job_status not in types_pb2.JobStatus.values():
             raise errors.InvalidArgument(f"job_status: unknown status {request.job_status}")
-        return self.r.jobs.list(request)
+        return await self.r.jobs.list(request)
 
     @unary
     async def CancelJob(self, request: batch_pb2.CancelJobRequest, context: Ctx) -> batch_pb2.CancelJobResponse:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from controller.api import limits
 from controller.domain import jobs as J
 from controller.domain import validation as V
+from controller.services.history import HistoryStore
 from controller.services.view import ClusterView
 from controller.store.etcd import EtcdClient
 from controller.store.keys import Keys
@@ -36,6 +37,7 @@ class JobService:
         self.client = client
         self.keys = keys
         self.view = view
+        self.history = HistoryStore(client, keys)
         # --max-queued-jobs-per-queue (0 = no limit); set by controller/main.py.
         self.max_queued_per_queue = limits.DEFAULT_MAX_QUEUED_PER_QUEUE
 
@@ -52,12 +54,13 @@ class JobService:
             V.validate_submit(requests[0])
         synced = False
         now = _now_ms()
+        archived = await self._archived_dependencies(requests)
         records: list[types_pb2.Job] = []
         for index, req in enumerate(requests):
             field = f"jobs[{index}]." if batch else ""
             for attempt in range(2):
                 try:
-                    records.append(self._build(req, index, field, now))
+                    records.append(self._build(req, index, field, now, archived))
                     break
                 except errors.NotFound:
                     # The view may lag another replica's write by a few ms: catch up once.
@@ -83,7 +86,23 @@ class JobService:
         await self.view.wait_for(revision)
         return [batch_pb2.SubmitJobResponse(job_id=j.job_id, job_name=j.job_name) for j in records]
 
-    def _build(self, req: batch_pb2.SubmitJobRequest, index: int, field: str, now: int) -> types_pb2.Job:
+    async def _archived_dependencies(self, requests: Sequence[batch_pb2.SubmitJobRequest]) -> dict[str, types_pb2.Job]:
+        """Dependencies that are not in the hot view may have ended long ago: look in history."""
+        ids = {d.job_id for r in requests for d in r.depends_on if d.job_id and d.job_id not in self.view.data.jobs}
+        if not ids:
+            return {}
+        await self.view.sync()
+        ids = {i for i in ids if i not in self.view.data.jobs}
+        return await self.history.lookup(sorted(ids)) if ids else {}
+
+    def _build(
+        self,
+        req: batch_pb2.SubmitJobRequest,
+        index: int,
+        field: str,
+        now: int,
+        archived: dict[str, types_pb2.Job] | None = None,
+    ) -> types_pb2.Job:
         data = self.view.data
         queue = req.job_queue or DEFAULT_QUEUE
         if queue not in data.queues:
@@ -108,13 +127,14 @@ class JobService:
         for i, dep in enumerate(req.depends_on):
             if dep.type == types_pb2.DEPENDENCY_TYPE_SEQUENTIAL and not dep.job_id:
                 continue
-            target = data.jobs.get(dep.job_id)
+            entry = data.jobs.get(dep.job_id)
+            target = entry.job if entry is not None else (archived or {}).get(dep.job_id)
             if target is None:
                 raise errors.NotFound(f"{field}depends_on[{i}].job_id: job '{dep.job_id}' does not exist")
-            if dep.type == types_pb2.DEPENDENCY_TYPE_N_TO_N and target.job.array_properties.size != req.array_properties.size:
+            if dep.type == types_pb2.DEPENDENCY_TYPE_N_TO_N and target.array_properties.size != req.array_properties.size:
                 raise errors.InvalidArgument(
                     f"{field}depends_on[{i}]: N_TO_N needs an array job of the same size "
-                    f"(job '{dep.job_id}' has {target.job.array_properties.size} children, this one {req.array_properties.size})"
+                    f"(job '{dep.job_id}' has {target.array_properties.size} children, this one {req.array_properties.size})"
                 )
         container, retry, timeout, definition_ref = V.resolve_submission(req, definition)
         parameters = dict(definition.parameters) if definition is not None else {}
@@ -164,13 +184,10 @@ class JobService:
     # ---- reads -------------------------------------------------------------------------
 
     async def _find(self, job_id: str) -> types_pb2.Job:
-        job = self.view.job(job_id)
-        if job is None:
-            await self.view.sync()
-            job = self.view.job(job_id)
-        if job is None:
+        found = await self.describe([job_id])
+        if not found:
             raise errors.NotFound(f"job_id: job '{job_id}' does not exist")
-        return job
+        return found[0]
 
     async def describe(self, job_ids: Sequence[str]) -> list[types_pb2.Job]:
         """The jobs that exist among `job_ids` (catching up with etcd once if any is unknown)."""
@@ -178,43 +195,67 @@ class JobService:
         if any(j is None for j in found):
             await self.view.sync()
             found = [self.view.job(j) for j in job_ids]
+            missing = [j for j, job in zip(job_ids, found, strict=True) if job is None]
+            if missing:
+                archived = await self.history.lookup(missing)
+                found = [job if job is not None else archived.get(j) for j, job in zip(job_ids, found, strict=True)]
         return [j for j in found if j is not None]
 
-    def list(self, req: batch_pb2.ListJobsRequest) -> batch_pb2.ListJobsResponse:
+    async def list(self, req: batch_pb2.ListJobsRequest) -> batch_pb2.ListJobsResponse:
+        """Oldest first: archived jobs (by creation time), then the hot ones (by submission order).
+
+        The page token says which of the two it stopped in and where: "h.<created_at>.<job id>"
+        or "v.<revision>.<index>".
+        """
         page = req.max_results or 100
         if page > 1000:
             raise errors.InvalidArgument(f"max_results: at most 1000 (got {req.max_results})")
-        after: tuple[int, int] | None = None
+        phase, after_h, after_v = "h", None, None
         if req.next_token:
             try:
-                a, b = req.next_token.split(".", 1)
-                after = (int(a), int(b))
+                phase, a, b = req.next_token.split(".", 2)
+                if phase == "h":
+                    after_h = (int(a), b)
+                elif phase == "v":
+                    after_v = (int(a), int(b))
+                else:
+                    raise ValueError(phase)
             except ValueError:
                 raise errors.InvalidArgument("next_token: not a token this API returned") from None
-        data = self.view.data
-        if req.job_status:
-            ids = data.by_status.get(req.job_status, set())
-            entries = [data.jobs[i] for i in ids if i in data.jobs]
-        else:
-            entries = list(data.jobs.values())
-        child_prefix = f"{req.array_job_id}:" if req.array_job_id else ""
-        entries = [
-            e
-            for e in entries
-            if (not req.job_queue or e.job.job_queue == req.job_queue)
-            and (not req.job_name_prefix or e.job.job_name.startswith(req.job_name_prefix))
-            and (not child_prefix or e.job.job_id.startswith(child_prefix))
-            and (not req.created_after or e.job.created_at >= req.created_after)
-            and (not req.created_before or e.job.created_at < req.created_before)
-            and (after is None or e.order > after)
-        ]
-        entries.sort(key=lambda e: e.order)
-        chosen = entries[:page]
-        resp = batch_pb2.ListJobsResponse(job_summary_list=[summary(e.job) for e in chosen])
-        if len(entries) > page:
-            last = chosen[-1].order
-            resp.next_token = f"{last[0]}.{last[1]}"
-        return resp
+        chosen: list[types_pb2.Job] = []
+        token = ""
+        if phase == "h":
+            archived = [j for j in await self.history.list(req.created_after, req.created_before) if self._matches(req, j)]
+            if after_h is not None:
+                archived = [j for j in archived if (j.created_at, j.job_id) > after_h]
+            chosen = archived[:page]
+            if len(archived) > page:
+                token = f"h.{chosen[-1].created_at}.{chosen[-1].job_id}"
+        if not token:
+            data = self.view.data
+            if req.job_status:
+                entries = [data.jobs[i] for i in data.by_status.get(req.job_status, ()) if i in data.jobs]
+            else:
+                entries = list(data.jobs.values())
+            entries = [e for e in entries if self._matches(req, e.job) and (after_v is None or e.order > after_v)]
+            entries.sort(key=lambda e: e.order)
+            room = page - len(chosen)
+            chosen += [e.job for e in entries[:room]]
+            if len(entries) > room:
+                last = entries[room - 1].order if room else None
+                token = f"v.{last[0]}.{last[1]}" if last else "v.0.0"
+        return batch_pb2.ListJobsResponse(job_summary_list=[summary(j) for j in chosen], next_token=token)
+
+    @staticmethod
+    def _matches(req: batch_pb2.ListJobsRequest, job: types_pb2.Job) -> bool:
+        return (
+            (not req.job_queue or job.job_queue == req.job_queue)
+            and (not req.job_status or job.status == req.job_status)
+            and (not req.job_name_prefix or job.job_name.startswith(req.job_name_prefix))
+            and (not req.array_job_id or job.job_id.startswith(f"{req.array_job_id}:"))
+            and (not req.created_after or job.created_at >= req.created_after)
+            and (not req.created_before or job.created_at < req.created_before)
+        )
 
 
 _REF = re.compile(r"Ref::([A-Za-z0-9_-]+)")

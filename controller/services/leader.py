@@ -27,6 +27,7 @@ from controller.scheduler import (
     place,
 )
 from controller.services import sessions as S
+from controller.services.history import HistoryStore, archivable
 from controller.services.view import ClusterView
 from controller.store.election import Leadership
 from controller.store.etcd import EtcdClient, Op
@@ -118,6 +119,9 @@ class LeaderLoop:
         self.waiting: dict[str, str] = {}
         self.stats = LeaderStats()
         self._node_requests: list[_DrainRequest | _UndrainRequest] = []
+        self.history = HistoryStore(client, keys)
+        # Statuses of dependencies that live only in history (looked up before a pass).
+        self._archived_status: dict[str, int] = {}
 
     # ---- inputs ------------------------------------------------------------------------
 
@@ -152,6 +156,7 @@ class LeaderLoop:
         """Run passes until leadership is lost (returns) or fails (raises)."""
         self.view.add_change_listener(self.wake)
         tick = min(0.2, self.config.reconnect_grace / 2)
+        archiver = asyncio.create_task(self._archive_forever(), name="archive")
         try:
             while not self.leadership.lost.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -159,11 +164,63 @@ class LeaderLoop:
                 self._wake.clear()
                 if not self.leadership.valid():
                     break
+                await self._resolve_archived_dependencies()
                 await self._one_pass()
         finally:
+            archiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await archiver
             self.view.remove_change_listener(self.wake)
             for session in list(self.sessions.values()):
                 session.close()
+
+    async def _archive_forever(self) -> None:
+        """Move long-finished jobs to history and expire old history, while leading."""
+        interval = max(0.5, min(60.0, self.config.archive_after / 2))
+        while not self.leadership.lost.is_set():
+            await asyncio.sleep(interval)
+            if not self.leadership.valid():
+                return
+            try:
+                now = self._wall_ms()
+                jobs = archivable(self.view.data.jobs, self.view.data.dependents, now, int(self.config.archive_after * 1000))
+                if jobs:
+                    moved = await self.history.archive(jobs, [self.leadership.guard()])
+                    logger.info("history.archived", jobs=moved)
+                expired = await self.history.expire(now - int(self.config.history_retention * 1000), [self.leadership.guard()])
+                if expired:
+                    logger.info("history.expired", jobs=expired)
+            except errors.FencedOut:
+                self.leadership.lost.set()
+                return
+            except errors.ShoalError as err:
+                logger.warning("history.archive_failed", error=str(err))
+
+    async def _resolve_archived_dependencies(self) -> None:
+        """Find the final status of dependencies that are no longer in the hot keyspace."""
+        data = self.view.data
+        candidates = set(data.by_status.get(J.SUBMITTED, ()))
+        if self._first_pass:
+            candidates |= data.by_status.get(J.PENDING, set())
+        missing = set()
+        for jid in candidates:
+            entry = data.jobs.get(jid)
+            if entry is None:
+                continue
+            for dep in entry.job.depends_on:
+                if dep.job_id not in data.jobs and dep.job_id not in self._archived_status:
+                    missing.add(dep.job_id)
+        if not missing:
+            return
+        try:
+            found = await self.history.lookup(sorted(missing))
+        except errors.ShoalError as err:
+            logger.warning("history.lookup_failed", error=str(err))
+            return
+        for job_id in missing:
+            job = found.get(job_id)
+            # Gone from history too (past retention): it cannot be waited for any more.
+            self._archived_status[job_id] = job.status if job is not None else J.FAILED
 
     async def _one_pass(self) -> None:
         started = self._mono()
@@ -582,6 +639,8 @@ class LeaderLoop:
                 dep_job = self._job(p, dep.job_id)
                 if dep_job is not None:
                     statuses[dep.job_id] = dep_job.status
+                elif dep.job_id in self._archived_status:
+                    statuses[dep.job_id] = self._archived_status[dep.job_id]
             new = J.admit(job, statuses, now)
             if new is not job:
                 self._set(p, new)

@@ -432,6 +432,32 @@ class EtcdClient:
             f"etcd compacted 5 times while reading {prefix!r}; compaction is too aggressive"
         )
 
+    async def get_range(
+        self, start: bytes, end: bytes, *, limit: int = 0, keys_only: bool = False
+    ) -> list[KeyValue]:
+        """Keys in [start, end), sorted, at most `limit` (0 = all; paged internally)."""
+        out: list[KeyValue] = []
+        key = start
+        while True:
+            page = 1000 if not limit else min(1000, limit - len(out))
+            req = rpc_pb2.RangeRequest(key=key, range_end=end, limit=page, keys_only=keys_only)
+            resp = await self._read(
+                "get_range", lambda ep, t, req=req: ep.kv.Range(req, timeout=t, metadata=_REQUIRE_LEADER)
+            )
+            out.extend(KeyValue._from_pb(kv) for kv in resp.kvs)
+            if not resp.more or not resp.kvs or (limit and len(out) >= limit):
+                return out
+            key = resp.kvs[-1].key + b"\0"
+
+    async def get_many(self, keys: Sequence[bytes]) -> list[KeyValue | None]:
+        """Several single keys in one read-only transaction per max_txn_ops keys."""
+        out: list[KeyValue | None] = []
+        for start in range(0, len(keys), self.max_txn_ops):
+            chunk = keys[start : start + self.max_txn_ops]
+            result = await self.txn([], [Op.get(k) for k in chunk])
+            out.extend((r[0] if r else None) for r in result.responses)
+        return out
+
     async def _get_prefix_at(
         self, prefix: bytes, revision: int, page_size: int
     ) -> tuple[list[KeyValue], int]:

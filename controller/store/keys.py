@@ -8,6 +8,8 @@
     <prefix>envs/<name>                 ComputeEnvironment
     <prefix>defs/<name>/<revision>      JobDefinition (revision zero-padded so keys sort by revision)
     <prefix>nodes/<node id>             Node
+    <prefix>-history/jobs/<t>-<id>      HistoryBucket: finished jobs archived out of the hot keyspace
+    <prefix>-history/index/<job id>     the history bucket key holding that job
 
 Why submissions land in `subs/` first: one SubmitJobs call becomes one put of one key, so it is
 atomic (all or none) whatever etcd's --max-txn-ops, and accepting jobs costs one round trip per
@@ -63,6 +65,22 @@ class Keys:
 
     def node(self, node_id: str) -> bytes:
         return f"{self.prefix}nodes/{node_id}".encode()
+
+    # History lives beside the hot prefix, not under it, so the watch never sees it.
+    @property
+    def history_root(self) -> bytes:
+        return f"{self.prefix.rstrip('/')}-history/".encode()
+
+    def history_bucket(self, created_at_ms: int, bucket_id: str) -> bytes:
+        return f"{self.prefix.rstrip('/')}-history/jobs/{created_at_ms:013d}-{bucket_id}".encode()
+
+    def history_buckets_between(self, start_ms: int, end_ms: int) -> tuple[bytes, bytes]:
+        """[start, end) key range of the buckets whose first job was created in [start, end)."""
+        base = f"{self.prefix.rstrip('/')}-history/jobs/"
+        return f"{base}{start_ms:013d}".encode(), f"{base}{end_ms:013d}".encode()
+
+    def history_index(self, job_id: str) -> bytes:
+        return f"{self.prefix.rstrip('/')}-history/index/{job_id}".encode()
 
     def parse(self, key: bytes) -> tuple[str, str]:
         """(kind, rest) of a key under the prefix, e.g. ("jobs", "<id>"); ("", "") if foreign."""

@@ -46,3 +46,9 @@ class SubmissionBatch(_message.Message):
     batch_id: str
     jobs: _containers.RepeatedCompositeFieldContainer[_types_pb2.Job]
     def __init__(self, batch_id: _Optional[str] = ..., jobs: _Optional[_Iterable[_Union[_types_pb2.Job, _Mapping]]] = ...) -> None: ...
+
+class HistoryBucket(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[_types_pb2.Job]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[_types_pb2.Job, _Mapping]]] = ...) -> None: ...
