@@ -15,6 +15,7 @@ from controller.config import ControllerConfig
 from controller.services.catalog import CatalogService
 from controller.services.jobs import JobService
 from controller.services.leader import LeaderLoop
+from controller.services.provisioning import ScalingLoop
 from controller.services.view import ClusterView
 from controller.store.election import Election
 from controller.store.etcd import EtcdClient, EtcdTls
@@ -37,6 +38,8 @@ class Replica:
         self.jobs = JobService(self.client, self.keys, self.view)
         self.catalog = CatalogService(self.client, self.keys, self.view)
         self.leader: LeaderLoop | None = None
+        # Sizes MANAGED environments while this replica leads (`scaling.status` for ExplainJob).
+        self.scaling: ScalingLoop | None = None
         self.leader_address = ""
         self.replica_id = config.replica_id or config.advertised
         record = state_pb2.LeaderRecord(
@@ -50,6 +53,7 @@ class Replica:
         self.view.start()
         self._tasks.append(asyncio.create_task(self._lead_forever(), name="lead"))
         self._tasks.append(asyncio.create_task(self._observe_leader(), name="observe-leader"))
+        self._tasks.append(asyncio.create_task(self._probe_etcd(), name="probe-etcd"))
 
     async def stop(self) -> None:
         self.stopping = True
@@ -87,12 +91,16 @@ class Replica:
             loop = LeaderLoop(
                 config=self.config, client=self.client, keys=self.keys, view=self.view, leadership=leadership
             )
+            scaling = ScalingLoop(leader=loop, view=self.view, config=self.config)
+            scaling_task: asyncio.Task[None] | None = None
             try:
                 # Everything the previous leader wrote precedes our key's creation (it was
                 # fenced on its own key, which had to be gone for ours to be created).
                 await self.view.wait_for(leadership.epoch, timeout=max(self.config.lease_ttl, 5))
                 self.leader = loop
+                self.scaling = scaling
                 self.leader_address = self.config.advertised
+                scaling_task = asyncio.create_task(scaling.run(), name="scaling")
                 await loop.run()
             except asyncio.CancelledError:
                 raise
@@ -100,9 +108,30 @@ class Replica:
                 log_.exception("leader.crashed")
             finally:
                 self.leader = None
+                self.scaling = None
+                if scaling_task is not None:
+                    scaling_task.cancel()
+                    await asyncio.wait([scaling_task], timeout=5)
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(leadership.resign(), 2)
                 log_.warning("leader.stepped_down")
+
+    async def _probe_etcd(self, interval: float = 1.0) -> None:
+        """Health follows etcd: a watch on a dead member can take many seconds to notice, a
+        one-key read with a short deadline does not. Serving reads from a view that can no
+        longer be refreshed is what NOT_SERVING warns load balancers about."""
+        while True:
+            try:
+                await asyncio.wait_for(self.client.revision(), timeout=max(interval, 1.0))
+                ok = True
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - any failure means "not healthy now"
+                ok = False
+            if ok != self.view.healthy and self.view.ready.is_set():
+                logger.warning("etcd.health", healthy=ok) if not ok else logger.info("etcd.health", healthy=ok)
+                self.view.healthy = ok
+            await asyncio.sleep(interval)
 
     async def _observe_leader(self) -> None:
         while True:

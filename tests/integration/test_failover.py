@@ -88,3 +88,43 @@ def test_controller_restart_with_jobs_queued_loses_none(cluster: LocalCluster, t
         final = c.wait(fillers + queued, timeout=120)
     assert {j.status for j in final.values()} == {S.JOB_STATUS_SUCCEEDED}
     assert len(final) == 42
+
+
+def _health(address: str) -> int | None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    try:
+        with grpc.insecure_channel(address) as channel:
+            return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="shoal.v1.Batch"), timeout=2).status
+    except grpc.RpcError:
+        return None
+
+
+def test_etcd_unreachable_means_not_serving_then_recovery(tmp_path: Path) -> None:
+    import signal
+
+    from grpc_health.v1 import health_pb2
+
+    from .conftest import FAST_AGENT, FAST_CONTROLLER
+
+    # Its own etcd: this test freezes it.
+    cluster = LocalCluster(data_dir=tmp_path / "c", agents=1, controller_args=list(FAST_CONTROLLER), agent_args=list(FAST_AGENT))
+    cluster.start()
+    try:
+        address = cluster.controller_addrs[0]
+        assert _health(address) == health_pb2.HealthCheckResponse.SERVING
+        assert cluster.etcd is not None and cluster.etcd.process is not None
+        cluster.etcd.process.signal(signal.SIGSTOP)
+        try:
+            eventually(lambda: _health(address) == health_pb2.HealthCheckResponse.NOT_SERVING, timeout=20, what="NOT_SERVING")
+            info = describe_cluster(address)
+            assert info is not None and not info.etcd_healthy
+        finally:
+            cluster.etcd.process.signal(signal.SIGCONT)
+        eventually(lambda: _health(address) == health_pb2.HealthCheckResponse.SERVING, timeout=30, what="SERVING again")
+        with Client(cluster.address) as c:
+            job = c.submit_job("after-etcd", command=["true"]).job_id
+            assert c.wait([job], timeout=60)[job].status == S.JOB_STATUS_SUCCEEDED
+    finally:
+        print(cluster.controller_procs[0].tail(30))
+        cluster.stop()
