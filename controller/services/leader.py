@@ -120,6 +120,8 @@ class LeaderLoop:
         self.stats = LeaderStats()
         self._node_requests: list[_DrainRequest | _UndrainRequest] = []
         self.history = HistoryStore(client, keys)
+        # Set by the replica when MANAGED environments are scaled: env name -> what it is doing.
+        self.scaling_status: Callable[[str], str | None] = lambda _env: None
         # Statuses of dependencies that live only in history (looked up before a pass).
         self._archived_status: dict[str, int] = {}
 
@@ -508,6 +510,11 @@ class LeaderLoop:
             why = self.waiting.get(job.job_id)
             if why:
                 reasons.append(why)
+            if queue is not None:
+                for order in sorted(queue.compute_environment_order, key=lambda o: o.order):
+                    scaling = self.scaling_status(order.compute_environment)
+                    if scaling:
+                        reasons.append(scaling[0].upper() + scaling[1:])
         return reasons or [f"Job is {status}; the next scheduling pass will consider it"]
 
     def _lose_node(

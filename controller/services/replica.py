@@ -99,6 +99,7 @@ class Replica:
                 await self.view.wait_for(leadership.epoch, timeout=max(self.config.lease_ttl, 5))
                 self.leader = loop
                 self.scaling = scaling
+                loop.scaling_status = scaling.status
                 self.leader_address = self.config.advertised
                 scaling_task = asyncio.create_task(scaling.run(), name="scaling")
                 await loop.run()
