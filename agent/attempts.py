@@ -5,7 +5,8 @@ nothing about gRPC: the session tells it what to do and listens to `AttemptEvent
 is written to `<state_dir>/attempts.json` (temp file + rename), so an agent that restarts knows
 which process groups were its own and which results it still owes the controller.
 
-On disk, per attempt:  <state_dir>/attempts/<job id>/<attempt>/output.log   (stdout + stderr)
+On disk, per attempt:  <state_dir>/attempts/<job id>/<attempt>/output.log   (stdout + stderr,
+                       timestamped records, rotated to output.log.<offset>: agent/runtime/logwriter.py)
                        <state_dir>/attempts/<job id>/<attempt>/work/        (its cwd)
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent.runtime.base import AttemptHandle, AttemptSpec, CannotStart, ExitStatus, Runtime
+from agent.runtime.output import note
 from shoal import log
 
 _log = log.get("agent.attempts")
@@ -135,6 +137,7 @@ class Attempts:
         self.kill_grace = kill_grace
         self.events: AttemptEvents = _NoEvents()
         self._held: dict[Token, Attempt] = {}
+        self._memory_of: dict[Token, int] = {}
         self._closing = False
 
     # --- queries -----------------------------------------------------------------------------
@@ -171,6 +174,7 @@ class Attempts:
         work_dir = directory / "work"
         attempt = Attempt(token=token, log_path=directory / "output.log")
         self._held[token] = attempt
+        self._memory_of[token] = spec.memory_mib
         try:
             work_dir.mkdir(parents=True, exist_ok=True)
             handle = await self.runtime.start(replace(spec, work_dir=work_dir), attempt.log_path)
@@ -258,7 +262,7 @@ class Attempts:
             if record.get("result"):
                 attempt.result = AttemptResult(**record["result"])
             else:
-                if attempt.handle is not None and attempt.handle.runtime != self.runtime.name:
+                if attempt.handle is not None and not _offers(self.runtime, attempt.handle.runtime):
                     _log.warning("attempt of another runtime left behind", token=str(token))
                 elif attempt.handle is not None and self.runtime.is_alive(attempt.handle):
                     _log.warning("killing attempt left by a previous agent", token=str(token),
@@ -317,6 +321,9 @@ class Attempts:
                 done, _ = await asyncio.wait({waiting}, timeout=timeout_seconds)
                 if not done:
                     _log.info("attempt timed out", token=str(attempt.token), seconds=timeout_seconds)
+                    with contextlib.suppress(OSError):
+                        note(attempt.log_path, f"{TIMEOUT[0]} ({timeout_seconds:g}s): stopping it "
+                                               f"(SIGTERM, {self.kill_grace:g}s grace, SIGKILL)")
                     self._request_stop(attempt, _StopRequest(*TIMEOUT, keep_exit_code=True), self.kill_grace)
             status = await waiting
             # Let a kill in progress finish, so the group's other processes get their grace.
@@ -332,7 +339,15 @@ class Attempts:
         finally:
             with contextlib.suppress(Exception):
                 await self.runtime.cleanup(handle)
-        self._finish(attempt, self._result(attempt, status))
+        result = self._result(attempt, status)
+        if result.reason == OOM[1]:
+            with contextlib.suppress(OSError):
+                note(attempt.log_path, f"{OOM[0]} (limit {self._memory_of.get(attempt.token, 0)} MiB)")
+        elif result.reason == CANNOT_START_REASON:
+            with contextlib.suppress(OSError):
+                note(attempt.log_path, result.status_reason)
+        self._memory_of.pop(attempt.token, None)
+        self._finish(attempt, result)
 
     def _result(self, attempt: Attempt, status: ExitStatus) -> AttemptResult:
         stop = attempt._stop
@@ -341,6 +356,9 @@ class Attempts:
             status_reason, reason = stop.status_reason, stop.reason
             if not stop.keep_exit_code:
                 exit_code = None
+        elif status.cannot_start:
+            status_reason, reason = f"CannotStartContainerError: {status.cannot_start}", CANNOT_START_REASON
+            exit_code = None
         elif status.oom_killed:
             status_reason, reason = OOM
         elif exit_code == 0:
@@ -361,9 +379,7 @@ class Attempts:
         status_reason = f"CannotStartContainerError: {why}"
         _log.warning("attempt cannot start", token=str(attempt.token), why=why)
         try:
-            attempt.log_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(attempt.log_path, "a") as out:
-                out.write(status_reason + "\n")
+            note(attempt.log_path, status_reason)
         except OSError:
             _log.exception("cannot write the attempt's log file", path=str(attempt.log_path))
         self._finish(
@@ -387,6 +403,11 @@ class Attempts:
     def _save(self) -> None:
         records = [_record(a) for a in self._held.values() if not (a.discarded and not a.running)]
         _write_state(self.state_dir / STATE_FILE, records)
+
+
+def _offers(runtime: Runtime, name: str) -> bool:
+    offers = getattr(runtime, "offers", None)
+    return bool(offers(name)) if offers is not None else runtime.name == name
 
 
 def _record(attempt: Attempt) -> dict[str, Any]:

@@ -30,7 +30,17 @@ class AgentConfig:
     compute_environment: str = "default"
     """The compute environment this node joins; it must exist on the controller."""
     runtime: str = "process"
-    """The runtime attempts run with ("process" today)."""
+    """The preferred runtime, registered with the controller: "process", "podman" or "docker"
+    (`--runtime auto`, the default, resolves to podman or docker when the host can run
+    containers). A container runtime node runs image-less attempts as processes too."""
+    image_pull: str = ""
+    """Container runtimes: `--pull` policy ("" = the CLI's default, "never", "missing", "always")."""
+    oci_runtime: str = ""
+    """podman only: `--runtime` (e.g. "runc"); "" = podman's default, switched to runc if crun fails."""
+    log_max_mib: int = 64
+    """Size of one attempt log file before it is rotated."""
+    log_keep: int = 3
+    """Rotated log files kept per attempt: logs take at most (log_keep + 1) x log_max_mib."""
     gpus: int = 0
     """GPUs offered to jobs (not measured yet)."""
     labels: Mapping[str, str] = field(default_factory=dict)

@@ -17,7 +17,8 @@ from agent.config import (
 )
 from agent.daemon import run_until_signalled
 from agent.identity import NODE_ID_FILE, default_state_dir, load_or_create_node_id
-from agent.runtime import RUNTIMES
+from agent.runtime import RUNTIMES, configure_runtimes, detect_runtimes
+from agent.runtime.output import LogLimits
 from shoal import log
 from shoal.errors import InvalidArgument, ShoalError
 
@@ -42,8 +43,20 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument("--compute-env", default="default", metavar="NAME",
                         help="compute environment to join; it must exist (default: %(default)s)")
-    parser.add_argument("--runtime", default="process", choices=RUNTIMES,
-                        help="how job attempts run (default: %(default)s)")
+    parser.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES),
+                        help="preferred runtime: auto = podman, else docker, when the host can run "
+                             "containers, else process (default: %(default)s); a container node also "
+                             "runs jobs without an image as processes")
+    parser.add_argument("--image-pull", default="", choices=("", "never", "missing", "always"),
+                        help="container image pull policy (default: the CLI's, missing); 'never' for "
+                             "air-gapped nodes whose images are loaded from archives")
+    parser.add_argument("--oci-runtime", default="", metavar="NAME",
+                        help="podman's OCI runtime, e.g. runc (default: podman's; runc is used "
+                             "automatically when crun fails)")
+    parser.add_argument("--log-max-mib", type=int, default=64, metavar="N",
+                        help="rotate an attempt's log at this size (default: %(default)s)")
+    parser.add_argument("--log-keep", type=int, default=3, metavar="N",
+                        help="rotated log files kept per attempt (default: %(default)s)")
     parser.add_argument("--node-id", default=None, metavar="ID",
                         help=f"node id (default: kept in STATE_DIR/{NODE_ID_FILE}, created once as "
                              "<hostname>-<6 hex>)")
@@ -119,6 +132,13 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         reserve_vcpus=args.reserve_vcpus,
         reserve_memory_mib=args.reserve_memory_mib,
     )
+    if args.log_max_mib <= 0 or args.log_keep < 1:
+        raise InvalidArgument("--log-max-mib must be > 0 and --log-keep >= 1")
+    runtime = args.runtime
+    if runtime == "auto":
+        runtime = detect_runtimes()[0]
+    configure_runtimes(pull=args.image_pull, oci_runtime=args.oci_runtime,
+                       log_limits=LogLimits(args.log_max_mib * 1024 * 1024, args.log_keep))
     host = hostname()
     state_dir: Path = (args.state_dir or default_state_dir()).expanduser().absolute()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -132,7 +152,11 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         memory_mib=capacity.memory_mib,
         gpus=capacity.gpus,
         compute_environment=args.compute_env,
-        runtime=args.runtime,
+        runtime=runtime,
+        image_pull=args.image_pull,
+        oci_runtime=args.oci_runtime,
+        log_max_mib=args.log_max_mib,
+        log_keep=args.log_keep,
         labels=parse_labels(args.label),
         fence_timeout=args.fence_timeout,
         kill_grace=args.kill_grace,

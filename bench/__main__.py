@@ -43,7 +43,9 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    etcd = subprocess.run(["etcd", "--version"], capture_output=True, text=True, check=False).stdout.splitlines()
+    etcd = subprocess.run(
+        ["etcd", "--version"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
     return {
         "cpu": cpu,
         "logical_cpus": str(psutil.cpu_count()),
@@ -92,11 +94,15 @@ def run_system(name: str, fn_by_scenario: dict, scenarios: list[str], runs: int,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke run of the harness)")
-    p.add_argument("--scenario", action="append", choices=list(SCENARIOS), help="run only this one (repeatable)")
+    p.add_argument(
+        "--scenario", action="append", choices=list(SCENARIOS), help="run only this one (repeatable)"
+    )
     p.add_argument("--runs", type=int, default=1, help="runs per scenario; the table shows medians")
     p.add_argument("--json", type=Path, default=None, help="where to write results (default bench/results/)")
     p.add_argument("--with-slurm", action="store_true", help="also run Slurm here (root; installs it)")
-    p.add_argument("--slurm-runs", type=int, default=1, help="runs per Slurm scenario (default 1: Slurm is slow)")
+    p.add_argument(
+        "--slurm-runs", type=int, default=1, help="runs per Slurm scenario (default 1: Slurm is slow)"
+    )
     p.add_argument("--profile", action="store_true", help="py-spy the controller during the shoal scenarios")
     p.add_argument("--plot", type=Path, default=None, help="also write the plot (PNG) here")
     p.add_argument("--workdir", type=Path, default=None, help="scratch directory (default: a temp dir)")
@@ -108,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     profile_dir = json_path.with_suffix("") if args.profile else None
     doc: dict = {
-        "command": "python -m bench " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+        "command": "python -m bench "
+        + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": machine(),
         "runs": args.runs,

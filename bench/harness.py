@@ -88,6 +88,36 @@ def local_cluster(
         yield cluster
     finally:
         cluster.stop()
+        reap_strays(cluster.data_dir)
+
+
+def reap_strays(data_dir: Path) -> None:
+    """Kill what a kill -9'd agent left behind: its jobs' process groups and log writers.
+
+    Found by the cluster's data directory in their command line (log writers) or in the job's
+    environment (the job runs in the agent's state directory tree).
+    """
+    marker = str(data_dir)
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        try:
+            hit = any(marker in part for part in proc.info["cmdline"] or ()) or marker in (
+                proc.info["cwd"] or ""
+            )
+            if not hit:
+                hit = any(marker in v for v in proc.environ().values())
+            if hit and proc.pid != os.getpid():
+                os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
+        except (psutil.Error, OSError):
+            continue
+
+
+def leadership_losses(cluster: LocalCluster) -> int:
+    """How often a controller of `cluster` logged losing its leadership (its log files)."""
+    total = 0
+    for proc in cluster.controller_procs:
+        with contextlib.suppress(OSError):
+            total += proc.log_path.read_text(errors="replace").count('"leadership lost"')
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -260,7 +290,9 @@ def summarize_profile(path: Path, top: int = 15) -> dict[str, list[tuple[str, fl
         return {"self": [], "total": [], "samples": []}
 
     def ranked(counts: dict[str, int]) -> list[tuple[str, float]]:
-        return [(n, round(100 * c / samples, 1)) for n, c in sorted(counts.items(), key=lambda kv: -kv[1])[:top]]
+        return [
+            (n, round(100 * c / samples, 1)) for n, c in sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+        ]
 
     return {"self": ranked(self_counts), "total": ranked(total_counts), "samples": [("samples", samples)]}
 

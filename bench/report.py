@@ -20,7 +20,13 @@ def _le(x: float, t: float) -> bool:
 
 # (label, metric key "scenario.metric", unit, target (text, check, threshold), higher is better)
 ROWS: list[tuple[str, str, str, tuple[str, Callable[[float, float], bool], float] | None, bool]] = [
-    ("submit, SubmitJobs / sbatch, 1 client", "submit.batch_1c_jobs_per_s", "jobs/s", (">= 10,000", _ge, 10_000), True),
+    (
+        "submit, SubmitJobs / sbatch, 1 client",
+        "submit.batch_1c_jobs_per_s",
+        "jobs/s",
+        (">= 10,000", _ge, 10_000),
+        True,
+    ),
     ("submit, SubmitJobs / sbatch, 4 clients", "submit.batch_4c_jobs_per_s", "jobs/s", None, True),
     ("submit, job arrays", "submit.array_jobs_per_s", "jobs/s", None, True),
     ("raw etcd: 128-put txns of job records", "submit.etcd_txn128_jobs_per_s", "jobs/s", None, True),
@@ -38,7 +44,13 @@ ROWS: list[tuple[str, str, str, tuple[str, Callable[[float, float], bool], float
     ("recovery: agent kill -9 -> running again (fast)", "recovery.agent_kill_s_fast", "s", None, False),
     ("recovery: agent kill -9 -> running again (default)", "recovery.agent_kill_s_default", "s", None, False),
     ("recovery: leader kill -9 -> new job running (fast)", "recovery.failover_s_fast", "s", None, False),
-    ("recovery: leader kill -9 -> new job running (default)", "recovery.failover_s_default", "s", None, False),
+    (
+        "recovery: leader kill -9 -> new job running (default)",
+        "recovery.failover_s_default",
+        "s",
+        None,
+        False,
+    ),
 ]
 
 
@@ -88,7 +100,9 @@ def table_rows(results: dict[str, Any]) -> list[list[str]]:
         cells = [fmt(value(results, s, key), unit) for s in SYSTEMS]
         if all(c == "-" for c in cells):
             continue
-        rows.append([label, unit, *cells, target[0] if target else "", target_status(results, key, target, higher)])
+        rows.append(
+            [label, unit, *cells, target[0] if target else "", target_status(results, key, target, higher)]
+        )
     return rows
 
 
@@ -100,7 +114,9 @@ def text_table(results: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
     lines = []
     for n, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip())
+        lines.append(
+            "  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip()
+        )
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -108,7 +124,10 @@ def text_table(results: dict[str, Any]) -> str:
 
 def markdown_table(results: dict[str, Any]) -> str:
     rows = table_rows(results)
-    out = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(["---", "---", "--:", "--:", "--:", "---", "---"]) + "|"]
+    out = [
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "|".join(["---", "---", "--:", "--:", "--:", "---", "---"]) + "|",
+    ]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     return "\n".join(out)
 
@@ -148,3 +167,26 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def main() -> None:
+    """`python -m bench.report RESULTS.json [--plot PNG]`: the Markdown table (and plot) of a run."""
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
+    p.add_argument("results", type=Path)
+    p.add_argument("--plot", type=Path, default=None)
+    args = p.parse_args()
+    doc = json.loads(args.results.read_text())
+    print(markdown_table(doc["results"]))
+    for name, prof in doc.get("profiles", {}).items():
+        print(f"\nprofile {name}: {prof['samples'][0][1] if prof['samples'] else 0} samples")
+        print("  self:  " + "; ".join(f"{share}% {func}" for func, share in prof["self"][:10]))
+        print("  total: " + "; ".join(f"{share}% {func}" for func, share in prof["total"][:40]))
+    if args.plot:
+        plot(doc["results"], args.plot)
+
+
+if __name__ == "__main__":
+    main()

@@ -47,7 +47,10 @@ def submit(ctx: H.Context) -> dict[str, float | str]:
             with H.Profile(cluster.controller_procs[0].pid, _profile_path(ctx, f"submit-{clients}")):
                 elapsed = _submit_parallel(cluster.address, batches, clients)
             out[f"batch_{clients}c_jobs_per_s"] = n / elapsed
-    with H.local_cluster(ctx, "submit-array", agents=0) as cluster, Client(cluster.address, timeout=120) as client:
+    with (
+        H.local_cluster(ctx, "submit-array", agents=0) as cluster,
+        Client(cluster.address, timeout=120) as client,
+    ):
         size = min(ARRAY_MAX, n)
         start = time.perf_counter()
         try:
@@ -55,7 +58,11 @@ def submit(ctx: H.Context) -> dict[str, float | str]:
                 client.submit_job("array", command=["true"], array_size=size)
             out["array_jobs_per_s"] = (n // size) * size / (time.perf_counter() - start)
         except InvalidArgument as err:
-            out["array_jobs_per_s"] = f"not supported yet ({err.message})" if "not supported" in err.message else f"refused: {err.message}"
+            out["array_jobs_per_s"] = (
+                f"not supported yet ({err.message})"
+                if "not supported" in err.message
+                else f"refused: {err.message}"
+            )
     for key, value in etcd_limit(ctx).items():
         out[f"etcd_{key}"] = value
     if isinstance(out["batch_1c_jobs_per_s"], float):
@@ -132,7 +139,9 @@ def etcd_limit(ctx: H.Context) -> dict[str, float | str]:
                 await client.txn_batches([], ops)
                 out["txn128_jobs_per_s"] = n / (time.perf_counter() - start)
                 blobs = [
-                    state_pb2.SubmissionBatch(batch_id=uuid.uuid4().hex, jobs=records[i : i + BATCH]).SerializeToString()
+                    state_pb2.SubmissionBatch(
+                        batch_id=uuid.uuid4().hex, jobs=records[i : i + BATCH]
+                    ).SerializeToString()
                     for i in range(0, n, BATCH)
                 ]
                 start = time.perf_counter()
@@ -181,9 +190,11 @@ def end_to_end(ctx: H.Context) -> dict[str, float | str]:
         watch = H.JobWatch(cluster.address).start()
         try:
             batches = _batches(n, ["true"], "e2e")
-            with Client(cluster.address, timeout=120) as client, H.Profile(
-                cluster.controller_procs[0].pid, _profile_path(ctx, "e2e")
-            ), H.Profile(cluster.agent_procs[0].pid, _profile_path(ctx, "e2e-agent")):
+            with (
+                Client(cluster.address, timeout=120) as client,
+                H.Profile(cluster.controller_procs[0].pid, _profile_path(ctx, "e2e")),
+                H.Profile(cluster.agent_procs[0].pid, _profile_path(ctx, "e2e-agent")),
+            ):
                 client.describe_cluster()
                 start = time.perf_counter()
                 for batch in batches:
@@ -194,7 +205,12 @@ def end_to_end(ctx: H.Context) -> dict[str, float | str]:
             failed = sum(1 for s in watch.final.values() if s != types_pb2.JOB_STATUS_SUCCEEDED)
         finally:
             watch.close()
-    return {"jobs_per_s": n / elapsed, "seconds": elapsed, "failed": float(failed), "slots": float(agents * H.AGENT_SLOTS)}
+    return {
+        "jobs_per_s": n / elapsed,
+        "seconds": elapsed,
+        "failed": float(failed),
+        "slots": float(agents * H.AGENT_SLOTS),
+    }
 
 
 # ------------------------------------------------------------------------------------- scale
@@ -216,11 +232,22 @@ def scale(ctx: H.Context) -> dict[str, float | str]:
         pid = cluster.controller_procs[0].pid
         out["idle_rss_mib"] = H.rss_mib(pid)
         with Client(cluster.address, timeout=300) as client:
+            # In waves, each admitted (SUBMITTED -> RUNNABLE) before the next is sent: one
+            # submission of 100,000 jobs at once makes the leader expand them all in one pass,
+            # which starves its lease keepalive (see docs/benchmarks.md, "Where the time goes").
+            wave = max(BATCH, n // 10)
+            batches = _batches(n, ["true"], "s")
             start = time.perf_counter()
-            for batch in _batches(n, ["true"], "s"):
-                client.submit_jobs(batch)
-            out["submit_jobs_per_s"] = n / (time.perf_counter() - start)
-            H.wait_until(lambda: not H.count_status(client, "SUBMITTED"), 600, "the leader to admit every job", 0.5)
+            submit_time = 0.0
+            for i in range(0, len(batches), wave // BATCH):
+                t = time.perf_counter()
+                for batch in batches[i : i + wave // BATCH]:
+                    client.submit_jobs(batch)
+                submit_time += time.perf_counter() - t
+                H.wait_until(
+                    lambda: not H.count_status(client, "SUBMITTED"), 600, "the leader to admit every job", 0.2
+                )
+            out["submit_jobs_per_s"] = n / submit_time
             out["queued_s"] = time.perf_counter() - start
             out["queued_rss_mib"] = H.rss_mib(pid)
             before = _pass_stats(metrics_port)
@@ -235,9 +262,19 @@ def scale(ctx: H.Context) -> dict[str, float | str]:
             t0 = time.perf_counter()
             try:
                 with H.RssSampler(pid) as rss, H.Profile(pid, _profile_path(ctx, "scale")):
-                    H.wait_until(lambda: progress.get("registered", 0) >= n_agents, 300, "simulated agents to register", 0.1)
+                    H.wait_until(
+                        lambda: progress.get("registered", 0) >= n_agents,
+                        300,
+                        "simulated agents to register",
+                        0.1,
+                    )
                     out["register_s"] = time.perf_counter() - t0
-                    H.wait_until(lambda: progress.get("finished", 0) >= n, ctx.size(1800, 300), "the queue to drain", 0.2)
+                    H.wait_until(
+                        lambda: progress.get("finished", 0) >= n,
+                        ctx.size(1800, 300),
+                        "the queue to drain",
+                        0.2,
+                    )
                     H.wait_until(
                         lambda: not any(H.count_status(client, s) for s in ("RUNNABLE", "STARTING", "RUNNING")),
                         300, "the last jobs to be recorded", 0.2,
@@ -259,6 +296,7 @@ def scale(ctx: H.Context) -> dict[str, float | str]:
                 except subprocess.TimeoutExpired:
                     sim.kill()
                     sim.wait()
+        out["leadership_losses"] = float(H.leadership_losses(cluster))
     out["jobs"], out["agents"] = float(n), float(n_agents)
     return out
 
@@ -289,15 +327,8 @@ def _pass_stats(port: int) -> tuple[float, float] | None:
         samples = H.scrape_metrics(f"127.0.0.1:{port}")
     except OSError:
         return None
-    count = total = None
-    for name, value in samples.items():
-        base = name.split("{", 1)[0]
-        if "pass" not in base:
-            continue
-        if base.endswith("_count") or base.endswith("passes_total"):
-            count = value if count is None else count
-        elif base.endswith("_sum") or base.endswith("pass_seconds_total"):
-            total = value if total is None else total
+    count = samples.get("shoal_scheduler_passes_total")
+    total = samples.get("shoal_scheduler_pass_seconds_total")
     return (count, total) if count is not None and total is not None else None
 
 
@@ -318,25 +349,32 @@ def _started_s(job: types_pb2.Job) -> float:
 
 
 def _agent_kill(ctx: H.Context, c_args: list[str], a_args: list[str]) -> float:
-    with H.local_cluster(ctx, "agent-kill", agents=2, controller_args=c_args, agent_args=a_args) as cluster, Client(
-        cluster.address, timeout=30
-    ) as client:
+    with (
+        H.local_cluster(ctx, "agent-kill", agents=2, controller_args=c_args, agent_args=a_args) as cluster,
+        Client(cluster.address, timeout=30) as client,
+    ):
         job_id = client.submit_job("victim", command=["sleep", "600"], retry_strategy=3).job_id
         first = _wait_job(client, job_id, lambda j: j.status == types_pb2.JOB_STATUS_RUNNING, 60)
         victim = next(p for p in cluster.agent_procs if p.name == first.node_id)
         t_kill = time.time()
         victim.kill9()
         again = _wait_job(
-            client, job_id, lambda j: j.status == types_pb2.JOB_STATUS_RUNNING and j.node_id != first.node_id, 120
+            client,
+            job_id,
+            lambda j: j.status == types_pb2.JOB_STATUS_RUNNING and j.node_id != first.node_id,
+            120,
         )
         client.terminate_job(job_id, "bench done")
         return _started_s(again) - t_kill
 
 
 def _leader_kill(ctx: H.Context, c_args: list[str], a_args: list[str]) -> float:
-    with H.local_cluster(
-        ctx, "failover", agents=1, controllers=2, controller_args=c_args, agent_args=a_args
-    ) as cluster, Client(cluster.address, timeout=30) as client:
+    with (
+        H.local_cluster(
+            ctx, "failover", agents=1, controllers=2, controller_args=c_args, agent_args=a_args
+        ) as cluster,
+        Client(cluster.address, timeout=30) as client,
+    ):
         leader = client.describe_cluster().leader_address
         index = cluster.controller_addrs.index(leader)
         # Warm: one job through the old leader, so the agent is busy-free and connected.
@@ -358,7 +396,9 @@ def _leader_kill(ctx: H.Context, c_args: list[str], a_args: list[str]) -> float:
         return started / 1000 - t_kill
 
 
-def _wait_job(client: Client, job_id: str, cond: Callable[[types_pb2.Job], bool], timeout: float) -> types_pb2.Job:
+def _wait_job(
+    client: Client, job_id: str, cond: Callable[[types_pb2.Job], bool], timeout: float
+) -> types_pb2.Job:
     deadline = time.monotonic() + timeout
     while True:
         job = client.describe_job(job_id)

@@ -58,8 +58,14 @@ class Held:
 class SimAgent:
     """One simulated agent: a Connect stream with a fake runtime behind it."""
 
-    def __init__(self, node_id: str, args: argparse.Namespace, channels: dict[str, list[grpc.aio.Channel]],
-                 index: int, counters: Counters) -> None:
+    def __init__(
+        self,
+        node_id: str,
+        args: argparse.Namespace,
+        channels: dict[str, list[grpc.aio.Channel]],
+        index: int,
+        counters: Counters,
+    ) -> None:
         self.node_id = node_id
         self.args = args
         self.channels = channels
@@ -104,7 +110,8 @@ class SimAgent:
         """One stream; returns the leader's address when redirected, else ''."""
         if target not in self.channels:
             self.channels[target] = [
-                grpc.aio.insecure_channel(target, options=[("bench.channel", i)]) for i in range(self.args.channels)
+                grpc.aio.insecure_channel(target, options=[("bench.channel", i)])
+                for i in range(self.args.channels)
             ]
         self.outbox = asyncio.Queue()
         reg = agent_pb2.Register(
@@ -115,7 +122,9 @@ class SimAgent:
             memory_mib=self.args.memory_mib,
             runtimes=["process"],
             agent_version="sim",
-            attempts=[agent_pb2.HeldAttempt(token=h.token, started_at=h.started_at) for h in self.held.values()],
+            attempts=[
+                agent_pb2.HeldAttempt(token=h.token, started_at=h.started_at) for h in self.held.values()
+            ],
             fence_timeout_ms=int(self.args.fence_timeout * 1000),
         )
         self.send(register=reg)

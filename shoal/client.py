@@ -40,6 +40,7 @@ from shoal.errors import (
     from_rpc_error,
     leader_hint,
 )
+from shoal.jobdef import SECRET_ENV_TAG
 from shoal.v1 import batch_pb2, batch_pb2_grpc, types_pb2
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -198,6 +199,16 @@ def _as_retry(retry: types_pb2.RetryStrategy | int | None) -> types_pb2.RetryStr
 def _ce_order(names: Sequence[str]) -> list[types_pb2.ComputeEnvironmentOrder]:
     # AWS Batch numbers the order from 1; the list order is the order environments are tried.
     return [types_pb2.ComputeEnvironmentOrder(order=i, compute_environment=n) for i, n in enumerate(names, 1)]
+
+
+def _provisioner(
+    kind: str | types_pb2.Provisioner | None, command: Sequence[str], node_vcpus: float, node_memory_mib: int
+) -> types_pb2.Provisioner | None:
+    if kind is None or isinstance(kind, types_pb2.Provisioner):
+        return kind
+    return types_pb2.Provisioner(
+        kind=kind, command=list(command), node_vcpus=node_vcpus, node_memory_mib=node_memory_mib
+    )
 
 
 class Client:
@@ -601,11 +612,13 @@ class Client:
         timeout: types_pb2.JobTimeout | int | None = None,
         parameters: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
+        secret_environment: Iterable[str] = (),
     ) -> batch_pb2.RegisterJobDefinitionResponse:
         """Register a new revision of a job definition; returns its name and revision.
 
         Pass a ready RegisterJobDefinitionRequest (e.g. from `shoal.jobdef.load_file`), or a
-        name and keyword arguments.
+        name and keyword arguments. `secret_environment` names environment variables whose
+        values describe calls show as **** (jobs still get the real values).
         """
         if isinstance(job_definition_name, batch_pb2.RegisterJobDefinitionRequest):
             request = job_definition_name
@@ -624,6 +637,9 @@ class Client:
                 parameters=dict(parameters or {}),
                 tags=dict(tags or {}),
             )
+            secret = list(dict.fromkeys(secret_environment))
+            if secret:
+                request.tags[SECRET_ENV_TAG] = ",".join(secret)
         return self._unary("RegisterJobDefinition", request, idempotent=False)
 
     def describe_job_definitions(self, name: str = "", status: str = "") -> list[types_pb2.JobDefinition]:
@@ -693,8 +709,19 @@ class Client:
         min_vcpus: int = 0,
         desired_vcpus: int = 0,
         max_vcpus: int = 0,
+        provisioner: str | types_pb2.Provisioner | None = None,
+        provisioner_command: Sequence[str] = (),
+        node_vcpus: float = 0,
+        node_memory_mib: int = 0,
     ) -> types_pb2.ComputeEnvironment:
-        """Create a compute environment: UNMANAGED (agents join it by name) or MANAGED."""
+        """Create a compute environment: UNMANAGED (agents join it by name) or MANAGED.
+
+        MANAGED needs a provisioner: `provisioner="local"` (agent processes on the controller's
+        host) or `"command"` with `provisioner_command` (argv run with SHOAL_DESIRED_NODES etc.),
+        and the size of one node, `node_vcpus` and `node_memory_mib`. E.g.
+        `create_compute_environment("burst", type="MANAGED", max_vcpus=8, provisioner="local",
+        node_vcpus=2, node_memory_mib=2048)`.
+        """
         request = batch_pb2.CreateComputeEnvironmentRequest(
             compute_environment_name=name,
             type=enum_value(types_pb2.ComputeEnvironmentType, type, what="type"),
@@ -703,6 +730,9 @@ class Client:
             desired_vcpus=desired_vcpus,
             max_vcpus=max_vcpus,
         )
+        spec = _provisioner(provisioner, provisioner_command, node_vcpus, node_memory_mib)
+        if spec is not None:
+            request.provisioner.CopyFrom(spec)
         return self._unary("CreateComputeEnvironment", request, idempotent=False)
 
     def update_compute_environment(
@@ -713,8 +743,16 @@ class Client:
         min_vcpus: int | None = None,
         desired_vcpus: int | None = None,
         max_vcpus: int | None = None,
+        provisioner: str | types_pb2.Provisioner | None = None,
+        provisioner_command: Sequence[str] = (),
+        node_vcpus: float = 0,
+        node_memory_mib: int = 0,
     ) -> types_pb2.ComputeEnvironment:
-        """Change a compute environment; arguments left as None are unchanged."""
+        """Change a compute environment; arguments left as None are unchanged.
+
+        A MANAGED environment's provisioner is replaced as a whole when `provisioner` is given
+        (with `provisioner_command`, `node_vcpus`, `node_memory_mib` as for create).
+        """
         request = batch_pb2.UpdateComputeEnvironmentRequest(
             compute_environment_name=name,
             state=enum_value(types_pb2.EntityState, state, what="state") if state is not None else 0,
@@ -725,6 +763,9 @@ class Client:
             request.desired_vcpus = desired_vcpus
         if max_vcpus is not None:
             request.max_vcpus = max_vcpus
+        spec = _provisioner(provisioner, provisioner_command, node_vcpus, node_memory_mib)
+        if spec is not None:
+            request.provisioner.CopyFrom(spec)
         return self._unary("UpdateComputeEnvironment", request, idempotent=False)
 
     def delete_compute_environment(self, name: str) -> None:

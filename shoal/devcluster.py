@@ -146,6 +146,14 @@ class EtcdServer:
     cluster_state: str = "new"
     extra_args: list[str] = field(default_factory=list)
     process: ManagedProcess | None = None
+    # Client TLS (https client URL): server certificate and key; with client_ca, clients must
+    # present a certificate it signed (--client-cert-auth). health_cert/health_key are the
+    # client certificate the health probe uses then.
+    tls_cert: str = ""
+    tls_key: str = ""
+    client_ca: str = ""
+    health_cert: str = ""
+    health_key: str = ""
 
     def __post_init__(self) -> None:
         self.client_port = self.client_port or free_port(self.host)
@@ -167,8 +175,20 @@ class EtcdServer:
             s.initial_cluster = initial
         return servers
 
+    @property
+    def _scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+    def _tls_args(self) -> list[str]:
+        if not self.tls_cert:
+            return []
+        args = ["--cert-file", self.tls_cert, "--key-file", self.tls_key]
+        if self.client_ca:
+            args += ["--client-cert-auth", "--trusted-ca-file", self.client_ca]
+        return args
+
     def start(self, *, wait: bool = True, timeout: float = 30.0) -> None:
-        client_url = f"http://{self.endpoint}"
+        client_url = f"{self._scheme}://{self.endpoint}"
         argv = [
             find_etcd(),
             "--name", self.name,
@@ -182,6 +202,7 @@ class EtcdServer:
             "--initial-cluster-token", "shoal-dev",
             "--logger", "zap",
             "--log-level", "warn",
+            *self._tls_args(),
             *self.extra_args,
         ]  # fmt: skip
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -191,8 +212,15 @@ class EtcdServer:
             self.wait_healthy(timeout)
 
     def healthy(self) -> bool:
+        context = None
+        if self.tls_cert:
+            import ssl
+
+            context = ssl.create_default_context(cafile=self.client_ca or None)
+            if self.health_cert:
+                context.load_cert_chain(self.health_cert, self.health_key)
         try:
-            with urllib.request.urlopen(f"http://{self.endpoint}/health", timeout=1) as resp:
+            with urllib.request.urlopen(f"{self._scheme}://{self.endpoint}/health", timeout=1, context=context) as resp:
                 return b'"health":"true"' in resp.read()
         except OSError:
             return False
@@ -214,16 +242,42 @@ def python_module_argv(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def _grpc_health_serving(address: str) -> bool:
+def _channel(address: str, ca_file: str = ""):  # noqa: ANN202
+    import grpc
+
+    if ca_file:
+        return grpc.secure_channel(address, grpc.ssl_channel_credentials(Path(ca_file).read_bytes()))
+    return grpc.insecure_channel(address)
+
+
+def _grpc_health_serving(address: str, ca_file: str = "") -> bool:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     try:
-        with grpc.insecure_channel(address) as channel:
+        with _channel(address, ca_file) as channel:
             resp = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
             return resp.status == health_pb2.HealthCheckResponse.SERVING
     except grpc.RpcError:
         return False
+
+
+def _token_interceptor_class():  # noqa: ANN202 - grpc is imported lazily in this module
+    import grpc
+
+    class TokenInterceptor(grpc.UnaryUnaryClientInterceptor):
+        def __init__(self, token: str) -> None:
+            self.metadata = (("authorization", f"Bearer {token}"),)
+
+        def intercept_unary_unary(self, continuation, details, request):  # noqa: ANN001, ANN201
+            details = details._replace(metadata=tuple(details.metadata or ()) + self.metadata)
+            return continuation(details, request)
+
+    return TokenInterceptor
+
+
+def _TokenInterceptor(token: str):  # noqa: ANN202, N802
+    return _token_interceptor_class()(token)
 
 
 @dataclass
@@ -251,6 +305,10 @@ class LocalCluster:
     controller_procs: list[ManagedProcess] = field(default_factory=list)
     controller_addrs: list[str] = field(default_factory=list)
     agent_procs: list[ManagedProcess] = field(default_factory=list)
+    # For a cluster started with --tls-cert/--tokens-file in controller_args: the CA the
+    # controllers' certificate chains to, and an admin token for bootstrap and health probes.
+    ca_file: str = ""
+    token: str = ""
 
     @property
     def address(self) -> str:
@@ -268,7 +326,7 @@ class LocalCluster:
                 port = self.port if (i == 0 and self.port) else free_port(self.controller_host)
                 self.start_controller(port)
             for addr in self.controller_addrs:
-                _wait_until(lambda a=addr: _grpc_health_serving(a), timeout, f"controller at {addr}")
+                _wait_until(lambda a=addr: _grpc_health_serving(a, self.ca_file), timeout, f"controller at {addr}")
             self.bootstrap()
             for _ in range(self.agents):
                 self.start_agent()
@@ -284,7 +342,10 @@ class LocalCluster:
             f"controller-{index}",
             python_module_argv(
                 "controller", "--etcd", self.etcd_endpoint, "--listen", addr, "--prefix", self.prefix,
-                "--replica-id", f"controller-{index}", *self.controller_args, *extra,
+                "--replica-id", f"controller-{index}",
+                # Shared by the replicas: a new leader adopts the agents of managed environments
+                # that an earlier one started (the `local` provisioner's state lives there).
+                "--data-dir", str(self.data_dir / "controller"), *self.controller_args, *extra,
             ),
             self.data_dir / f"controller-{index}.log",
         )  # fmt: skip
@@ -299,7 +360,7 @@ class LocalCluster:
         if old.alive():
             raise DevClusterError(f"{old.name} is still running")
         old.start()
-        _wait_until(lambda: _grpc_health_serving(self.controller_addrs[index]), 30, f"{old.name} to serve", old)
+        _wait_until(lambda: _grpc_health_serving(self.controller_addrs[index], self.ca_file), 30, f"{old.name} to serve", old)
 
     def start_agent(
         self, *extra: str, compute_environment: str = "", command_prefix: Sequence[str] = ()
@@ -324,7 +385,9 @@ class LocalCluster:
 
         from shoal.v1 import batch_pb2_grpc
 
-        channel = grpc.insecure_channel(self.controller_addrs[0])
+        channel = _channel(self.controller_addrs[0], self.ca_file)
+        if self.token:
+            channel = grpc.intercept_channel(channel, _TokenInterceptor(self.token))
         return channel, batch_pb2_grpc.BatchStub(channel)
 
     def bootstrap(self) -> None:

@@ -11,6 +11,15 @@ A file written for `aws batch register-job-definition --cli-input-yaml` mostly w
       memory: 256                    # MiB
       environment: [{name: NAME, value: world}]   # or a plain mapping {NAME: world}
       runtime: ""                    # "process", "podman", "docker"; empty = agent's choice
+      workingDir: /work              # containers: the image's by default
+      user: "1000:1000"              # name, uid or uid:gid
+      privileged: false
+      readonlyRootFilesystem: false
+      ulimits: [{name: nofile, softLimit: 1024, hardLimit: 4096}]
+      mounts: [{sourcePath: /srv/data, containerPath: /data, readOnly: true}]
+      # or AWS's shape: volumes: [{name: d, host: {sourcePath: /srv/data}}] +
+      #                 mountPoints: [{sourceVolume: d, containerPath: /data, readOnly: true}]
+      linuxParameters: {sharedMemorySize: 64}   # MiB of /dev/shm
     retryStrategy: {attempts: 3, evaluateOnExit: [{onExitCode: "1", action: RETRY}]}
     timeout: {attemptDurationSeconds: 60}
     parameters: {}
@@ -50,12 +59,24 @@ _TOP_KEYS = (
     "parameters",
     "tags",
 )
-_CONTAINER_KEYS = ("command", "image", "vcpus", "memory", "resourceRequirements", "environment", "runtime")
+_CONTAINER_KEYS = ("command", "image", "vcpus", "memory", "resourceRequirements", "environment", "runtime",
+                   "workingDir", "user", "privileged", "readonlyRootFilesystem", "ulimits", "mounts",
+                   "volumes", "mountPoints", "linuxParameters")
+_ULIMIT_KEYS = ("name", "softLimit", "hardLimit")
+_MOUNT_KEYS = ("sourcePath", "containerPath", "readOnly")
+_VOLUME_KEYS = ("name", "host")
+_HOST_KEYS = ("sourcePath",)
+_MOUNT_POINT_KEYS = ("sourceVolume", "containerPath", "readOnly")
+_LINUX_KEYS = ("sharedMemorySize",)
 _RETRY_KEYS = ("attempts", "evaluateOnExit", "interruptionAttempts")
 _RULE_KEYS = ("onExitCode", "onReason", "onStatusReason", "action")
 _TIMEOUT_KEYS = ("attemptDurationSeconds",)
 _RESOURCE_KEYS = ("type", "value")
-_ENV_KEYS = ("name", "value")
+_ENV_KEYS = ("name", "value", "secret")
+SECRET_ENV_TAG = "shoal:secret-env"
+"""Definition tag listing the environment variables marked `secret: true` (comma-separated).
+The controller shows their values as **** in describe calls and logs; jobs still get them.
+Same key as controller.domain.validation.SECRET_ENV_TAG (the API has no field for it yet)."""
 
 
 def _describe(value: Any) -> str:
@@ -75,6 +96,7 @@ class _Reader:
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self.secret_env: list[str] = []
 
     def fail(self, path: str, problem: str) -> NoReturn:
         where = f"{self.source}: {path}: " if path else f"{self.source}: "
@@ -174,7 +196,79 @@ def _environment(r: _Reader, value: Any, path: str) -> list[types_pb2.KeyValue]:
                 value=r.string(entry.get("value", ""), f"{item_path}.value"),
             )
         )
+        secret = entry.get("secret", False)
+        if not isinstance(secret, bool):
+            r.fail(f"{item_path}.secret", f"expected true or false, got {_describe(secret)}")
+        if secret:
+            r.secret_env.append(result[-1].name)
     return result
+
+
+def _boolean(r: _Reader, value: Any, path: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        r.fail(path, f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def _items(r: _Reader, value: Any, path: str, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        r.fail(path, f"expected a list of {what}, got {_describe(value)}")
+    return value
+
+
+def _container_extras(r: _Reader, c: dict[str, Any], path: str, props: types_pb2.ContainerProperties) -> None:
+    """Working directory, user, flags, ulimits, mounts and /dev/shm size."""
+    props.working_dir = r.string(c.get("workingDir") or "", _join(path, "workingDir"))
+    user = c.get("user")
+    props.user = str(user) if isinstance(user, int) and not isinstance(user, bool) else r.string(user or "", _join(path, "user"))
+    props.privileged = _boolean(r, c.get("privileged"), _join(path, "privileged"))
+    props.readonly_root_filesystem = _boolean(r, c.get("readonlyRootFilesystem"), _join(path, "readonlyRootFilesystem"))
+    ulimits_path = _join(path, "ulimits")
+    for i, item in enumerate(_items(r, c.get("ulimits"), ulimits_path, "{name, softLimit, hardLimit}")):
+        entry = r.mapping(item, f"{ulimits_path}[{i}]", _ULIMIT_KEYS)
+        soft = r.integer(entry.get("softLimit", 0), f"{ulimits_path}[{i}].softLimit")
+        props.ulimits.add(
+            name=r.string(entry.get("name", ""), f"{ulimits_path}[{i}].name"),
+            soft_limit=soft,
+            hard_limit=r.integer(entry.get("hardLimit", soft), f"{ulimits_path}[{i}].hardLimit"),
+        )
+    mounts_path = _join(path, "mounts")
+    for i, item in enumerate(_items(r, c.get("mounts"), mounts_path, "{sourcePath, containerPath, readOnly}")):
+        entry = r.mapping(item, f"{mounts_path}[{i}]", _MOUNT_KEYS)
+        props.mounts.add(
+            source_path=r.string(entry.get("sourcePath", ""), f"{mounts_path}[{i}].sourcePath"),
+            container_path=r.string(entry.get("containerPath") or "", f"{mounts_path}[{i}].containerPath"),
+            read_only=_boolean(r, entry.get("readOnly"), f"{mounts_path}[{i}].readOnly"),
+        )
+    volumes: dict[str, str] = {}
+    volumes_path = _join(path, "volumes")
+    for i, item in enumerate(_items(r, c.get("volumes"), volumes_path, "{name, host: {sourcePath}}")):
+        entry = r.mapping(item, f"{volumes_path}[{i}]", _VOLUME_KEYS)
+        host = r.mapping(entry.get("host") or {}, f"{volumes_path}[{i}].host", _HOST_KEYS)
+        name = r.string(entry.get("name", ""), f"{volumes_path}[{i}].name")
+        volumes[name] = r.string(host.get("sourcePath", ""), f"{volumes_path}[{i}].host.sourcePath")
+    points_path = _join(path, "mountPoints")
+    for i, item in enumerate(_items(r, c.get("mountPoints"), points_path, "{sourceVolume, containerPath, readOnly}")):
+        entry = r.mapping(item, f"{points_path}[{i}]", _MOUNT_POINT_KEYS)
+        volume = r.string(entry.get("sourceVolume", ""), f"{points_path}[{i}].sourceVolume")
+        if volume not in volumes:
+            r.fail(f"{points_path}[{i}].sourceVolume", f"no volume named {volume!r} in volumes")
+        props.mounts.add(
+            source_path=volumes[volume],
+            container_path=r.string(entry.get("containerPath", ""), f"{points_path}[{i}].containerPath"),
+            read_only=_boolean(r, entry.get("readOnly"), f"{points_path}[{i}].readOnly"),
+        )
+    linux = c.get("linuxParameters")
+    if linux is not None:
+        params = r.mapping(linux, _join(path, "linuxParameters"), _LINUX_KEYS)
+        if params.get("sharedMemorySize") is not None:
+            props.shared_memory_size_mib = r.integer(
+                params["sharedMemorySize"], _join(path, "linuxParameters.sharedMemorySize"), minimum=1
+            )
 
 
 def _container(r: _Reader, value: Any, path: str) -> types_pb2.ContainerProperties:
@@ -185,6 +279,7 @@ def _container(r: _Reader, value: Any, path: str) -> types_pb2.ContainerProperti
         environment=_environment(r, c.get("environment"), _join(path, "environment")),
         runtime=r.string(c.get("runtime") or "", _join(path, "runtime")),
     )
+    _container_extras(r, c, path, props)
     resources = props.resources
     seen: set[str] = set()
     if c.get("vcpus") is not None:
@@ -283,6 +378,8 @@ def parse(data: Any, source: str = "<definition>") -> batch_pb2.RegisterJobDefin
         parameters=r.string_map(top.get("parameters"), "parameters"),
         tags=r.string_map(top.get("tags"), "tags"),
     )
+    if r.secret_env:
+        request.tags[SECRET_ENV_TAG] = ",".join(dict.fromkeys(r.secret_env))
     if top.get("retryStrategy") is not None:
         request.retry_strategy.CopyFrom(_retry(r, top["retryStrategy"], "retryStrategy"))
     if top.get("timeout") is not None:

@@ -9,7 +9,7 @@ them.
 from __future__ import annotations
 
 from agent.runtime.base import AttemptHandle, AttemptSpec, CannotStart, ExitStatus, Runtime
-from agent.runtime.container_cli import CONTAINER_RUNTIMES, ContainerCliRuntime, cli_works
+from agent.runtime.container_cli import CONTAINER_RUNTIMES, ContainerCliRuntime, cli_works, oom_cgroups_for
 from agent.runtime.output import LogLimits
 from agent.runtime.process import ProcessRuntime
 from shoal.errors import InvalidArgument
@@ -23,6 +23,7 @@ __all__ = [
     "NodeRuntimes",
     "ProcessRuntime",
     "Runtime",
+    "configure_runtimes",
     "detect_runtimes",
     "make_runtime",
     "RUNTIMES",
@@ -37,13 +38,31 @@ def detect_runtimes() -> tuple[str, ...]:
     return (*(name for name in CONTAINER_RUNTIMES if cli_works(name)), "process")
 
 
-def make_runtime(name: str, *, pull: str = "", oci_runtime: str = "",
+_options: dict[str, object] = {"pull": "", "oci_runtime": "", "log_limits": None}
+
+
+def configure_runtimes(*, pull: str = "", oci_runtime: str = "", log_limits: LogLimits | None = None) -> None:
+    """Options `make_runtime` uses when not given (set once by `shoal agent` from its flags)."""
+    _options.update(pull=pull, oci_runtime=oci_runtime, log_limits=log_limits)
+
+
+def make_runtime(name: str, *, pull: str | None = None, oci_runtime: str | None = None,
                  log_limits: LogLimits | None = None) -> Runtime:
-    """A runtime by name; InvalidArgument if this agent has no such runtime."""
+    """The runtime(s) of a node preferring `name`; InvalidArgument if there is no such runtime.
+
+    "process" is the process runtime alone; "podman"/"docker" is that container runtime plus
+    the process runtime (for jobs without an image), behind one `NodeRuntimes`.
+    """
+    pull = _options["pull"] if pull is None else pull  # type: ignore[assignment]
+    oci_runtime = _options["oci_runtime"] if oci_runtime is None else oci_runtime  # type: ignore[assignment]
+    log_limits = log_limits or _options["log_limits"]  # type: ignore[assignment]
     if name == "process":
         return ProcessRuntime(log_limits=log_limits)
     if name in CONTAINER_RUNTIMES:
-        return ContainerCliRuntime(name, pull=pull, oci_runtime=oci_runtime, log_limits=log_limits)
+        container = ContainerCliRuntime(name, pull=pull or "", oci_runtime=oci_runtime or "",
+                                        log_limits=log_limits)
+        container.oom_cgroups = oom_cgroups_for(name, container.binary)
+        return NodeRuntimes([container, ProcessRuntime(log_limits=log_limits)])
     raise InvalidArgument(f"unknown runtime {name!r} (available: {', '.join(RUNTIMES)})")
 
 

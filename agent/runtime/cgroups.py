@@ -43,8 +43,11 @@ class AttemptCgroup:
         """Writing a pid (or 0 for oneself) here moves it into the attempt's memory cgroup."""
         return self.memory / "cgroup.procs"
 
-    def extra_procs_files(self) -> list[Path]:
-        return [self.cpu / "cgroup.procs"] if self.cpu is not None and self.cpu != self.memory else []
+    def add(self, pid: int) -> None:
+        """Move process `pid` into the attempt's cgroup(s)."""
+        _write(self.procs_file, str(pid))
+        if self.cpu is not None and self.cpu != self.memory:
+            _write(self.cpu / "cgroup.procs", str(pid))
 
     def oom_killed(self) -> bool:
         """Whether the kernel OOM-killed a process of this cgroup."""
@@ -57,19 +60,33 @@ class AttemptCgroup:
             _read(self.memory / "memory.failcnt").strip() not in ("", "0")
         )
 
+    def hit_limit(self) -> bool:
+        """Whether usage ever reached the memory limit (allocations failed or reclaimed)."""
+        if self.version == 2:
+            return _counter(self.memory / "memory.events", "max") > 0
+        return any(_read(self.memory / name).strip() not in ("", "0")
+                   for name in ("memory.failcnt", "memory.memsw.failcnt"))
+
+    def killed_for_memory(self, exit_signal: int | None) -> bool:
+        """An OOM kill: counted by the kernel, or a SIGKILL after the limit was reached (some
+        kernels and sandboxes do not count OOM kills in cgroup v1)."""
+        return self.oom_killed() or (exit_signal == 9 and self.hit_limit())
+
     def remove(self) -> None:
-        for directory in {self.memory, *( [self.cpu] if self.cpu else [])}:
-            with contextlib.suppress(OSError):
-                directory.rmdir()
+        """Remove the attempt's cgroups (and empty ones a container runtime left inside)."""
+        for directory in {self.memory, *([self.cpu] if self.cpu else [])}:
+            _remove_tree(directory)
 
 
 class Cgroups:
     """Creates per-attempt cgroups under the agent's own. Use `detect()` to get one."""
 
-    def __init__(self, version: int, memory_parent: Path, cpu_parent: Path | None) -> None:
+    def __init__(self, version: int, memory_parent: Path, cpu_parent: Path | None, mount: Path | None = None) -> None:
         self.version = version
         self.memory_parent = memory_parent
         self.cpu_parent = cpu_parent
+        self.mount = mount or memory_parent
+        """Where the memory hierarchy is mounted (cgroup paths are relative to it)."""
 
     def describe(self) -> str:
         return f"cgroup v{self.version} under {self.memory_parent}"
@@ -126,7 +143,7 @@ def detect(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = ROOT) -> 
         if parent is not None and _can_create(parent):
             if cpu_parent is not None and not _can_create(cpu_parent):
                 cpu_parent = None
-            return Cgroups(1, parent, cpu_parent)
+            return Cgroups(1, parent, cpu_parent, mount=_v1_mount(root, "memory"))
         return None
     if v2_path is not None:
         base = root / v2_path.lstrip("/")
@@ -156,6 +173,22 @@ def _v1_dir(root: Path, controller: str, path: str) -> Path | None:
             # Inside a container the agent's path may not be visible: its cgroup is the root.
             return mount if (mount / "cgroup.procs").exists() else None
     return None
+
+
+def _v1_mount(root: Path, controller: str) -> Path | None:
+    for mount in (root / controller, *sorted(root.glob(f"*{controller}*"))):
+        if mount.is_dir() and controller in mount.name.split(","):
+            return mount
+    return None
+
+
+def _remove_tree(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        for child in directory.iterdir():
+            if child.is_dir():
+                _remove_tree(child)
+    with contextlib.suppress(OSError):
+        directory.rmdir()
 
 
 def _can_create(parent: Path) -> bool:

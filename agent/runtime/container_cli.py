@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import re
@@ -40,6 +41,8 @@ from pathlib import Path
 import psutil
 
 from agent.runtime.base import AttemptHandle, AttemptSpec, CannotStart, ExitStatus
+from agent.runtime.cgroups import AttemptCgroup, Cgroups
+from agent.runtime.cgroups import detect as detect_cgroups
 from agent.runtime.output import LogLimits, Output, open_output
 from shoal import log
 
@@ -52,6 +55,22 @@ LABEL_ATTEMPT = "shoal.attempt"
 # A CLI call (create, inspect, stop, rm) that takes longer than this is treated as failed.
 CLI_TIMEOUT_SECONDS = 120.0
 _POLL_SECONDS = 0.1
+
+
+@functools.cache
+def oom_cgroups_for(name: str, binary: str) -> Cgroups | None:
+    """Cgroups for the parent-cgroup OOM detection: podman, cgroupfs manager, cgroup v1 only."""
+    if name != "podman":
+        return None
+    try:
+        info = subprocess.run([binary, "info", "--format", "{{.Host.CgroupManager}} {{.Host.CgroupsVersion}}"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if info.returncode != 0 or info.stdout.split() != ["cgroupfs", "v1"]:
+        return None
+    cgroups = detect_cgroups()
+    return cgroups if cgroups is not None and cgroups.version == 1 else None
 
 
 def cli_works(name: str) -> bool:
@@ -83,8 +102,16 @@ class ContainerCliRuntime:
         pull: str = "",
         oci_runtime: str = "",
         log_limits: LogLimits | None = None,
+        oom_cgroups: Cgroups | None = None,
     ) -> None:
-        """`pull`: "" (the CLI's default, missing), "never", "missing" or "always"."""
+        """`pull`: "" (the CLI's default, missing), "never", "missing" or "always".
+
+        `oom_cgroups`: cgroup v1 hierarchies the agent may create cgroups in, for podman with
+        the cgroupfs manager, whose conmon does not see OOM kills on cgroup v1: each container
+        then runs under a parent cgroup of the attempt (`--cgroup-parent`) holding the memory
+        limit (the container's own limit is 1 MiB above it, so the parent's is hit first), and
+        the OOM kill is read from the parent's counters. See `oom_cgroups_for`.
+        """
         if name not in CONTAINER_RUNTIMES:
             raise ValueError(f"not a container runtime: {name!r}")
         self.name = name
@@ -95,17 +122,28 @@ class ContainerCliRuntime:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._outputs: dict[int, Output] = {}
         self._logs: dict[int, Path] = {}
+        self.oom_cgroups = oom_cgroups
+        self._parents: dict[int, AttemptCgroup] = {}
 
     # --- the contract --------------------------------------------------------------------------
 
     async def start(self, spec: AttemptSpec, log_path: Path) -> AttemptHandle:
         if not spec.image:
             raise CannotStart(f"the {self.name} runtime needs an image (the job has none)")
-        for mount in spec.mounts:
-            if not os.path.exists(mount.source_path):
-                raise CannotStart(f"mount source {mount.source_path!r} does not exist on this node")
+        _check_mounts(spec)
         name = container_name(spec.job_id, spec.attempt)
-        container_id = await self._create(spec, name)
+        parent = None
+        if self.oom_cgroups is not None and spec.memory_mib > 0:
+            try:
+                parent = self.oom_cgroups.create(name, memory_mib=spec.memory_mib, vcpus=0)
+            except OSError as err:
+                _log.warning("cannot create a parent cgroup; OOM kills may go unreported", error=str(err))
+        try:
+            container_id = await self._create(spec, name, parent)
+        except BaseException:
+            if parent is not None:
+                parent.remove()
+            raise
         output = open_output(log_path, self.log_limits)
         try:
             popen = subprocess.Popen(  # noqa: ASYNC220 - fork+exec is quick
@@ -128,13 +166,22 @@ class ContainerCliRuntime:
         self._children[popen.pid] = popen
         self._outputs[popen.pid] = output
         self._logs[popen.pid] = log_path
+        if parent is not None:
+            self._parents[popen.pid] = parent
         return AttemptHandle(runtime=self.name, pid=popen.pid, pgid=popen.pid, start_time=start_time,
                              container_id=container_id)
 
     async def wait(self, handle: AttemptHandle) -> ExitStatus:
         popen = self._children.get(handle.pid)
+        parent = self._parents.get(handle.pid)
+        memory_hit = False
         if popen is not None:
             while popen.poll() is None:  # noqa: ASYNC110 - the CLI is our child; cheap poll
+                # The container's own cgroup (inside the parent) is removed right after it
+                # exits, so its "limit reached" counters are sampled while it runs.
+                if parent is not None and not memory_hit:
+                    memory_hit = any(AttemptCgroup(1, child, None).oom_killed()
+                                     for child in parent.memory.glob("libpod-*"))
                 await asyncio.sleep(_POLL_SECONDS)
             output = self._outputs.get(handle.pid)
             if output is not None:
@@ -149,7 +196,10 @@ class ContainerCliRuntime:
             return ExitStatus(exit_code=None, cannot_start=self._start_error(handle, state))
         exit_code = int(state.get("ExitCode", 0))
         signum = exit_code - 128 if exit_code > 128 else None
-        return ExitStatus(exit_code=exit_code, signal=signum, oom_killed=bool(state.get("OOMKilled")))
+        oom = bool(state.get("OOMKilled")) or (
+            parent is not None and (parent.killed_for_memory(signum) or memory_hit)
+        )
+        return ExitStatus(exit_code=exit_code, signal=signum, oom_killed=oom)
 
     async def kill(self, handle: AttemptHandle, grace: float) -> None:
         if not self.is_alive(handle):
@@ -171,16 +221,22 @@ class ContainerCliRuntime:
             await output.wait_writer()
         self._logs.pop(handle.pid, None)
         await self._remove(handle.container_id)
+        parent = self._parents.pop(handle.pid, None)
+        if parent is not None:
+            parent.remove()
 
     def is_alive(self, handle: AttemptHandle) -> bool:
         popen = self._children.get(handle.pid)
-        if popen is not None and popen.poll() is None:
+        if popen is not None:
+            if popen.poll() is None:
+                return True
+        elif _cli_alive(handle):  # the `start --attach` of an earlier agent: still starting?
             return True
         return bool(handle.container_id) and self._container_running(handle.container_id)
 
     # --- CLI calls ---------------------------------------------------------------------------
 
-    def create_args(self, spec: AttemptSpec, name: str) -> list[str]:
+    def create_args(self, spec: AttemptSpec, name: str, parent: AttemptCgroup | None = None) -> list[str]:
         """The `create` command line for an attempt (without the binary)."""
         args = ["create", "--name", name,
                 "--label", f"{LABEL_MANAGED}=1",
@@ -192,9 +248,12 @@ class ContainerCliRuntime:
             args += ["--pull", self.pull]
         if spec.vcpus > 0:
             args += ["--cpus", f"{spec.vcpus:g}"]
+        if parent is not None and self.oom_cgroups is not None:
+            args += ["--cgroup-parent", "/" + str(parent.memory.relative_to(self.oom_cgroups.mount))]
         if spec.memory_mib > 0:
             # Swap = memory: exceeding the limit is an OOM kill, not a slow swap-out.
-            args += ["--memory", f"{spec.memory_mib}m", "--memory-swap", f"{spec.memory_mib}m"]
+            memory = spec.memory_mib + (1 if parent is not None else 0)
+            args += ["--memory", f"{memory}m", "--memory-swap", f"{memory}m"]
         for key, value in spec.environment.items():
             args += ["--env", f"{key}={value}"]
         if spec.working_dir:
@@ -218,9 +277,9 @@ class ContainerCliRuntime:
         args += list(spec.command)
         return args
 
-    async def _create(self, spec: AttemptSpec, name: str) -> str:
+    async def _create(self, spec: AttemptSpec, name: str, parent: AttemptCgroup | None) -> str:
         for _ in range(2):
-            code, out, err = await self._cli(*self.create_args(spec, name))
+            code, out, err = await self._cli(*self.create_args(spec, name, parent))
             if code == 0 and out.strip():
                 return out.strip().splitlines()[-1]
             message = _cli_error(err) or f"{self.name} create exited {code}"
@@ -330,9 +389,23 @@ def _proc_limits(path: Path) -> dict[str, tuple[int, ...]]:
     return found
 
 
+def _check_mounts(spec: AttemptSpec) -> None:
+    for mount in spec.mounts:
+        if not os.path.exists(mount.source_path):
+            raise CannotStart(f"mount source {mount.source_path!r} does not exist on this node")
+
+
 def container_name(job_id: str, attempt: int) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "-", job_id)[:100]
     return f"shoal-{safe}-{attempt}-{secrets.token_hex(3)}"
+
+
+def _cli_alive(handle: AttemptHandle) -> bool:
+    try:
+        proc = psutil.Process(handle.pid)
+        return abs(proc.create_time() - handle.start_time) < 0.05 and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _started(state: dict) -> bool:

@@ -54,8 +54,18 @@ class RotatingLog:
         self.start = current_start(path)
 
     def write(self, data: bytes) -> None:
-        if self.max_bytes and self.size >= self.max_bytes:
-            self.rotate()
+        """Append whole records; rotate at record boundaries once the file is full."""
+        while data:
+            if self.max_bytes and self.size >= self.max_bytes:
+                self.rotate()
+            room = self.max_bytes - self.size if self.max_bytes else len(data)
+            cut = len(data) if room >= len(data) else data.rfind(b"\n", 0, room) + 1
+            if cut <= 0:  # one record larger than the room left: it goes whole
+                cut = data.find(b"\n") + 1 or len(data)
+            self._write_all(data[:cut])
+            data = data[cut:]
+
+    def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             written = os.write(self.fd, view)

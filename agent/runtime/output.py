@@ -51,7 +51,11 @@ class Output:
 
 
 def open_output(log_path: Path, limits: LogLimits) -> Output:
-    """Start a log writer for `log_path`; the caller owns the returned write ends."""
+    """Start a log writer for `log_path`; the caller owns the returned write ends.
+
+    The log file exists when this returns (readers may open it at once).
+    """
+    os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644))
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     try:

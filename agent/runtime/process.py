@@ -150,9 +150,7 @@ class ProcessRuntime:
                 for name, (soft, hard) in limits.items():
                     resource.prlimit(popen.pid, _ALL_RLIMITS[name], (soft, hard))
                 if cgroup is not None:
-                    for procs in (cgroup.procs_file, *cgroup.extra_procs_files()):
-                        with open(procs, "w") as out:
-                            out.write(str(popen.pid))
+                    cgroup.add(popen.pid)
                 os.write(gate_w, b"go\n")
             except OSError as err:
                 _close(gate_w)  # the gate reads EOF and exits 125 without running anything
@@ -183,7 +181,7 @@ class ProcessRuntime:
             return ExitStatus(exit_code=None)
         returncode = await asyncio.shield(exit_future)
         cgroup = self._cgroups_of.get(handle.pid)
-        oom = cgroup is not None and cgroup.oom_killed()
+        oom = cgroup is not None and cgroup.killed_for_memory(-returncode if returncode < 0 else None)
         output = self._outputs.get(handle.pid)
         if output is not None:
             # Orphans of the group may still hold the pipes: the writer ends with the last one.

@@ -44,7 +44,9 @@ def _sbatch(*args: str) -> str:
 
 def _active_jobs() -> int:
     """Jobs (and array tasks) not yet finished, as squeue shows them."""
-    out = subprocess.run(["squeue", "-h", "-r", "-t", "PD,R,CG,CF", "-o", "%i"], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        ["squeue", "-h", "-r", "-t", "PD,R,CG,CF", "-o", "%i"], capture_output=True, text=True, check=False
+    )
     return len(out.stdout.split())
 
 

@@ -11,10 +11,15 @@ import grpc
 from shoal import errors, log
 
 logger = log.get("controller.api")
+MAX_DETAILS = 1024
 
 
 async def abort(context: grpc.aio.ServicerContext, err: errors.ShoalError) -> None:
     code, details, trailing = errors.to_status(err)
+    if len(details) > MAX_DETAILS:
+        # Messages quote the offending value; a huge one would overflow gRPC's 8 KiB metadata
+        # limit and reach the client as a misleading RESOURCE_EXHAUSTED instead.
+        details = details[:MAX_DETAILS] + "... (truncated)"
     if trailing:
         context.set_trailing_metadata(trailing)
     await context.abort(code, details)

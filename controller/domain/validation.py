@@ -23,10 +23,12 @@ __all__ = [
     "refuse_unsupported",
     "resolve_submission",
     "validate_cancel",
+    "validate_container_fields",
     "validate_container_properties",
     "validate_create_compute_environment",
     "validate_create_job_queue",
     "validate_job_id",
+    "validate_managed_environment",
     "validate_name",
     "validate_register",
     "validate_register_job_definition",
@@ -227,32 +229,88 @@ def _validate_parameters(parameters: Mapping[str, str], field: str) -> None:
 
 
 def refuse_unsupported(req: batch_pb2.SubmitJobRequest, field_prefix: str = "") -> None:
-    """Refuse what later releases will add, instead of silently ignoring it.
-
-    REMOVE a check here when the feature lands (and add its real validation to validate_submit).
-    """
+    """Override combinations no runtime can run (an image for the process runtime)."""
     overrides = req.container_overrides
+    o_field = _at(field_prefix, "container_overrides")
     if overrides.image:
-        raise _fail(
-            _at(field_prefix, "container_overrides.image"),
-            "container images are not supported yet (process runtime only)",
-        )
-    if overrides.runtime in ("docker", "podman"):
-        raise _fail(
-            _at(field_prefix, "container_overrides.runtime"),
-            f"{overrides.runtime}: container images are not supported yet (process runtime only)",
-        )
+        _validate_image(overrides.image, f"{o_field}.image")
+    if overrides.image and overrides.runtime == "process":
+        raise _fail(f"{o_field}.runtime", "process cannot run an image: use podman, docker or leave it empty")
 
 
-def refuse_unsupported_container(cp: types_pb2.ContainerProperties, field: str) -> None:
-    """The job-definition side of refuse_unsupported: no images or container runtimes yet."""
+_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]*")
+MAX_IMAGE = 255
+MAX_MOUNTS = 50
+MAX_ULIMITS = 20
+# docker's --ulimit names (setrlimit resources).
+ULIMIT_NAMES = frozenset({"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
+                          "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"})
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?")
+MAX_PATH = 4096
+
+
+def _validate_image(image: str, field: str) -> None:
+    if len(image) > MAX_IMAGE:
+        raise _fail(field, f"at most {MAX_IMAGE} characters (got {len(image)})")
+    if not _IMAGE.fullmatch(image):
+        raise _fail(field, f"is not an image reference like registry/name:tag (got {image!r})")
+
+
+def _validate_abs_path(path: str, field: str) -> None:
+    if not path.startswith("/"):
+        raise _fail(field, f"must be an absolute path (got {path!r})")
+    if len(path) > MAX_PATH or "\0" in path:
+        raise _fail(field, "is not a usable path")
+    if ".." in path.split("/"):
+        raise _fail(field, f"must not contain '..' (got {path!r})")
+    if ":" in path or "," in path:
+        raise _fail(field, f"must not contain ':' or ',' (got {path!r})")
+
+
+def validate_container_fields(cp: types_pb2.ContainerProperties, field: str) -> None:
+    """Image, working directory, user, mounts, ulimits and container-only flags."""
     if cp.image:
-        raise _fail(_at(field, "image"), "container images are not supported yet (process runtime only)")
-    if cp.runtime in ("docker", "podman"):
-        raise _fail(
-            _at(field, "runtime"),
-            f"{cp.runtime}: container images are not supported yet (process runtime only)",
-        )
+        _validate_image(cp.image, _at(field, "image"))
+        if cp.runtime == "process":
+            raise _fail(_at(field, "runtime"), "process cannot run an image: use podman, docker or leave it empty")
+    elif cp.runtime in ("podman", "docker"):
+        raise _fail(_at(field, "image"), f"is required with runtime {cp.runtime}")
+    if cp.working_dir:
+        _validate_abs_path(cp.working_dir, _at(field, "working_dir"))
+    if cp.user and not _USER.fullmatch(cp.user):
+        raise _fail(_at(field, "user"), f"must be name, uid or uid:gid (got {cp.user!r})")
+    if len(cp.mounts) > MAX_MOUNTS:
+        raise _fail(_at(field, "mounts"), f"at most {MAX_MOUNTS} mounts (got {len(cp.mounts)})")
+    targets: set[str] = set()
+    for i, mount in enumerate(cp.mounts):
+        path = _at(field, f"mounts[{i}]")
+        if not mount.source_path:
+            raise _fail(f"{path}.source_path", "is required")
+        _validate_abs_path(mount.source_path, f"{path}.source_path")
+        target = mount.container_path or mount.source_path
+        if mount.container_path:
+            _validate_abs_path(mount.container_path, f"{path}.container_path")
+        if target in targets:
+            raise _fail(f"{path}.container_path", f"{target} is mounted twice")
+        targets.add(target)
+    if len(cp.ulimits) > MAX_ULIMITS:
+        raise _fail(_at(field, "ulimits"), f"at most {MAX_ULIMITS} ulimits (got {len(cp.ulimits)})")
+    names: set[str] = set()
+    for i, ulimit in enumerate(cp.ulimits):
+        path = _at(field, f"ulimits[{i}]")
+        if ulimit.name not in ULIMIT_NAMES:
+            raise _fail(f"{path}.name", f"must be one of {', '.join(sorted(ULIMIT_NAMES))} (got {ulimit.name!r})")
+        if ulimit.name in names:
+            raise _fail(f"{path}.name", f"{ulimit.name} is set twice")
+        names.add(ulimit.name)
+        if ulimit.hard_limit and ulimit.soft_limit > ulimit.hard_limit:
+            raise _fail(path, f"soft_limit must be <= hard_limit ({ulimit.soft_limit} > {ulimit.hard_limit})")
+    if cp.shared_memory_size_mib > MAX_MEMORY_MIB:
+        raise _fail(_at(field, "shared_memory_size_mib"), f"must be <= {MAX_MEMORY_MIB} (got {cp.shared_memory_size_mib})")
+    if cp.runtime == "process":
+        for name in ("privileged", "readonly_root_filesystem", "shared_memory_size_mib"):
+            if getattr(cp, name):
+                raise _fail(_at(field, name), "is for containers only (runtime process has none)")
 
 
 def validate_submit(req: batch_pb2.SubmitJobRequest, field_prefix: str = "") -> None:
@@ -265,8 +323,8 @@ def validate_submit(req: batch_pb2.SubmitJobRequest, field_prefix: str = "") -> 
 
     overrides = req.container_overrides
     o_field = _at(field_prefix, "container_overrides")
-    if not req.job_definition and not overrides.command:
-        raise _fail(f"{o_field}.command", "is required for a job without a job definition")
+    if not req.job_definition and not overrides.command and not overrides.image:
+        raise _fail(f"{o_field}.command", "is required for a job without a job definition or image")
     _validate_command(overrides.command, f"{o_field}.command")
     _validate_environment(overrides.environment, f"{o_field}.environment")
     if overrides.HasField("vcpus"):
@@ -341,7 +399,7 @@ def validate_container_properties(cp: types_pb2.ContainerProperties, field: str)
     if resources.gpus > MAX_GPUS:
         raise _fail(_at(field, "resources.gpus"), f"must be <= {MAX_GPUS} (got {resources.gpus})")
     _validate_runtime(cp.runtime, _at(field, "runtime"))
-    refuse_unsupported_container(cp, field)
+    validate_container_fields(cp, field)
 
 
 def validate_register_job_definition(req: batch_pb2.RegisterJobDefinitionRequest) -> None:
@@ -413,12 +471,14 @@ def validate_create_compute_environment(req: batch_pb2.CreateComputeEnvironmentR
     if req.type not in types_pb2.ComputeEnvironmentType.values():
         raise _fail("type", f"unknown type {req.type}")
     _validate_state(req.state, "state")
-    _validate_vcpu_range(
-        req.min_vcpus,
-        req.desired_vcpus,
-        req.max_vcpus,
-        managed=req.type == types_pb2.COMPUTE_ENVIRONMENT_TYPE_MANAGED,
-    )
+    managed = req.type == types_pb2.COMPUTE_ENVIRONMENT_TYPE_MANAGED
+    _validate_vcpu_range(req.min_vcpus, req.desired_vcpus, req.max_vcpus, managed=managed)
+    if managed:
+        if not req.HasField("provisioner"):
+            raise _fail("provisioner", "is required for a MANAGED compute environment (kind local or command, node_vcpus, node_memory_mib)")
+        validate_managed_environment(req.max_vcpus, req.provisioner)
+    elif req.HasField("provisioner"):
+        raise _fail("provisioner", "only MANAGED compute environments have a provisioner")
 
 
 def validate_update_compute_environment(req: batch_pb2.UpdateComputeEnvironmentRequest) -> None:
@@ -429,6 +489,41 @@ def validate_update_compute_environment(req: batch_pb2.UpdateComputeEnvironmentR
     desired = req.desired_vcpus if req.HasField("desired_vcpus") else 0
     max_vcpus = req.max_vcpus if req.HasField("max_vcpus") else 0
     _validate_vcpu_range(min_vcpus, desired, max_vcpus, managed=False)
+    if req.HasField("provisioner"):
+        _validate_provisioner(req.provisioner, "provisioner")
+
+
+PROVISIONER_KINDS = ("local", "command")
+
+
+def validate_managed_environment(max_vcpus: int, provisioner: types_pb2.Provisioner) -> None:
+    """A MANAGED environment's provisioner, and room for at least one node under max_vcpus."""
+    _validate_provisioner(provisioner, "provisioner")
+    if provisioner.node_vcpus > max_vcpus:
+        raise _fail(
+            "max_vcpus",
+            f"must be at least one node's vCPUs (provisioner.node_vcpus {provisioner.node_vcpus:g} > {max_vcpus})",
+        )
+
+
+def _validate_provisioner(p: types_pb2.Provisioner, field: str) -> None:
+    if p.kind not in PROVISIONER_KINDS:
+        raise _fail(f"{field}.kind", f"must be one of {', '.join(PROVISIONER_KINDS)} (got {p.kind!r})")
+    if p.kind == "command":
+        if not p.command:
+            raise _fail(f"{field}.command", "is required for kind command (the argv to run)")
+        if len(p.command) > MAX_COMMAND_ARGS:
+            raise _fail(f"{field}.command", f"must have at most {MAX_COMMAND_ARGS} arguments")
+        if not p.command[0]:
+            raise _fail(f"{field}.command[0]", "must not be empty")
+    elif p.command:
+        raise _fail(f"{field}.command", "is only for kind command")
+    if not math.isfinite(p.node_vcpus) or not 0 < p.node_vcpus <= MAX_VCPUS:
+        raise _fail(f"{field}.node_vcpus", f"must be > 0 and <= {MAX_VCPUS} (got {p.node_vcpus:g})")
+    if not MIN_MEMORY_MIB <= p.node_memory_mib <= MAX_MEMORY_MIB:
+        raise _fail(
+            f"{field}.node_memory_mib", f"must be >= {MIN_MEMORY_MIB} and <= {MAX_MEMORY_MIB} (got {p.node_memory_mib})"
+        )
 
 
 # -- cancel / terminate -----------------------------------------------------------------------

@@ -147,6 +147,8 @@ class CatalogService:
             max_vcpus=req.max_vcpus,
             created_at=_now_ms(),
         )
+        if req.HasField("provisioner"):
+            env.provisioner.CopyFrom(req.provisioner)
         return await self._create(
             self.keys.env(req.compute_environment_name), env, f"compute environment '{req.compute_environment_name}'"
         )
@@ -160,6 +162,17 @@ class CatalogService:
             for name in ("min_vcpus", "desired_vcpus", "max_vcpus"):
                 if req.HasField(name):
                     setattr(e, name, getattr(req, name))
+            if e.type == types_pb2.COMPUTE_ENVIRONMENT_TYPE_MANAGED:
+                if req.HasField("provisioner"):
+                    e.provisioner.CopyFrom(req.provisioner)
+                if e.min_vcpus > e.max_vcpus:
+                    raise errors.InvalidArgument(f"min_vcpus: must be <= max_vcpus ({e.min_vcpus} > {e.max_vcpus})")
+                V.validate_managed_environment(e.max_vcpus, e.provisioner)
+                # The controller sets desired_vcpus from the queued work; keep it in range.
+                e.desired_vcpus = max(e.min_vcpus, min(e.desired_vcpus, e.max_vcpus))
+                return
+            if req.HasField("provisioner"):
+                raise errors.InvalidArgument("provisioner: only MANAGED compute environments have a provisioner")
             if e.max_vcpus and not (e.min_vcpus <= e.desired_vcpus <= e.max_vcpus or e.desired_vcpus == 0):
                 raise errors.InvalidArgument(
                     f"min_vcpus <= desired_vcpus <= max_vcpus must hold (got {e.min_vcpus}, {e.desired_vcpus}, {e.max_vcpus})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from shoal.cli import render
@@ -25,11 +26,18 @@ from shoal.v1 import types_pb2
 ENVS_HELP = """\
 A compute environment is a named pool of nodes. UNMANAGED: agents join it by name
 (`shoal agent --compute-env NAME`). MANAGED: the controller asks a provisioner for hosts
-between --min-vcpus and --max-vcpus.
+between --min-vcpus and --max-vcpus, in nodes of --node-vcpus / --node-memory-mib, from the
+queued work: the `local` provisioner starts agent processes on the controller's host, the
+`command` provisioner runs your command (SHOAL_CE_NAME, SHOAL_DESIRED_NODES,
+SHOAL_NODES_TO_REMOVE and SHOAL_CONTROLLER are set). Idle nodes are drained, then removed.
 
 examples:
   shoal envs create local
   shoal envs update local --state DISABLED
+  shoal envs create burst --type MANAGED --min-vcpus 0 --max-vcpus 8 \
+      --provisioner local --node-vcpus 2 --node-memory-mib 2048
+  shoal envs create cloud --type MANAGED --max-vcpus 256 --provisioner command \
+      --provisioner-command 'ansible-playbook -i inventory scale.yml' --node-vcpus 16 --node-memory-mib 65536
 """
 
 
@@ -63,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="default: ENABLED",
     )
     _vcpu_flags(p, defaults=0)
+    _provisioner_flags(p)
     p.set_defaults(func=run_create)
 
     p = es.add_parser(
@@ -71,6 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("name", metavar="NAME")
     p.add_argument("--state", type=state, metavar="ENABLED|DISABLED")
     _vcpu_flags(p, defaults=None)
+    _provisioner_flags(p)
     p.set_defaults(func=run_update)
 
     p = es.add_parser("delete", parents=[addr], help="delete a compute environment")
@@ -87,11 +97,49 @@ def _vcpu_flags(p: argparse.ArgumentParser, *, defaults: int | None) -> None:
         type=non_negative_int,
         default=defaults,
         metavar="N",
-        help="MANAGED: vCPUs to start with",
+        help="MANAGED: the controller sets it from the queued work",
     )
     p.add_argument(
         "--max-vcpus", type=non_negative_int, default=defaults, metavar="N", help="MANAGED: never more vCPUs"
     )
+
+
+def _provisioner_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--provisioner",
+        choices=["local", "command"],
+        default=None,
+        help="MANAGED: how hosts are added and removed (update: replaces the whole provisioner)",
+    )
+    p.add_argument(
+        "--provisioner-command",
+        default=None,
+        metavar="COMMAND",
+        help="MANAGED, --provisioner command: the command to run, split like a shell would",
+    )
+    p.add_argument("--node-vcpus", type=float, default=None, metavar="N", help="MANAGED: vCPUs of one node")
+    p.add_argument(
+        "--node-memory-mib",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="MANAGED: memory of one node in MiB",
+    )
+
+
+def _provisioner_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    given = [args.provisioner_command, args.node_vcpus, args.node_memory_mib]
+    if args.provisioner is None:
+        if any(v is not None for v in given):
+            raise UsageError("--provisioner-command, --node-vcpus and --node-memory-mib need --provisioner")
+        return {}
+    command = shlex.split(args.provisioner_command) if args.provisioner_command else []
+    return {
+        "provisioner": args.provisioner,
+        "provisioner_command": command,
+        "node_vcpus": args.node_vcpus or 0,
+        "node_memory_mib": args.node_memory_mib or 0,
+    }
 
 
 def _noun_help(parser: argparse.ArgumentParser) -> int:
@@ -134,14 +182,20 @@ def run_create(args: argparse.Namespace) -> int:
             min_vcpus=args.min_vcpus,
             desired_vcpus=args.desired_vcpus,
             max_vcpus=args.max_vcpus,
+            **_provisioner_kwargs(args),
         )
     _print([env], args.output)
     return EXIT_OK
 
 
 def run_update(args: argparse.Namespace) -> int:
-    if all(v is None for v in (args.state, args.min_vcpus, args.desired_vcpus, args.max_vcpus)):
-        raise UsageError("nothing to change: give --state, --min-vcpus, --desired-vcpus or --max-vcpus")
+    provisioner = _provisioner_kwargs(args)
+    if not provisioner and all(
+        v is None for v in (args.state, args.min_vcpus, args.desired_vcpus, args.max_vcpus)
+    ):
+        raise UsageError(
+            "nothing to change: give --state, --min-vcpus, --desired-vcpus, --max-vcpus or --provisioner"
+        )
     with connect(args) as client:
         env = client.update_compute_environment(
             args.name,
@@ -149,6 +203,7 @@ def run_update(args: argparse.Namespace) -> int:
             min_vcpus=args.min_vcpus,
             desired_vcpus=args.desired_vcpus,
             max_vcpus=args.max_vcpus,
+            **provisioner,
         )
     _print([env], args.output)
     return EXIT_OK

@@ -26,7 +26,7 @@ from shoal.cli.options import (
     positive_float,
     positive_int,
 )
-from shoal.client import Client, WaitTimeout, build_submit_request, enum_name
+from shoal.client import Client, WaitTimeout, build_submit_request
 from shoal.v1 import types_pb2
 
 SUBMIT_HELP = """\
@@ -133,7 +133,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--vcpus", type=positive_float, metavar="N", help="vCPUs to reserve, may be fractional (0.5)"
     )
     p.add_argument("--memory", type=positive_int, metavar="MIB", help="memory to reserve, in MiB")
-    p.add_argument("--image", metavar="IMAGE", help="container image (not supported yet)")
+    p.add_argument("--image", metavar="IMAGE",
+                   help="container image: the job runs in a podman/docker container on a node that has one")
+    p.add_argument("--runtime", default="", choices=("", "process", "podman", "docker"),
+                   help="require this runtime (default: any node that can run the job)")
     p.add_argument(
         "-e",
         "--env",
@@ -214,7 +217,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "logs",
         parents=[addr],
         help="print a job's output",
-        description="Print the output (stdout and stderr) of a job attempt, as raw bytes.",
+        description=(
+            "Print the output (stdout and stderr) of a job attempt: each line as the job printed "
+            "it; lines from shoal itself (why it could not start, a timeout, an OOM kill) start "
+            "with [shoal]. --timestamps adds the time and stream of each line; --raw prints the "
+            "stored records (TIMESTAMP STREAM F|P TEXT)."
+        ),
         formatter_class=formatter,
     )
     p.add_argument("job_id", metavar="JOB_ID")
@@ -228,6 +236,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "-f", "--follow", action="store_true", help="keep printing new output until the attempt ends"
     )
+    p.add_argument("-t", "--timestamps", action="store_true", help="show each line's time and stream")
+    p.add_argument("--raw", action="store_true", help="print the stored log records as they are")
     p.set_defaults(func=run_logs)
 
     p = sub.add_parser(
@@ -281,16 +291,14 @@ def _noun_help(parser: argparse.ArgumentParser) -> int:
 
 def run_submit(args: argparse.Namespace) -> int:
     # Flags whose behaviour a later release brings are refused, never silently dropped.
-    if args.image is not None:
-        raise UsageError("--image is not supported yet")
     if args.array_size is not None and not 2 <= args.array_size <= 10000:
         raise UsageError(f"--array-size must be between 2 and 10000, got {args.array_size}")
     if args.array_parallelism is not None and args.array_size is None:
         raise UsageError("--array-parallelism needs --array-size")
     depends_on = [parse_dependency(d) for d in args.depends_on]
-    if not args.command and not args.definition:
+    if not args.command and not args.definition and not args.image:
         raise UsageError(
-            "nothing to run: give a command after -- (e.g. shoal submit -- sleep 10) or --definition NAME"
+            "nothing to run: give a command after -- (e.g. shoal submit -- sleep 10), --image or --definition NAME"
         )
     if args.retry_attempts is not None and not 1 <= args.retry_attempts <= 10:
         raise UsageError(f"--retry-attempts must be between 1 and 10, got {args.retry_attempts}")
@@ -311,6 +319,10 @@ def run_submit(args: argparse.Namespace) -> int:
     )
     if args.array_parallelism:
         request.array_properties.parallelism = args.array_parallelism
+    if args.image:
+        request.container_overrides.image = args.image
+    if args.runtime:
+        request.container_overrides.runtime = args.runtime
     with connect(args) as client:
         response = client.submit_job(request)
         if args.output == "json":
@@ -391,10 +403,14 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_logs(args: argparse.Namespace) -> int:
     sink = sys.stdout.buffer
+    renderer = None if args.raw else render.LogRenderer(timestamps=args.timestamps)
     with connect(args) as client:
         for chunk in client.get_job_logs(args.job_id, attempt=args.attempt, follow=args.follow):
-            sink.write(chunk)
+            sink.write(chunk if renderer is None else renderer.feed(chunk))
             sink.flush()
+    if renderer is not None:
+        sink.write(renderer.flush())
+        sink.flush()
     return EXIT_OK
 
 

@@ -322,3 +322,55 @@ def job_detail(job: types_pb2.Job, now_ms: int | None = None) -> str:
         body = table(("#", "NODE", "EXIT", "STARTED", "STOPPED", "REASON"), rows)
         lines += ["  " + line for line in body.splitlines()]
     return "\n".join(lines)
+
+
+# --- job logs ---------------------------------------------------------------------------------------
+
+
+class LogRenderer:
+    """Stored log records (agent/runtime/logwriter.py) -> what `shoal logs` prints.
+
+    Records are `TIMESTAMP STREAM F|P TEXT`; "P" pieces are joined to the rest of their line.
+    Chunks may split records anywhere: the unfinished tail is kept for the next `feed`.
+    Lines that are not records (logs written before the format existed) pass through.
+    """
+
+    def __init__(self, *, timestamps: bool = False) -> None:
+        self.timestamps = timestamps
+        self._tail = b""
+        self._partial: dict[bytes, tuple[bytes, bytes]] = {}  # stream -> (first timestamp, text so far)
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._tail + chunk
+        lines = data.split(b"\n")
+        self._tail = lines.pop()
+        return b"".join(self._line(line) for line in lines)
+
+    def flush(self) -> bytes:
+        out = self._line(self._tail) if self._tail else b""
+        self._tail = b""
+        for stream, (stamp, text) in self._partial.items():
+            out += self._format(stamp, stream, text)
+        self._partial.clear()
+        return out
+
+    def _line(self, line: bytes) -> bytes:
+        parts = line.split(b" ", 3)
+        if len(parts) < 3 or parts[2] not in (b"F", b"P") or not parts[0].endswith(b"Z"):
+            return line + b"\n"
+        stamp, stream, tag = parts[0], parts[1], parts[2]
+        text = parts[3] if len(parts) == 4 else b""
+        if stream in self._partial:
+            first, earlier = self._partial.pop(stream)
+            stamp, text = first, earlier + text
+        if tag == b"P":
+            self._partial[stream] = (stamp, text)
+            return b""
+        return self._format(stamp, stream, text)
+
+    def _format(self, stamp: bytes, stream: bytes, text: bytes) -> bytes:
+        if self.timestamps:
+            return stamp + b" " + stream + b" " + text + b"\n"
+        if stream == b"shoal":
+            return b"[shoal] " + text + b"\n"
+        return text + b"\n"

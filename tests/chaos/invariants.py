@@ -32,16 +32,16 @@ tests/unit/test_chaos_checker.py.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoal import Client
-from shoal.client import WaitTimeout
 from shoal.v1 import types_pb2
 
-from .workload import EXIT, RETRY, JobSpec
+from .workload import EXIT, JobSpec
 
 S = types_pb2.JobStatus
 FINAL = (S.JOB_STATUS_SUCCEEDED, S.JOB_STATUS_FAILED)
@@ -162,25 +162,19 @@ class Notice:
 
 
 def glob(pattern: str, value: str) -> bool:
-    """AWS Batch's glob: '*' any run, '?' one character, the rest literal, whole value."""
-    if not pattern:
-        return value == ""
-    head, star, tail = pattern.partition("*")
-    if not star:
-        return len(head) == len(value) and all(p in ("?", v) for p, v in zip(head, value, strict=True))
-    for i in range(len(value) + 1):
-        if len(value) - i >= 0 and glob(head, value[:i]) and glob("*" + tail if False else tail, value[i:]):
-            return True
-        if glob(head, value[:i]) and tail and _glob_any_suffix(tail, value[i:]):
-            return True
-    return False
+    """AWS Batch's glob: '*' any run (also empty), '?' one character, the rest literal, whole value."""
+    reach = {0}  # positions in `value` the pattern read so far can end at
+    for ch in pattern:
+        if ch == "*":
+            reach = set(range(min(reach), len(value) + 1)) if reach else set()
+        else:
+            reach = {i + 1 for i in reach if i < len(value) and ch in ("?", value[i])}
+    return len(value) in reach
 
 
-def _glob_any_suffix(pattern: str, value: str) -> bool:
-    return any(glob(pattern, value[i:]) for i in range(len(value) + 1)) if pattern.startswith("*") else glob(pattern, value)
-
-
-def retries(spec: JobSpec, detail: types_pb2.AttemptDetail, attempts_made: int, interruptions_used: int) -> tuple[bool, bool]:
+def retries(
+    spec: JobSpec, detail: types_pb2.AttemptDetail, attempts_made: int, interruptions_used: int
+) -> tuple[bool, bool]:
     """(retry?, charged to the interruption budget?) after `detail`, the attempts_made-th attempt."""
     exit_code = str(detail.exit_code) if detail.HasField("exit_code") else None
     for rule in spec.rules:
@@ -193,7 +187,6 @@ def retries(spec: JobSpec, detail: types_pb2.AttemptDetail, attempts_made: int, 
         if rule.action == EXIT:
             return False, False
         break  # RETRY: while attempts remain, as when no rule matches
-    assert RETRY  # (the only other action)
     if detail.interrupted and interruptions_used < spec.interruption_attempts:
         return True, True
     return attempts_made - interruptions_used < max(spec.attempts, 1), False
@@ -232,8 +225,15 @@ def _check_record(job_id: str, spec: JobSpec, job: types_pb2.Job, journal: Journ
         label = f"{who} attempt {detail.attempt}"
         if run is not None and run.node != detail.node_id:
             out.append(f"{label}: recorded on {detail.node_id} but ran on {run.node}")
-        if run is not None and run.exit_code is not None and not run.terms and run.exit_code != spec.exit_code(detail.attempt):
-            out.append(f"{label}: the job exited {run.exit_code}, its spec says {spec.exit_code(detail.attempt)}")
+        if (
+            run is not None
+            and run.exit_code is not None
+            and not run.terms
+            and run.exit_code != spec.exit_code(detail.attempt)
+        ):
+            out.append(
+                f"{label}: the job exited {run.exit_code}, its spec says {spec.exit_code(detail.attempt)}"
+            )
         if detail.interrupted:
             if detail.HasField("exit_code"):
                 out.append(f"{label}: lost with its host, yet its exit code {detail.exit_code} was recorded")
@@ -241,10 +241,14 @@ def _check_record(job_id: str, spec: JobSpec, job: types_pb2.Job, journal: Journ
                 out.append(f"{label}: interrupted with reason {detail.status_reason!r} (want 'Host ...')")
         else:
             if run is None:
-                out.append(f"{label}: a result was recorded ({detail.status_reason or 'exit 0'}) but it never ran")
+                out.append(
+                    f"{label}: a result was recorded ({detail.status_reason or 'exit 0'}) but it never ran"
+                )
             elif detail.HasField("exit_code"):
                 if run.exit_code is not None and run.exit_code != detail.exit_code:
-                    out.append(f"{label}: recorded exit code {detail.exit_code}, the process exited {run.exit_code}")
+                    out.append(
+                        f"{label}: recorded exit code {detail.exit_code}, the process exited {run.exit_code}"
+                    )
                 if run.exit_code is None and detail.exit_code < 128:
                     out.append(f"{label}: recorded exit code {detail.exit_code}, the process was killed")
         success = not detail.interrupted and detail.HasField("exit_code") and detail.exit_code == 0
@@ -260,9 +264,13 @@ def _check_record(job_id: str, spec: JobSpec, job: types_pb2.Job, journal: Journ
         again, charged = retries(spec, detail, i, interruptions_used)
         interruptions_used += charged
         if again and last:
-            out.append(f"{who} is {status} after attempt {i} ({detail.status_reason!r}), its retry strategy retries it")
+            out.append(
+                f"{who} is {status} after attempt {i} ({detail.status_reason!r}), its retry strategy retries it"
+            )
         elif not again and not last:
-            out.append(f"{who} ran again after attempt {i} ({detail.status_reason!r}), its retry strategy does not retry it")
+            out.append(
+                f"{who} ran again after attempt {i} ({detail.status_reason!r}), its retry strategy does not retry it"
+            )
         elif last and job.status != S.JOB_STATUS_FAILED:
             out.append(f"{who} is {status}, but its last attempt failed ({detail.status_reason!r})")
     if job.status == S.JOB_STATUS_FAILED and not job.status_reason:
@@ -296,7 +304,14 @@ def _check_overlaps(
     return out
 
 
-def _excused(a: Run, b: Run, freezes: Sequence[Freeze], notices: Sequence[Notice], wake_kill_within: float, notice_grace: float) -> bool:
+def _excused(
+    a: Run,
+    b: Run,
+    freezes: Sequence[Freeze],
+    notices: Sequence[Notice],
+    wake_kill_within: float,
+    notice_grace: float,
+) -> bool:
     for f in freezes:
         if (
             f.node == a.node
@@ -306,7 +321,7 @@ def _excused(a: Run, b: Run, freezes: Sequence[Freeze], notices: Sequence[Notice
         ):
             return True
     for n in notices:
-        if n.node == a.node and a.start < n.at <= b.start + notice_grace and a.last <= n.at + notice_grace:
+        if n.node == a.node and a.start < n.at <= b.start and a.last <= n.at + notice_grace:
             return True
     return False
 
@@ -331,6 +346,27 @@ def find_violations(
             out += _check_record(job_id, spec, job, journal)
         out += _check_overlaps(job_id, spec, job, journal, freezes, notices, wake_kill_within, notice_grace)
     return out
+
+
+def summarize(jobs: Mapping[str, JobSpec], records: Mapping[str, types_pb2.Job], journal: Journal) -> str:
+    """One line per job: final status, then each attempt as node/exit or reason, and its runs."""
+    lines = []
+    for job_id, spec in jobs.items():
+        job = records.get(job_id)
+        if job is None:
+            lines.append(f"{spec.name:14} LOST")
+            continue
+        parts = []
+        for d in job.attempts:
+            outcome = f"exit {d.exit_code}" if d.HasField("exit_code") else d.status_reason
+            run = journal.run(job_id, d.attempt)
+            ran = f" ran {run.start:.2f}..{run.last:.2f}" if run else " never ran"
+            parts.append(
+                f"#{d.attempt} {d.node_id}: {outcome}{' (interrupted)' if d.interrupted else ''}{ran}"
+            )
+        status = types_pb2.JobStatus.Name(job.status).removeprefix("JOB_STATUS_")
+        lines.append(f"{spec.name:14} {status:9} " + "; ".join(parts))
+    return "\n".join(lines)
 
 
 @dataclass
@@ -360,16 +396,19 @@ def check_invariants(
 ) -> Report:
     """Wait for every job to be final, then assert the invariants above; returns what it saw."""
     ids = list(jobs)
-    try:
-        client.wait(ids, timeout=timeout)
-    except WaitTimeout:
-        pass  # reported below as "not final", with everything else that is wrong
-    records = {job.job_id: job for job in client.describe_jobs(ids)}
+    deadline = time.monotonic() + timeout
+    while True:
+        # Polled rather than watched: a lost job must show up as lost, not as an error here.
+        records = {job.job_id: job for job in client.describe_jobs(ids)}
+        if all(job.status in FINAL for job in records.values()) or time.monotonic() > deadline:
+            break  # what is not final (or missing) is reported below with everything else
+        time.sleep(0.25)
     seen = read_journal(journal)
     violations = find_violations(
         jobs, records, seen, freezes=list(freezes), notices=list(notices),
         wake_kill_within=wake_kill_within, notice_grace=notice_grace,
     )  # fmt: skip
+    print(summarize(jobs, records, seen))  # shown when the test fails (or with -s)
     if violations:
         summary = "\n".join(f"  - {v}" for v in violations)
         raise AssertionError(f"{len(violations)} invariant violation(s):\n{summary}")

@@ -41,7 +41,16 @@ def main() -> int:
     fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def record(event: str, *extra: object) -> None:
-        fields = [event, job_id, attempt, node, f"{time.monotonic():.6f}", f"{time.time():.6f}", os.getpid(), *extra]
+        fields = [
+            event,
+            job_id,
+            attempt,
+            node,
+            f"{time.monotonic():.6f}",
+            f"{time.time():.6f}",
+            os.getpid(),
+            *extra,
+        ]
         os.write(fd, (" ".join(str(f) for f in fields) + "\n").encode())
 
     def on_term(signum: int, frame: object) -> None:

@@ -118,3 +118,17 @@ def tls_etcd(tmp_path: Path, pki: Pki) -> Iterator[EtcdServer]:
         yield server
     finally:
         server.stop()
+
+
+# --- container runtimes (tests/contract/test_runtimes.py) --------------------------------------
+
+
+@pytest.fixture(scope="session")
+def busybox_image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The test image (busybox-static, imported into podman), built once per session.
+
+    Fails (never skips) when podman or busybox-static is missing: scripts/test installs them.
+    """
+    from tests.support.images import build_busybox_image
+
+    return build_busybox_image("podman", tmp_path_factory.mktemp("image"))

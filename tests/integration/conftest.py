@@ -82,3 +82,15 @@ def eventually(fn: Callable[[], T], *, timeout: float = 30.0, what: str = "condi
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(delay)
         delay = min(delay * 1.5, 0.25)
+
+
+# --- containers (tests/integration/test_containers.py) -------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def busybox_image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The busybox-static test image imported into podman once per session (fails if podman is
+    missing: scripts/test installs it)."""
+    from tests.support.images import build_busybox_image
+
+    return build_busybox_image("podman", tmp_path_factory.mktemp("image"))

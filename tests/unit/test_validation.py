@@ -384,27 +384,20 @@ def test_array_submissions_with_typed_dependencies_pass():
     )
 
 
-UNSUPPORTED = [
-    (
-        "image",
-        with_overrides(image="alpine:3"),
-        "container_overrides.image",
-        "container images are not supported yet",
-    ),
-    (
-        "docker",
-        with_overrides(runtime="docker"),
-        "container_overrides.runtime",
-        "not supported yet (process runtime only)",
-    ),
-    ("podman", with_overrides(runtime="podman"), "container_overrides.runtime", "not supported yet"),
-]
+def test_container_submissions_are_accepted():
+    validate_submit(with_overrides(image="alpine:3"))
+    validate_submit(with_overrides(image="localhost/shoal-test/busybox:1", runtime="podman"))
+    validate_submit(with_overrides(image="registry.example.com:5000/team/app@sha256:abc", runtime="docker"))
 
 
 @pytest.mark.parametrize(
-    ("req", "field", "problem"), [c[1:] for c in UNSUPPORTED], ids=[c[0] for c in UNSUPPORTED]
+    ("req", "field", "problem"),
+    [
+        (with_overrides(image="has space"), "container_overrides.image", "image reference"),
+        (with_overrides(image="alpine", runtime="process"), "container_overrides.runtime", "cannot run an image"),
+    ],
 )
-def test_unsupported_features_are_refused_not_ignored(req, field, problem):
+def test_bad_container_overrides(req, field, problem):
     refused(validate_submit, req, field=field, problem=problem)
 
 
@@ -437,6 +430,15 @@ def definition(**cp) -> batch_pb2.RegisterJobDefinitionRequest:
 
 def test_good_definitions():
     validate_register_job_definition(definition())
+    validate_register_job_definition(
+        definition(
+            image="localhost/app:1", working_dir="/work", user="1000:1000", privileged=False,
+            mounts=[types_pb2.Mount(source_path="/srv/data", container_path="/data", read_only=True)],
+            ulimits=[types_pb2.Ulimit(name="nofile", soft_limit=1024, hard_limit=4096)],
+            readonly_root_filesystem=True, shared_memory_size_mib=64,
+        )
+    )
+    validate_register_job_definition(definition(command=[], image="localhost/app:1"))
     validate_register_job_definition(
         definition(resources=types_pb2.ResourceRequirements(vcpus=0.5, memory_mib=64), runtime="process")
     )
@@ -475,8 +477,22 @@ def test_good_definitions():
             "1024",
         ),
         (definition(runtime="lxc"), "container_properties.runtime", ""),
-        (definition(image="alpine"), "container_properties.image", "not supported yet"),
-        (definition(runtime="docker"), "container_properties.runtime", "not supported yet"),
+        (definition(runtime="docker"), "container_properties.image", "required with runtime docker"),
+        (definition(image="alpine", runtime="process"), "container_properties.runtime", "cannot run an image"),
+        (definition(image="a b"), "container_properties.image", "image reference"),
+        (definition(image="a", working_dir="rel/dir"), "container_properties.working_dir", "absolute"),
+        (definition(image="a", user="root;rm"), "container_properties.user", "uid:gid"),
+        (definition(image="a", mounts=[types_pb2.Mount(source_path="data", container_path="/d")]),
+         "container_properties.mounts[0].source_path", "absolute"),
+        (definition(image="a", mounts=[types_pb2.Mount(source_path="/d/../etc", container_path="/d")]),
+         "container_properties.mounts[0].source_path", ".."),
+        (definition(image="a", mounts=[types_pb2.Mount(source_path="/d"), types_pb2.Mount(source_path="/e", container_path="/d")]),
+         "container_properties.mounts[1].container_path", "twice"),
+        (definition(image="a", ulimits=[types_pb2.Ulimit(name="files", soft_limit=1, hard_limit=1)]),
+         "container_properties.ulimits[0].name", "nofile"),
+        (definition(image="a", ulimits=[types_pb2.Ulimit(name="nofile", soft_limit=10, hard_limit=5)]),
+         "container_properties.ulimits[0]", "soft_limit"),
+        (definition(runtime="process", privileged=True), "container_properties.privileged", "containers only"),
     ],
 )
 def test_bad_definitions(req, field, problem):
@@ -577,6 +593,7 @@ def test_bad_update_queue(req, field):
 
 
 MANAGED = types_pb2.COMPUTE_ENVIRONMENT_TYPE_MANAGED
+LOCAL_2CPU = types_pb2.Provisioner(kind="local", node_vcpus=2, node_memory_mib=2048)
 
 
 def create_ce(**kw):
@@ -586,8 +603,12 @@ def create_ce(**kw):
 
 def test_good_compute_environments():
     validate_create_compute_environment(create_ce())
-    validate_create_compute_environment(create_ce(type=MANAGED, min_vcpus=0, desired_vcpus=4, max_vcpus=16))
-    validate_create_compute_environment(create_ce(type=MANAGED, min_vcpus=16, desired_vcpus=16, max_vcpus=16))
+    validate_create_compute_environment(
+        create_ce(type=MANAGED, min_vcpus=0, desired_vcpus=4, max_vcpus=16, provisioner=LOCAL_2CPU)
+    )
+    validate_create_compute_environment(
+        create_ce(type=MANAGED, min_vcpus=16, desired_vcpus=16, max_vcpus=16, provisioner=LOCAL_2CPU)
+    )
     validate_update_compute_environment(
         batch_pb2.UpdateComputeEnvironmentRequest(compute_environment_name="a")
     )
@@ -608,6 +629,13 @@ def test_good_compute_environments():
         (create_ce(type=MANAGED, min_vcpus=8, max_vcpus=4), "min_vcpus", "<= max_vcpus"),
         (create_ce(type=MANAGED, desired_vcpus=8, max_vcpus=4), "desired_vcpus", "<= max_vcpus"),
         (create_ce(type=MANAGED, min_vcpus=4, desired_vcpus=2, max_vcpus=8), "desired_vcpus", ">= min_vcpus"),
+        (create_ce(type=MANAGED, max_vcpus=8), "provisioner", "required"),
+        (create_ce(type=MANAGED, max_vcpus=1, provisioner=LOCAL_2CPU), "max_vcpus", "one node"),
+        (create_ce(provisioner=LOCAL_2CPU), "provisioner", "only MANAGED"),
+        (create_ce(type=MANAGED, max_vcpus=8, provisioner=types_pb2.Provisioner(kind="x", node_vcpus=2, node_memory_mib=512)), "provisioner.kind", "local"),
+        (create_ce(type=MANAGED, max_vcpus=8, provisioner=types_pb2.Provisioner(kind="command", node_vcpus=2, node_memory_mib=512)), "provisioner.command", "required"),
+        (create_ce(type=MANAGED, max_vcpus=8, provisioner=types_pb2.Provisioner(kind="local", node_memory_mib=512)), "provisioner.node_vcpus", "> 0"),
+        (create_ce(type=MANAGED, max_vcpus=8, provisioner=types_pb2.Provisioner(kind="local", node_vcpus=2)), "provisioner.node_memory_mib", ">="),
     ],
 )
 def test_bad_create_compute_environment(req, field, problem):

@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from agent.attempts import STATE_FILE
+from shoal.cli.render import LogRenderer
 from shoal.v1 import agent_pb2
 from tests.unit.agent.fake_controller import (
     FakeController,
@@ -171,28 +172,37 @@ async def test_cannot_start_is_reported_and_written_to_the_log(controller, make_
     assert report.status_reason.encode() in await collect_logs(controller, 1)
 
 
+def text(records: bytes) -> str:
+    """What `shoal logs` prints for the stored records."""
+    renderer = LogRenderer()
+    return (renderer.feed(records) + renderer.flush()).decode()
+
+
 async def test_read_logs_sends_the_file_from_the_offset(controller, make_config, start_agent) -> None:
     await start_agent(make_config((controller.address,)))
     await controller.send(start_attempt(token("job:logs"), ["sh", "-c", "echo out; echo err >&2"]))
     await controller.wait_for(finished("job:logs"))
 
     await controller.send(read_logs(1, "job:logs"))
-    await controller.send(read_logs(2, "job:logs", offset=4))
+    whole = await collect_logs(controller, 1)
+    assert sorted(text(whole).splitlines()) == ["err", "out"]
+    second = whole.index(b"\n") + 1
+    await controller.send(read_logs(2, "job:logs", offset=second))
 
-    assert await collect_logs(controller, 1) == b"out\nerr\n"
-    assert await collect_logs(controller, 2) == b"err\n"
+    assert await collect_logs(controller, 2) == whole[second:]
 
 
 async def test_read_logs_splits_big_output_into_chunks(controller, make_config, start_agent) -> None:
     await start_agent(make_config((controller.address,)))
-    size = 3 * 1024 * 1024 + 17
-    await controller.send(start_attempt(token("job-big"), ["head", "-c", str(size), "/dev/urandom"]))
+    lines = 100_000  # ~3.5 MiB of records
+    await controller.send(start_attempt(token("job-big"), ["seq", str(lines)]))
     await controller.wait_for(finished("job-big"))
 
     await controller.send(read_logs(5, "job-big"))
 
     data = await collect_logs(controller, 5)
-    assert len(data) == size
+    size = len(data)
+    assert text(data).splitlines() == [str(i) for i in range(1, lines + 1)]
     assert len(controller.matching(log_data(5))) >= size // (64 * 1024)
 
 
@@ -221,7 +231,7 @@ async def test_read_logs_follow_tails_until_the_attempt_ends(
     assert controller.matching(finished("job-follow")) == []
     go.touch()
 
-    assert await collect_logs(controller, 3) == b"one\ntwo\n"
+    assert text(await collect_logs(controller, 3)) == "one\ntwo\n"
     assert controller.matching(finished("job-follow"))
 
 

@@ -137,3 +137,43 @@ def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, message: st
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(JobDefinitionFileError, match="nope.yaml: no such file"):
         load_file(tmp_path / "nope.yaml")
+
+
+def test_container_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+jobDefinitionName: etl
+containerProperties:
+  image: localhost/etl:7
+  command: [run]
+  workingDir: /app
+  user: 1000
+  privileged: false
+  readonlyRootFilesystem: true
+  ulimits: [{name: nofile, softLimit: 1024, hardLimit: 4096}, {name: nproc, softLimit: 64}]
+  mounts: [{sourcePath: /srv/data, containerPath: /data, readOnly: true}]
+  volumes: [{name: out, host: {sourcePath: /srv/out}}]
+  mountPoints: [{sourceVolume: out, containerPath: /out}]
+  linuxParameters: {sharedMemorySize: 64}
+""")
+    cp = load_file(path).container_properties
+    assert (cp.image, cp.working_dir, cp.user, cp.privileged, cp.readonly_root_filesystem) == (
+        "localhost/etl:7", "/app", "1000", False, True)
+    assert [(u.name, u.soft_limit, u.hard_limit) for u in cp.ulimits] == [("nofile", 1024, 4096), ("nproc", 64, 64)]
+    assert [(m.source_path, m.container_path, m.read_only) for m in cp.mounts] == [
+        ("/srv/data", "/data", True), ("/srv/out", "/out", False)]
+    assert cp.shared_memory_size_mib == 64
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("privileged: yes-please", "containerProperties.privileged: expected true or false"),
+        ("mountPoints: [{sourceVolume: nope, containerPath: /x}]", "containerProperties.mountPoints[0].sourceVolume: no volume named 'nope'"),
+        ("ulimits: {nofile: 1}", "containerProperties.ulimits: expected a list"),
+    ],
+)
+def test_container_key_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, f"jobDefinitionName: x\ncontainerProperties:\n  command: [x]\n  {text}\n")
+    with pytest.raises(JobDefinitionFileError) as info:
+        load_file(path)
+    assert message in info.value.message

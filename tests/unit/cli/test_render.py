@@ -52,3 +52,19 @@ def test_enum_names_are_bare_and_case_insensitive_on_input() -> None:
 def test_memory_and_numbers() -> None:
     assert (render.memory(512), render.memory(16384), render.memory(1536)) == ("512Mi", "16Gi", "1.5Gi")
     assert (render.num(1.0), render.num(0.5)) == (1, 0.5)
+
+
+def test_log_records_render_as_the_lines_printed_whatever_the_chunking() -> None:
+    records = (b"2024-05-01T12:00:00.000001Z stdout F hello world\n"
+               b"2024-05-01T12:00:00.000002Z stderr P a long \n"
+               b"2024-05-01T12:00:00.000003Z stdout F between\n"
+               b"2024-05-01T12:00:00.000004Z stderr F line\n"
+               b"2024-05-01T12:00:00.000005Z shoal F Job attempt duration exceeded timeout\n"
+               b"not a record\n")
+    for size in (1, 7, len(records)):
+        renderer = render.LogRenderer()
+        out = b"".join(renderer.feed(records[i:i + size]) for i in range(0, len(records), size)) + renderer.flush()
+        assert out.decode().splitlines() == ["hello world", "between", "a long line",
+                                             "[shoal] Job attempt duration exceeded timeout", "not a record"]
+    stamped = render.LogRenderer(timestamps=True)
+    assert stamped.feed(records[:49]) == b"2024-05-01T12:00:00.000001Z stdout hello world\n"
