@@ -449,6 +449,22 @@ class LeaderLoop:
         p.after_commit.append(activate)
         logger.info("agent.registered", node_id=node_id, peer=session.peer, held=len(held), stale=len(stale))
 
+    def _active_by_node(self, p: _Pass) -> dict[str, list[types_pb2.Job]]:
+        """Every STARTING/RUNNING job per node, as this pass has it so far (one scan)."""
+        result: dict[str, list[types_pb2.Job]] = {}
+        data = self.view.data
+        for node_id, ids in data.by_node.items():
+            for jid in ids:
+                if jid in p.jobs:
+                    continue
+                entry = data.jobs.get(jid)
+                if entry is not None and entry.job.status in J.ACTIVE:
+                    result.setdefault(node_id, []).append(entry.job)
+        for job in p.jobs.values():
+            if job.status in J.ACTIVE and job.node_id:
+                result.setdefault(job.node_id, []).append(job)
+        return result
+
     def _active_on(self, p: _Pass, node_id: str) -> list[types_pb2.Job]:
         ids = set(self.view.data.by_node.get(node_id, ()))
         ids |= {jid for jid, job in p.jobs.items() if job.node_id == node_id}
@@ -478,7 +494,9 @@ class LeaderLoop:
             for node_id, node in self.view.data.nodes.items():
                 if node_id in self.sessions or node_id in self._disconnected_at or node_id in p.nodes:
                     continue
-                if node.status != types_pb2.NODE_STATUS_LOST or self._active_on(p, node_id):
+                if node.status != types_pb2.NODE_STATUS_LOST or (
+                    self.view.data.by_node.get(node_id) and self._active_on(p, node_id)
+                ):
                     self._lose_node(p, node_id, "Host lost: agent did not reconnect to the new leader", now)
 
     # ---- explanations (`shoal why`) ----------------------------------------------------
@@ -666,7 +684,7 @@ class LeaderLoop:
             self.waiting = {}
             return
         nodes = []
-        hostnames = {}
+        active = self._active_by_node(p)
         for node_id, session in self.sessions.items():
             if not (session.registered and session.accepting):
                 continue
@@ -675,7 +693,7 @@ class LeaderLoop:
                 continue
             capacity = Resources.from_vcpus(node.vcpus, node.memory_mib, node.gpus)
             used = Resources(0, 0, 0)
-            for job in self._active_on(p, node_id):
+            for job in active.get(node_id, ()):
                 r = job.container.resources
                 used = used + Resources.from_vcpus(r.vcpus, r.memory_mib, r.gpus)
             nodes.append(
@@ -688,7 +706,6 @@ class LeaderLoop:
                     runtimes=frozenset(node.runtimes) or frozenset({"process"}),
                 )
             )
-            hostnames[node_id] = node.hostname
         queues = {
             name: QueueView(
                 name=name,
