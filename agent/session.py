@@ -42,7 +42,7 @@ import grpc.aio
 from agent.attempts import Attempt, Attempts, Token
 from agent.config import AgentConfig
 from agent.logs import read_log
-from agent.runtime.base import AttemptSpec
+from agent.runtime.base import spec_from_container
 from shoal import log
 from shoal.errors import leader_hint
 from shoal.v1 import agent_pb2, agent_pb2_grpc, types_pb2
@@ -342,7 +342,8 @@ class Session:
             memory_mib=config.memory_mib,
             gpus=config.gpus,
             labels=dict(config.labels),
-            runtimes=[config.runtime],
+            # preferred first; a container node also runs image-less jobs as processes
+            runtimes=list(getattr(self.attempts.runtime, "names", (config.runtime,))),
             agent_version=agent_version(),
             fence_timeout_ms=int(config.fence_timeout * 1000),
         )
@@ -461,20 +462,12 @@ class Session:
         if self.attempts.get(token) is not None:
             return
         container = start.container
-        if container.runtime and container.runtime != self.attempts.runtime.name:
+        offers = getattr(self.attempts.runtime, "offers", lambda name: name == self.attempts.runtime.name)
+        if container.runtime and not offers(container.runtime):
             self.attempts.reject(token, f"runtime {container.runtime!r} is not available on this node "
                                         f"(it has {self.attempts.runtime.name!r})")
             return
-        spec = AttemptSpec(
-            job_id=token.job_id,
-            attempt=token.attempt,
-            command=tuple(container.command),
-            environment={kv.name: kv.value for kv in container.environment},
-            image=container.image,
-            vcpus=container.resources.vcpus,
-            memory_mib=container.resources.memory_mib,
-            gpus=container.resources.gpus,
-        )
+        spec = spec_from_container(token.job_id, token.attempt, container)
         timeout = float(start.timeout.attempt_duration_seconds)
         asyncio.get_running_loop().create_task(
             self.attempts.start(token, spec, timeout_seconds=timeout), name=f"start-{token}"

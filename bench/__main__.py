@@ -105,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--profile", action="store_true", help="py-spy the controller during the shoal scenarios")
     p.add_argument("--plot", type=Path, default=None, help="also write the plot (PNG) here")
+    p.add_argument(
+        "--scale-jobs", type=int, default=0, help="jobs queued by the scale scenario (default 100,000)"
+    )
+    p.add_argument(
+        "--scale-agents", type=int, default=0, help="simulated agents of the scale scenario (default 1,000)"
+    )
     p.add_argument("--workdir", type=Path, default=None, help="scratch directory (default: a temp dir)")
     args = p.parse_args(argv)
     scenarios = args.scenario or list(SCENARIOS)
@@ -123,7 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         "results": {},
     }
     with tempfile.TemporaryDirectory(prefix="shoal-bench-", dir=args.workdir) as tmp:
-        ctx = H.Context(workdir=Path(tmp), quick=args.quick, profile_dir=profile_dir)
+        ctx = H.Context(
+            workdir=Path(tmp),
+            quick=args.quick,
+            profile_dir=profile_dir,
+            scale_jobs=args.scale_jobs,
+            scale_agents=args.scale_agents,
+        )
         doc["results"]["shoal"] = run_system("shoal", SCENARIOS, scenarios, args.runs, lambda fn: fn(ctx))
     if args.with_slurm:
         from bench.slurm import run as slurm

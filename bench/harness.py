@@ -46,6 +46,10 @@ class Context:
     workdir: Path
     quick: bool = False
     profile_dir: Path | None = None
+    scale_jobs: int = 0
+    """Size of the scale scenario (0: 100,000, or 3,000 with --quick)."""
+    scale_agents: int = 0
+    """Simulated agents of the scale scenario (0: 1,000, or 50 with --quick)."""
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr, flush=True))
 
     def size(self, full: int, quick: int) -> int:

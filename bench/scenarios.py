@@ -22,7 +22,7 @@ from controller.store.etcd import EtcdClient, Op
 from shoal import Client
 from shoal.client import build_submit_request
 from shoal.devcluster import EtcdServer, free_port
-from shoal.errors import InvalidArgument
+from shoal.errors import InvalidArgument, ShoalError
 from shoal.v1 import state_pb2, types_pb2
 
 BATCH = 1000  # SubmitJobs takes at most 1,000 jobs per call
@@ -217,10 +217,21 @@ def end_to_end(ctx: H.Context) -> dict[str, float | str]:
 
 
 def scale(ctx: H.Context) -> dict[str, float | str]:
-    """100,000 queued jobs, then 1,000 simulated agents (4 slots each, jobs end at once) drain them."""
-    n = ctx.size(100_000, 3_000)
-    n_agents = ctx.size(1_000, 50)
-    out: dict[str, float | str] = {}
+    """100,000 queued jobs, then 1,000 simulated agents (4 slots each, jobs end at once) drain them.
+
+    What was measured before a step timed out is kept, with the error, in the result.
+    """
+    n = ctx.scale_jobs or ctx.size(100_000, 3_000)
+    n_agents = ctx.scale_agents or ctx.size(1_000, 50)
+    out: dict[str, float | str] = {"jobs": float(n), "agents": float(n_agents)}
+    try:
+        _scale(ctx, n, n_agents, out)
+    except (H.ScenarioError, ShoalError) as err:
+        out["error"] = f"{type(err).__name__}: {err}"
+    return out
+
+
+def _scale(ctx: H.Context, n: int, n_agents: int, out: dict[str, float | str]) -> None:
     metrics_port = free_port() if _has_metrics() else 0
     extra = ["--metrics-listen", f"127.0.0.1:{metrics_port}"] if metrics_port else []
     # place() alone on the same shape (the pure scheduler; bench/scheduler_pass.py).
@@ -262,12 +273,16 @@ def scale(ctx: H.Context) -> dict[str, float | str]:
             t0 = time.perf_counter()
             try:
                 with H.RssSampler(pid) as rss, H.Profile(pid, _profile_path(ctx, "scale")):
-                    H.wait_until(
-                        lambda: progress.get("registered", 0) >= n_agents,
-                        300,
-                        "simulated agents to register",
-                        0.1,
-                    )
+                    try:
+                        H.wait_until(
+                            lambda: progress.get("registered", 0) >= n_agents,
+                            300,
+                            "simulated agents to register",
+                            0.1,
+                        )
+                    finally:
+                        out["registered"] = float(progress.get("registered", 0))
+                        out["leadership_losses"] = float(H.leadership_losses(cluster))
                     out["register_s"] = time.perf_counter() - t0
                     H.wait_until(
                         lambda: progress.get("finished", 0) >= n,
@@ -297,8 +312,6 @@ def scale(ctx: H.Context) -> dict[str, float | str]:
                     sim.kill()
                     sim.wait()
         out["leadership_losses"] = float(H.leadership_losses(cluster))
-    out["jobs"], out["agents"] = float(n), float(n_agents)
-    return out
 
 
 def _read_progress(proc: subprocess.Popen[str], progress: dict) -> None:

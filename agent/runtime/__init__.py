@@ -100,7 +100,7 @@ class NodeRuntimes:
         return self.by_name[self.name]
 
     async def start(self, spec: AttemptSpec, log_path):  # noqa: ANN001, ANN201 - see Runtime
-        return await self.choose(spec).start(spec, log_path)
+        return await self.choose(spec, spec.runtime).start(spec, log_path)
 
     async def wait(self, handle: AttemptHandle) -> ExitStatus:
         return await self._of(handle).wait(handle)

@@ -81,6 +81,8 @@ class AttemptSpec:
     """Resource limits; containers get the agent's own nofile/nproc unless set here."""
     shared_memory_size_mib: int = 0
     """Size of /dev/shm for containers; 0 = the runtime's default."""
+    runtime: str = ""
+    """The runtime the job requires ("" = the node's choice: a container runtime for an image)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ def spec_from_container(job_id: str, attempt: int, container: types_pb2.Containe
         readonly_root_filesystem=container.readonly_root_filesystem,
         ulimits=tuple(Ulimit(u.name, u.soft_limit, u.hard_limit) for u in container.ulimits),
         shared_memory_size_mib=container.shared_memory_size_mib,
+        runtime=container.runtime,
     )
 
 

@@ -58,16 +58,25 @@ _POLL_SECONDS = 0.1
 
 
 @functools.cache
+def podman_info(binary: str) -> tuple[str, ...] | None:
+    """(OCI runtime, cgroup manager, cgroups version) from `podman info`; None if it fails."""
+    try:
+        info = subprocess.run(
+            [binary, "info", "--format", "{{.Host.OCIRuntime.Name}} {{.Host.CgroupManager}} {{.Host.CgroupsVersion}}"],
+            capture_output=True, text=True, timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return tuple(info.stdout.split()) if info.returncode == 0 else None
+
+
+@functools.cache
 def oom_cgroups_for(name: str, binary: str) -> Cgroups | None:
     """Cgroups for the parent-cgroup OOM detection: podman, cgroupfs manager, cgroup v1 only."""
     if name != "podman":
         return None
-    try:
-        info = subprocess.run([binary, "info", "--format", "{{.Host.CgroupManager}} {{.Host.CgroupsVersion}}"],
-                              capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if info.returncode != 0 or info.stdout.split() != ["cgroupfs", "v1"]:
+    info = podman_info(binary)
+    if info is None or info[1:] != ("cgroupfs", "v1"):
         return None
     cgroups = detect_cgroups()
     return cgroups if cgroups is not None and cgroups.version == 1 else None
@@ -78,14 +87,17 @@ def cli_works(name: str) -> bool:
     binary = shutil.which(name)
     if binary is None:
         return False
+    if name == "podman":
+        return podman_info(binary) is not None
+    if not os.environ.get("DOCKER_HOST") and not any(
+        os.path.exists(sock) for sock in ("/var/run/docker.sock", "/run/docker.sock")
+    ):
+        return False  # no daemon to talk to (a bare CLI, e.g. in a podman-only host)
     try:
-        if name == "docker":
-            version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
-            if "podman" in version.stdout.lower():
-                return False  # podman-docker's shim: the agent uses podman itself
-            probe = [binary, "version", "--format", "{{.Server.Version}}"]
-        else:
-            probe = [binary, "info", "--format", "{{.Host.OCIRuntime.Name}}"]
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+        if "podman" in version.stdout.lower():
+            return False  # podman-docker's shim: the agent uses podman itself
+        probe = [binary, "version", "--format", "{{.Server.Version}}"]
         return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -207,8 +219,12 @@ class ContainerCliRuntime:
         seconds = max(int(grace + 0.999), 0)
         await self._cli("stop", "--time", str(seconds), handle.container_id,
                         timeout=seconds + CLI_TIMEOUT_SECONDS)
-        if self._container_running(handle.container_id):
+        # A container still starting when `stop` ran may come up right after: force it until
+        # neither it nor our `start --attach` runs any more.
+        deadline = time.monotonic() + CLI_TIMEOUT_SECONDS
+        while self.is_alive(handle) and time.monotonic() < deadline:
             await self._cli("kill", handle.container_id)
+            await asyncio.sleep(_POLL_SECONDS)
 
     async def cleanup(self, handle: AttemptHandle) -> None:
         popen = self._children.pop(handle.pid, None)

@@ -39,6 +39,19 @@ from controller.scheduler.snapshot import JobView, NodeView, Snapshot, describe
 __all__ = ["Placement", "Plan", "place"]
 
 
+CONTAINER = "container"
+"""Pseudo-runtime of a job with an image but no runtime of its own: any container runtime will do."""
+
+
+def offers(runtimes: frozenset[str], runtime: str) -> bool:
+    """Whether a node offering `runtimes` can run a job that asks for `runtime` ("" = any)."""
+    if not runtime:
+        return True
+    if runtime == CONTAINER:
+        return bool(runtimes & {"podman", "docker"})
+    return runtime in runtimes
+
+
 @dataclass(frozen=True, slots=True)
 class Placement:
     job_id: str
@@ -359,7 +372,7 @@ class _Pass:
             indexes: list[_FreeIndex] = []
             capacities: list[_Shape] = []
             for env in envs:
-                eligible = [n for n in self.nodes_by_env.get(env, ()) if not runtime or runtime in n.runtimes]
+                eligible = [n for n in self.nodes_by_env.get(env, ()) if offers(n.runtimes, runtime)]
                 if not eligible:
                     continue
                 usable.append(env)

@@ -733,7 +733,8 @@ class LeaderLoop:
                     queue=job.job_queue,
                     request=Resources.from_vcpus(r.vcpus, r.memory_mib, r.gpus),
                     order=order,
-                    runtime=job.container.runtime,
+                    # An image without a runtime needs a node with any container runtime.
+                    runtime=job.container.runtime or ("container" if job.container.image else ""),
                 )
             )
         runnable.sort(key=lambda j: j.order)

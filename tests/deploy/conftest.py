@@ -33,6 +33,7 @@ def ansible_env(tmp_path: Path) -> dict[str, str]:
         ANSIBLE_HOME=str(tmp_path / "ansible-home"),
         ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
         ANSIBLE_REMOTE_TEMP=str(tmp_path / "ansible-tmp"),
+        ANSIBLE_LOG_PATH=str(tmp_path / "ansible.log"),  # timestamped, for a failure's post-mortem
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",

@@ -19,7 +19,8 @@ T = TypeVar("T")
 FAST_CONTROLLER = ["--lease-ttl", "2", "--heartbeat-interval", "0.5", "--agent-lost-timeout", "6",
                    "--reconnect-grace", "0.5", "--kill-grace", "2"]  # fmt: skip
 # Fixed capacity, so tests do not depend on the size of the machine they run on.
-FAST_AGENT = ["--vcpus", "2", "--memory-mib", "2048", "--fence-timeout", "4", "--kill-grace", "1"]
+# `--runtime process` skips container-runtime detection (tests that want podman ask for it).
+FAST_AGENT = ["--vcpus", "2", "--memory-mib", "2048", "--fence-timeout", "4", "--kill-grace", "1", "--runtime", "process"]
 
 
 def make_cluster(etcd_server: EtcdServer, prefix: str, data_dir: Path, **kw) -> LocalCluster:  # noqa: ANN003

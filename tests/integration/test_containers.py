@@ -15,7 +15,7 @@ import pytest
 
 from shoal import Client
 from shoal.devcluster import LocalCluster
-from shoal.v1 import types_pb2
+from shoal.v1 import batch_pb2, types_pb2
 
 from .conftest import eventually
 
@@ -92,3 +92,35 @@ def test_logs_follow_streams_lines_while_the_container_runs(podman_cluster: Loca
                 follower.kill()
                 follower.wait()
         assert client.wait([job], timeout=60)[job].status == FAILED
+
+
+def test_definition_mounts_user_and_workdir_reach_the_container(
+    podman_cluster: LocalCluster, busybox_image: str, tmp_path
+) -> None:
+    """Every container field travels controller -> agent -> podman, not just image and command."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "input.txt").write_text("from the host\n")
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    with Client(podman_cluster.address, timeout=30) as client:
+        client.register_job_definition(
+            batch_pb2.RegisterJobDefinitionRequest(
+                job_definition_name="mounted",
+                container_properties=types_pb2.ContainerProperties(
+                    image=busybox_image,
+                    command=["sh", "-c", "cat /data/input.txt > /data/out.txt; pwd >> /data/out.txt; "
+                                         "id -u >> /data/out.txt; touch /ro/x 2>/dev/null && echo writable >> /data/out.txt; true"],
+                    working_dir="/tmp",
+                    user="0",
+                    mounts=[
+                        types_pb2.Mount(source_path=str(shared), container_path="/data"),
+                        types_pb2.Mount(source_path=str(readonly), container_path="/ro", read_only=True),
+                    ],
+                ),
+            )
+        )
+        job = client.submit_job(batch_pb2.SubmitJobRequest(job_name="m", job_definition="mounted")).job_id
+        final = client.wait([job], timeout=60)[job]
+    assert final.status == SUCCEEDED, final.status_reason
+    assert (shared / "out.txt").read_text().splitlines() == ["from the host", "/tmp", "0"]

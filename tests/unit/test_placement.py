@@ -454,3 +454,23 @@ def test_property_nobody_waits_for_capacity_that_is_free(snap):
             )
             if eligible:
                 assert not j.request.fits_in(left[n.node_id]), f"{job_id} waits but fits on {n.node_id}"
+
+
+def test_an_image_job_without_a_runtime_goes_to_a_container_node():
+    from controller.scheduler import NodeView, Resources, Snapshot, place
+    from controller.scheduler.snapshot import EnvView, JobView, QueueView
+
+    cap = Resources.from_vcpus(4, 4096)
+    snap = Snapshot(
+        queues={"q": QueueView("q", 1, True, ("a",))},
+        envs={"a": EnvView("a", True)},
+        nodes=[
+            NodeView("proc", "a", cap, cap, True, frozenset({"process"})),
+            NodeView("ctr", "a", cap, cap, True, frozenset({"podman", "process"})),
+        ],
+        runnable=[JobView("j1", "q", Resources.from_vcpus(1, 64), (1, 0), runtime="container")],
+    )
+    plan = place(snap)
+    assert [(p.job_id, p.node_id) for p in plan.placements] == [("j1", "ctr")]
+    only_proc = Snapshot(queues=snap.queues, envs=snap.envs, nodes=snap.nodes[:1], runnable=snap.runnable)
+    assert "Needs runtime container" in place(only_proc).waiting["j1"]
