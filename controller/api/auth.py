@@ -223,9 +223,12 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
 
     def admit(self, method: str, context: grpc.aio.ServicerContext) -> Principal:
         """The caller of `method`, or a ShoalError saying why it is refused."""
+        if required_role(method) == PUBLIC and self.tokens is None:
+            # Health checks are never throttled: a load balancer must always get an answer.
+            return ANONYMOUS
         token = _bearer(context) if self.tokens is not None else ""
         principal = self.tokens.lookup(token) if (self.tokens is not None and token) else None
-        if self.limiter is not None:
+        if self.limiter is not None and required_role(method) != PUBLIC:
             self.limiter.check(f"token:{principal.name}" if principal else f"ip:{peer_ip(context.peer() or '')}")
         if self.tokens is None:
             return ANONYMOUS

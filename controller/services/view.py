@@ -50,6 +50,8 @@ class ViewData:
     by_status: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     by_node: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     dependents: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # Jobs not started yet (SUBMITTED, PENDING, RUNNABLE) per queue: the queue-depth limit.
+    waiting_by_queue: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
 JobListener = Callable[[types_pb2.Job, int], None]
@@ -190,6 +192,8 @@ class ClusterView:
     def _index_job(self, job_id: str, old: types_pb2.Job | None, new: types_pb2.Job | None) -> None:
         d = self.data
         if old is not None:
+            if old.status in J.WAITING:
+                d.waiting_by_queue[old.job_queue] -= 1
             d.by_status[old.status].discard(job_id)
             if old.node_id:
                 d.by_node[old.node_id].discard(job_id)
@@ -197,6 +201,8 @@ class ClusterView:
                 for dep in old.depends_on:
                     d.dependents[dep.job_id].discard(job_id)
         if new is not None:
+            if new.status in J.WAITING:
+                d.waiting_by_queue[new.job_queue] += 1
             d.by_status[new.status].add(job_id)
             if new.node_id and new.status in J.ACTIVE:
                 d.by_node[new.node_id].add(job_id)

@@ -141,7 +141,6 @@ def test_agent_with_certificate_of_another_ca_is_refused(secure: LocalCluster, p
                what="the controller to log the refused handshake")  # fmt: skip
     # ... and the agent keeps failing to connect.
     eventually(lambda: "controller unavailable" in proc.log_path.read_text(), timeout=20, what="the agent's failure")
-    time.sleep(1)
     with client(secure, pki, "rita") as rita:
         nodes = rita.list_nodes()
     assert [n.node_id for n in nodes] == ["agent-1"]
@@ -248,7 +247,6 @@ def test_limits(cluster_factory) -> None:  # noqa: ANN001
         agents=0,
         controller_args=["--max-queued-jobs-per-queue", "3", "--max-message-mib", "1", "--rate-limit", "10", "--rate-burst", "10"],
     )
-    time.sleep(1.5)  # let the health probes' bucket refill
     with Client(cluster.address, timeout=10) as c:
         c.submit_jobs([batch_pb2.SubmitJobRequest(job_name=f"q{i}", container_overrides={"command": ["true"]}) for i in range(3)])
         with pytest.raises(ResourceExhausted, match=r"job queue 'default'.*limit of 3 queued jobs"):
