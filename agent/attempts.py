@@ -3,10 +3,20 @@
 `Attempts` owns every attempt from StartAttempt until the controller has its result. It knows
 nothing about gRPC: the session tells it what to do and listens to `AttemptEvents`. Each change
 is written to `<state_dir>/attempts.json` (temp file + rename), so an agent that restarts knows
-which process groups were its own and which results it still owes the controller.
+which attempts were its own and which results it still owes the controller.
+
+Agent restarts keep attempts: nothing of an attempt depends on the agent process (job, log
+writer and container CLI run in sessions of their own), so an agent killed with SIGKILL, one
+that crashed, or one told to exit leaving its attempts running (`detach`, SIGUSR2) leaves them
+running. The next agent process re-attaches to every attempt of the state file (`recover`):
+still running -> supervised again (its timeout counted from its original start); ended while
+no agent ran -> its real exit status (the process runtime's exit file, a container's inspect);
+gone without a trace -> "Host lost: agent restarted". A clean stop (SIGTERM) still stops them.
 
 On disk, per attempt:  <state_dir>/attempts/<job id>/<attempt>/output.log   (stdout + stderr,
                        timestamped records, rotated to output.log.<offset>: agent/runtime/logwriter.py)
+                       <state_dir>/attempts/<job id>/<attempt>/output.exit  (process runtime:
+                       the exit status its gate wrote, for an agent restarted meanwhile)
                        <state_dir>/attempts/<job id>/<attempt>/work/        (its cwd)
 """
 
@@ -88,6 +98,9 @@ class Attempt:
     log_path: Path
     started_at: int = 0
     """Wall-clock ms when the process was spawned; 0 if it never was."""
+    timeout_seconds: float = 0.0
+    """The attempt's duration limit (0 = none), counted from `started_at`, also after a
+    re-attach."""
     handle: AttemptHandle | None = None
     result: AttemptResult | None = None
     """Set once it ended; kept until the controller has it."""
@@ -172,7 +185,7 @@ class Attempts:
             return None
         directory = attempt_dir(self.state_dir, token.job_id, token.attempt)
         work_dir = directory / "work"
-        attempt = Attempt(token=token, log_path=directory / "output.log")
+        attempt = Attempt(token=token, log_path=directory / "output.log", timeout_seconds=timeout_seconds)
         self._held[token] = attempt
         self._memory_of[token] = spec.memory_mib
         try:
@@ -190,9 +203,7 @@ class Attempts:
         self._save()
         _log.info("attempt started", token=str(token), pid=handle.pid, runtime=handle.runtime)
         self.events.attempt_started(attempt)
-        attempt._task = asyncio.get_running_loop().create_task(
-            self._supervise(attempt, timeout_seconds), name=f"attempt-{token}"
-        )
+        attempt._task = asyncio.get_running_loop().create_task(self._supervise(attempt), name=f"attempt-{token}")
         if attempt._stop is not None:  # stopped while it was starting
             self._begin_kill(attempt, self.kill_grace)
         return attempt
@@ -246,10 +257,11 @@ class Attempts:
         return await self._stop_all(_StopRequest(*INTERRUPTED, keep_exit_code=False), self.kill_grace)
 
     async def recover(self) -> None:
-        """On agent start: load the state file; kill leftovers of a previous agent process.
+        """On agent start: load the state file and re-attach to what a previous agent left.
 
-        Attempts that were running are reported as lost (the agent cannot know how they ended);
-        results that were never reported are kept as they were.
+        Results that were never reported are kept as they were. Attempts that were running are
+        supervised again through their handle (see the module docstring); those of a runtime
+        this agent does not have any more are reported as lost.
         """
         for record in _load_state(self.state_dir / STATE_FILE):
             token = Token(record["job_id"], int(record["attempt"]), int(record["epoch"]))
@@ -257,28 +269,50 @@ class Attempts:
                 token=token,
                 log_path=Path(record["log_path"]),
                 started_at=int(record.get("started_at", 0)),
+                timeout_seconds=float(record.get("timeout_seconds", 0.0)),
                 handle=AttemptHandle.from_dict(record["handle"]) if record.get("handle") else None,
             )
+            self._held[token] = attempt
             if record.get("result"):
                 attempt.result = AttemptResult(**record["result"])
-            else:
-                if attempt.handle is not None and not _offers(self.runtime, attempt.handle.runtime):
-                    _log.warning("attempt of another runtime left behind", token=str(token))
-                elif attempt.handle is not None and self.runtime.is_alive(attempt.handle):
-                    _log.warning("killing attempt left by a previous agent", token=str(token),
-                                 pgid=attempt.handle.pgid)
-                    await self.runtime.kill(attempt.handle, 0.0)
-                    await self.runtime.cleanup(attempt.handle)
-                attempt.result = AttemptResult(
-                    exit_code=None,
-                    status_reason=RESTARTED[0],
-                    reason=RESTARTED[1],
-                    started_at=attempt.started_at,
-                    stopped_at=now_ms(),
+                attempt.ended.set()
+                continue
+            if attempt.handle is not None and _offers(self.runtime, attempt.handle.runtime):
+                self._memory_of[token] = int(record.get("memory_mib", 0))
+                _log.info("re-attaching to attempt left by a previous agent", token=str(token),
+                          runtime=attempt.handle.runtime, pid=attempt.handle.pid,
+                          running=self.runtime.is_alive(attempt.handle))
+                attempt._task = asyncio.get_running_loop().create_task(
+                    self._supervise(attempt), name=f"attempt-{token}"
                 )
+                continue
+            if attempt.handle is not None:
+                _log.warning("attempt of another runtime left behind", token=str(token),
+                             runtime=attempt.handle.runtime)
+            attempt.result = AttemptResult(
+                exit_code=None,
+                status_reason=RESTARTED[0],
+                reason=RESTARTED[1],
+                started_at=attempt.started_at,
+                stopped_at=now_ms(),
+            )
             attempt.ended.set()
-            self._held[token] = attempt
         self._save()
+
+    async def detach(self) -> list[Attempt]:
+        """Stop supervising without stopping anything: the agent exits, its attempts run on
+        and the next agent process re-attaches to them (state file). Returns those left."""
+        self._closing = True
+        left = self.running()
+        tasks = [a._task for a in self._held.values() if a._task is not None and not a._task.done()]
+        for attempt in left:
+            for kill in attempt._kill_tasks:
+                kill.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._save()
+        return left
 
     async def close(self) -> None:
         """Wait for supervisor tasks (after `shutdown`), so nothing outlives the agent."""
@@ -312,13 +346,16 @@ class Attempts:
             asyncio.get_running_loop().create_task(self.runtime.kill(attempt.handle, grace))
         )
 
-    async def _supervise(self, attempt: Attempt, timeout_seconds: float) -> None:
+    async def _supervise(self, attempt: Attempt) -> None:
         assert attempt.handle is not None
         handle = attempt.handle
+        timeout_seconds = attempt.timeout_seconds
         waiting = asyncio.get_running_loop().create_task(self.runtime.wait(handle))
         try:
             if timeout_seconds > 0:
-                done, _ = await asyncio.wait({waiting}, timeout=timeout_seconds)
+                # From the attempt's start, which may precede this agent process (re-attached).
+                remaining = timeout_seconds - max(now_ms() - attempt.started_at, 0) / 1000
+                done, _ = await asyncio.wait({waiting}, timeout=max(remaining, 0.001))
                 if not done:
                     _log.info("attempt timed out", token=str(attempt.token), seconds=timeout_seconds)
                     with contextlib.suppress(OSError):
@@ -331,14 +368,14 @@ class Attempts:
                 await asyncio.gather(*attempt._kill_tasks, return_exceptions=True)
                 attempt._kill_tasks = [t for t in attempt._kill_tasks if not t.done()]
         except asyncio.CancelledError:
+            # The agent exits leaving the attempt running (detach): no cleanup, nothing killed.
             waiting.cancel()
             raise
         except Exception:  # noqa: BLE001 - the runtime failed us; the attempt still has to end
             _log.exception("waiting for attempt failed", token=str(attempt.token))
             status = ExitStatus(exit_code=None)
-        finally:
-            with contextlib.suppress(Exception):
-                await self.runtime.cleanup(handle)
+        with contextlib.suppress(Exception):
+            await self.runtime.cleanup(handle)
         result = self._result(attempt, status)
         if result.reason == OOM[1]:
             with contextlib.suppress(OSError):
@@ -401,7 +438,8 @@ class Attempts:
         self.events.attempt_finished(attempt)
 
     def _save(self) -> None:
-        records = [_record(a) for a in self._held.values() if not (a.discarded and not a.running)]
+        records = [_record(a, self._memory_of.get(a.token, 0)) for a in self._held.values()
+                   if not (a.discarded and not a.running)]
         _write_state(self.state_dir / STATE_FILE, records)
 
 
@@ -410,13 +448,15 @@ def _offers(runtime: Runtime, name: str) -> bool:
     return bool(offers(name)) if offers is not None else runtime.name == name
 
 
-def _record(attempt: Attempt) -> dict[str, Any]:
+def _record(attempt: Attempt, memory_mib: int = 0) -> dict[str, Any]:
     return {
         "job_id": attempt.token.job_id,
         "attempt": attempt.token.attempt,
         "epoch": attempt.token.epoch,
         "log_path": str(attempt.log_path),
         "started_at": attempt.started_at,
+        "timeout_seconds": attempt.timeout_seconds,
+        "memory_mib": memory_mib,
         "handle": attempt.handle.to_dict() if attempt.handle else None,
         "result": attempt.result.__dict__.copy() if attempt.result else None,
     }

@@ -51,6 +51,9 @@ class AgentConfig:
     kill_grace: float = DEFAULT_KILL_GRACE_SECONDS
     """Seconds between SIGTERM and SIGKILL when the agent itself stops attempts (fencing,
     shutdown, timeouts). A KillAttempt from the controller carries its own grace."""
+    keep_jobs_on_exit: bool = False
+    """SIGTERM/SIGINT leave the attempts running for the next agent process (as SIGUSR2 always
+    does) instead of stopping them: for restarts by a service manager (upgrades)."""
     error_retry: float = DEFAULT_ERROR_RETRY_SECONDS
     """Seconds between registrations refused with a non-retryable error (e.g. the compute
     environment does not exist yet)."""

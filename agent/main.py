@@ -32,7 +32,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
             "Run a shoal node agent: join a compute environment, offer this host's CPUs and "
             "memory, run the job attempts the controller places here, stream their logs and "
             "report how they ended. Stop it with SIGTERM or Ctrl-C: running attempts get "
-            "SIGTERM, the kill grace, then SIGKILL, and the controller requeues them."
+            "SIGTERM, the kill grace, then SIGKILL, and the controller requeues them. "
+            "Restart it without stopping its jobs (upgrades) with SIGUSR2: it exits at once and "
+            "leaves every attempt running; the next agent started with the same --state-dir "
+            "re-attaches to them (so does an agent restarted after a crash or a kill -9). Jobs "
+            "survive only if the new agent registers within the controller's --reconnect-grace; "
+            "otherwise the controller requeues them and the new agent kills them as stale."
         ),
     )
     parser.add_argument(
@@ -82,6 +87,11 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         metavar="SECONDS",
                         help="SIGTERM-to-SIGKILL grace when the agent stops attempts itself "
                              "(fencing, shutdown, timeouts; default: %(default)gs)")
+    parser.add_argument("--keep-jobs-on-exit", action="store_true",
+                        help="on SIGTERM/SIGINT too, exit leaving the attempts running for the next "
+                             "agent to re-attach to (as SIGUSR2 always does), e.g. when a service "
+                             "manager restarts the agent for upgrades; a termination notice then "
+                             "no longer stops jobs")
     parser.add_argument("--tls-ca", default=None, metavar="FILE",
                         help="cluster CA (PEM) to verify controllers with; turns TLS on")
     parser.add_argument("--tls-cert", default=None, metavar="FILE",
@@ -160,6 +170,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         labels=parse_labels(args.label),
         fence_timeout=args.fence_timeout,
         kill_grace=args.kill_grace,
+        keep_jobs_on_exit=args.keep_jobs_on_exit,
         error_retry=DEFAULT_ERROR_RETRY_SECONDS,
     )
 

@@ -189,15 +189,27 @@ class Session:
             loop.create_task(self._watch_silence(), name="agent-fence-watch"),
         ]
 
-    async def shutdown(self, reason: str = INTERRUPTED_REASON) -> None:
-        """Graceful stop: tell the controller, stop every attempt, report them, close."""
+    async def shutdown(self, reason: str = INTERRUPTED_REASON, *, keep_attempts: bool = False) -> None:
+        """Graceful stop: tell the controller, stop every attempt, report them, close.
+
+        With `keep_attempts` (an agent restart, e.g. for an upgrade): no Interrupted, nothing
+        stopped; results already known are still flushed, running attempts are left to the next
+        agent process, which re-attaches to them. The controller sees a broken stream: the next
+        agent must register within its reconnect grace, or the attempts are failed over (and
+        killed as stale when the agent is back).
+        """
         self._stopping = True
-        if self._stream is not None:
-            self._stream.outbox.put_control(
-                agent_pb2.AgentMessage(interrupted=agent_pb2.Interrupted(reason=reason))
-            )
-        stopped = await self.attempts.shutdown()
-        _log.info("attempts stopped for shutdown", count=len(stopped))
+        if keep_attempts:
+            left = await self.attempts.detach()
+            _log.info("exiting, leaving attempts running for the next agent", count=len(left),
+                      attempts=[str(a.token) for a in left])
+        else:
+            if self._stream is not None:
+                self._stream.outbox.put_control(
+                    agent_pb2.AgentMessage(interrupted=agent_pb2.Interrupted(reason=reason))
+                )
+            stopped = await self.attempts.shutdown()
+            _log.info("attempts stopped for shutdown", count=len(stopped))
         await self._flush_reports()
         for task in self._tasks:
             task.cancel()

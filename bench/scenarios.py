@@ -7,6 +7,7 @@ why there is no number ("not supported yet: ..."). The runner repeats them and t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -273,16 +274,17 @@ def _scale(ctx: H.Context, n: int, n_agents: int, out: dict[str, float | str]) -
             t0 = time.perf_counter()
             try:
                 with H.RssSampler(pid) as rss, H.Profile(pid, _profile_path(ctx, "scale")):
-                    try:
+                    # All of them, or go on after 120 s with those registered by then (the
+                    # count is reported): a leader that keeps losing its lease drops every
+                    # session each time, and the drain is still worth measuring.
+                    with contextlib.suppress(H.ScenarioError):
                         H.wait_until(
                             lambda: progress.get("registered", 0) >= n_agents,
-                            300,
+                            120,
                             "simulated agents to register",
                             0.1,
                         )
-                    finally:
-                        out["registered"] = float(progress.get("registered", 0))
-                        out["leadership_losses"] = float(H.leadership_losses(cluster))
+                    out["registered"] = float(progress.get("registered", 0))
                     out["register_s"] = time.perf_counter() - t0
                     H.wait_until(
                         lambda: progress.get("finished", 0) >= n,

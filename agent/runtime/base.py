@@ -2,8 +2,8 @@
 
 A runtime turns an `AttemptSpec` into something running (a process group today; a podman or
 docker container later) and hands back an `AttemptHandle`. The handle is a small, serializable
-record: the agent writes it to its state file so that a restarted agent can find the attempt
-again (today it kills it; a later version re-attaches through the same handle).
+record: the agent writes it to its state file so that a restarted agent finds the attempt again
+and re-attaches to it (keeps supervising it and reports how it ended) through the same handle.
 
 Contract every runtime keeps (tests/contract/test_runtimes.py checks it, for every runtime):
 
@@ -27,6 +27,12 @@ Contract every runtime keeps (tests/contract/test_runtimes.py checks it, for eve
   (orphaned processes of its group, a stopped container). It never touches the log file.
 - `is_alive` tells, from a handle alone (possibly written by an earlier agent process), whether
   anything of the attempt still runs.
+- Re-attaching: `wait`, `kill`, `cleanup` and `is_alive` also work on a handle written by an
+  earlier agent process (read back with `AttemptHandle.from_dict`), whether the attempt still
+  runs or ended while no agent was there. `wait` then returns the attempt's real exit status
+  where the runtime kept it (the process runtime's exit file, a container's `inspect`), else
+  `ExitStatus(exit_code=None)`. Nothing of an attempt depends on the agent process staying
+  alive: job, log writer and (for containers) the CLI run in sessions of their own.
 """
 
 from __future__ import annotations
@@ -140,6 +146,18 @@ class AttemptHandle:
     recycled pid from ours."""
     container_id: str = ""
     """Container id for container runtimes; empty for processes."""
+    exit_file: str = ""
+    """Process runtime: where the attempt's gate writes its exit status (see process.py)."""
+    writer_pid: int = 0
+    """Pid of the attempt's log writer process (0 = unknown), so that a later agent can wait
+    until the log is complete."""
+    writer_start_time: float = 0.0
+    """Creation time of `writer_pid` (as `start_time`)."""
+    cgroup_version: int = 0
+    """Cgroup of the attempt (for a container: its parent cgroup), 0 = none: needed to tell an
+    OOM kill and to remove the cgroup after a re-attach."""
+    cgroup_memory: str = ""
+    cgroup_cpu: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,6 +170,12 @@ class AttemptHandle:
             pgid=int(data["pgid"]),
             start_time=float(data["start_time"]),
             container_id=str(data.get("container_id", "")),
+            exit_file=str(data.get("exit_file", "")),
+            writer_pid=int(data.get("writer_pid", 0)),
+            writer_start_time=float(data.get("writer_start_time", 0.0)),
+            cgroup_version=int(data.get("cgroup_version", 0)),
+            cgroup_memory=str(data.get("cgroup_memory", "")),
+            cgroup_cpu=str(data.get("cgroup_cpu", "")),
         )
 
 

@@ -12,6 +12,11 @@ Every container gets the labels `shoal.managed=1`, `shoal.job-id=<job>` and
 inspects or removes containers by the id its own `create` returned (kept in the handle, also
 across agent restarts): a container the agent did not start is never touched.
 
+Agent restarts: `start --attach` and the log writer run in sessions of their own, so the
+container, its output and its log go on while no agent runs. A restarted agent re-attaches from
+the handle: it waits for the old `start --attach` to end (pidfd), then until `inspect` no longer
+says Running, and takes exit code and OOM kill from `inspect` as usual.
+
 Host quirks handled here:
 - nofile/nproc: podman's defaults (1048576) can exceed the hard limits of a sandboxed host
   ("error setting rlimit ... operation not permitted"); unless the job sets them, containers
@@ -44,6 +49,7 @@ from agent.runtime.base import AttemptHandle, AttemptSpec, CannotStart, ExitStat
 from agent.runtime.cgroups import AttemptCgroup, Cgroups
 from agent.runtime.cgroups import detect as detect_cgroups
 from agent.runtime.output import LogLimits, Output, open_output
+from agent.runtime.reattach import cgroup_fields, cgroup_of, process_alive, wait_gone, wait_writer
 from shoal import log
 
 _log = log.get("agent.runtime.container")
@@ -55,6 +61,8 @@ LABEL_ATTEMPT = "shoal.attempt"
 # A CLI call (create, inspect, stop, rm) that takes longer than this is treated as failed.
 CLI_TIMEOUT_SECONDS = 120.0
 _POLL_SECONDS = 0.1
+# Re-attached containers whose CLI is gone: how often `inspect` asks whether they still run.
+_FOREIGN_POLL_SECONDS = 0.5
 
 
 @functools.cache
@@ -181,7 +189,7 @@ class ContainerCliRuntime:
         if parent is not None:
             self._parents[popen.pid] = parent
         return AttemptHandle(runtime=self.name, pid=popen.pid, pgid=popen.pid, start_time=start_time,
-                             container_id=container_id)
+                             container_id=container_id, **output.handle_fields, **cgroup_fields(parent))
 
     async def wait(self, handle: AttemptHandle) -> ExitStatus:
         popen = self._children.get(handle.pid)
@@ -199,8 +207,16 @@ class ContainerCliRuntime:
             if output is not None:
                 await output.wait_writer()
         else:
-            while self.is_alive(handle):  # noqa: ASYNC110 - a container of an earlier agent
-                await asyncio.sleep(1.0)
+            # Re-attached (a container of an earlier agent): its `start --attach` outlived that
+            # agent (own session) and normally ends with the container; then make sure.
+            parent = cgroup_of(handle)
+            await wait_gone(handle.pid, handle.start_time)
+            while True:
+                state = await self._state(handle.container_id)
+                if state is None or not state.get("Running"):
+                    break
+                await asyncio.sleep(_FOREIGN_POLL_SECONDS)
+            await wait_writer(handle)
         state = await self._state(handle.container_id)
         if state is None:
             return ExitStatus(exit_code=None)
@@ -232,12 +248,17 @@ class ContainerCliRuntime:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(handle.pgid, signal.SIGKILL)
             popen.wait()
+        elif popen is None and _cli_alive(handle):  # re-attached: the CLI of an earlier agent
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(handle.pgid, signal.SIGKILL)
         output = self._outputs.pop(handle.pid, None)
         if output is not None:
             await output.wait_writer()
+        elif popen is None:
+            await wait_writer(handle)
         self._logs.pop(handle.pid, None)
         await self._remove(handle.container_id)
-        parent = self._parents.pop(handle.pid, None)
+        parent = self._parents.pop(handle.pid, None) or (cgroup_of(handle) if popen is None else None)
         if parent is not None:
             parent.remove()
 
@@ -417,11 +438,7 @@ def container_name(job_id: str, attempt: int) -> str:
 
 
 def _cli_alive(handle: AttemptHandle) -> bool:
-    try:
-        proc = psutil.Process(handle.pid)
-        return abs(proc.create_time() - handle.start_time) < 0.05 and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+    return process_alive(handle.pid, handle.start_time)
 
 
 def _started(state: dict) -> bool:

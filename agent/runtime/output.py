@@ -1,5 +1,9 @@
 """Where an attempt's stdout and stderr go: pipes into its own log writer process.
 
+The writer runs in a session of its own, so it outlives the agent (killed, crashed, restarted):
+the job's output is still written while no agent runs, and a re-attaching agent waits for the
+writer through the pid recorded in the attempt's handle.
+
 See `agent.runtime.logwriter` for the format and the rotation. Runtimes call `open_output`
 before spawning the job, hand the job the write ends, and close them in the agent right after.
 """
@@ -13,6 +17,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from agent.runtime import logwriter
 
@@ -37,6 +43,13 @@ class Output:
     writer: subprocess.Popen[bytes]
     stdout: int
     stderr: int
+    writer_start_time: float = 0.0
+    """Creation time of the writer process (recorded in the attempt's handle)."""
+
+    @property
+    def handle_fields(self) -> dict[str, float | int]:
+        """`AttemptHandle` fields that let a later agent wait for this writer."""
+        return {"writer_pid": self.writer.pid, "writer_start_time": self.writer_start_time}
 
     def close_job_ends(self) -> None:
         for fd in (self.stdout, self.stderr):
@@ -76,7 +89,11 @@ def open_output(log_path: Path, limits: LogLimits) -> Output:
         raise
     os.close(out_r)
     os.close(err_r)
-    return Output(writer=writer, stdout=out_w, stderr=err_w)
+    try:
+        start_time = psutil.Process(writer.pid).create_time()
+    except psutil.Error:
+        start_time = 0.0
+    return Output(writer=writer, stdout=out_w, stderr=err_w, writer_start_time=start_time)
 
 
 def note(log_path: Path, text: str) -> None:

@@ -10,12 +10,32 @@ attempt gets its own cgroup with `memory_mib` as a hard memory limit (no swap) a
 CPU quota; an OOM kill is read from the cgroup's counters. Without cgroups, memory is limited
 with RLIMIT_AS (address space): a job exceeding it sees failed allocations (and usually exits
 with an error of its own) instead of an OOM kill, programs that reserve much more address space
-than they use (JVMs, Go) may fail early, and CPU is not limited. The main process is started
-through a gate (`sh -c 'read; exec ...'`) so that limits, ulimits and the cgroup apply before
-the job's command runs: no preexec_fn (unsafe with gRPC's threads).
+than they use (JVMs, Go) may fail early, and CPU is not limited.
 
-Child exits are observed through a pidfd (Linux >= 5.3), falling back to polling: no thread per
-attempt, and no reliance on asyncio's child watcher.
+The gate. The attempt's main process (the handle's pid, leader of the attempt's session) is a
+small `sh` that runs the job's command as its child and outlives it:
+
+    sh -c '[read -r _ || exit 125;] trap : HUP INT QUIT TERM USR1 USR2 ALRM;
+           ( exec "$@" ) </dev/null; s=$?; printf "%s\\n" $s > EXIT_FILE; exit $s' shoal-attempt EXIT_FILE CMD...
+
+- The `read` (only when limits apply) waits until the agent set rlimits and the cgroup on the
+  gate, which the command inherits: no preexec_fn (unsafe with gRPC's threads).
+- The command runs in a subshell that `exec`s it: always the program named (never a shell
+  builtin of the same name), with the default disposition of every signal (traps are reset in
+  subshells), in the attempt's process group. A SIGTERM (or SIGINT, ...) to the group reaches
+  the command as before; the gate catches it and keeps waiting (POSIX defers its trap until the
+  foreground command ended), so the command may checkpoint and exit 0 within its grace.
+- The gate writes the command's status to the exit file in one write (newline-terminated: a
+  reader never takes a partial write for a status) and exits with the same status: 128+N when
+  the command died of signal N. The agent that started it reads the gate's own exit status; an
+  agent restarted meanwhile (not the gate's parent, so it cannot waitpid it) reads the exit file.
+  Only a SIGKILL to the whole group (the agent's own escalation) kills the gate too: then its
+  parent sees 128+9, and a re-attached agent, finding no exit file, reports the attempt as lost.
+- The gate's own stderr goes to /dev/null (the shell's "Killed" notes never reach the log).
+
+Exits of our own children are observed through a pidfd (Linux >= 5.3), falling back to polling:
+no thread per attempt, and no reliance on asyncio's child watcher. Attempts of an earlier agent
+process are watched the same way (agent/runtime/reattach.py).
 """
 
 from __future__ import annotations
@@ -23,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
 import resource
 import shutil
 import signal
@@ -37,6 +58,15 @@ from agent.runtime.base import AttemptHandle, AttemptSpec, CannotStart, ExitStat
 from agent.runtime.cgroups import AttemptCgroup, Cgroups, attempt_cgroup_name
 from agent.runtime.cgroups import detect as detect_cgroups
 from agent.runtime.output import LogLimits, Output, open_output
+from agent.runtime.reattach import (
+    START_TIME_SLACK,
+    cgroup_fields,
+    cgroup_of,
+    process_alive,
+    read_exit_file,
+    wait_gone,
+    wait_writer,
+)
 from shoal import log
 
 _log = log.get("agent.runtime.process")
@@ -47,13 +77,18 @@ INHERITED_ENV = ("PATH", "HOME", "LANG")
 _POLL_SECONDS = 0.05
 # After SIGKILL a group needs only the kernel to tear it down; this bounds the wait for that.
 _SIGKILL_SETTLE_SECONDS = 5.0
-# psutil's create_time is derived from boot time + clock ticks; identical across reads of one
-# process, but allow for float rounding.
-_START_TIME_SLACK = 0.05
+_START_TIME_SLACK = START_TIME_SLACK
 
 
-# The gate: waits for the agent to apply limits, then becomes the job's command.
-_GATE = ("/bin/sh", "-c", 'read -r _ || exit 125; exec "$@" </dev/null', "shoal-attempt")
+# The gate (see the module docstring): argv[1] is the exit file, then the job's argv.
+_GATE_RUN = (
+    'exec 3>&2 2>/dev/null; trap : HUP INT QUIT TERM USR1 USR2 ALRM; '
+    '( exec "$@" 2>&3 3>&- ) </dev/null; s=$?; printf "%s\\n" "$s" >"$f"; exit "$s"'
+)
+_GATE = ("/bin/sh", "-c", 'f=$1; shift; ' + _GATE_RUN, "shoal-attempt")
+# The same, first waiting for the agent to apply limits (a line on stdin; EOF = give up).
+_GATE_WAITING = ("/bin/sh", "-c", 'f=$1; shift; read -r _ || exit 125; ' + _GATE_RUN, "shoal-attempt")
+EXIT_FILE_SUFFIX = ".exit"
 # ulimit names (docker's) -> resource constants.
 RLIMITS: dict[str, int] = {
     "core": resource.RLIMIT_CORE,
@@ -119,6 +154,15 @@ class ProcessRuntime:
             except OSError as err:
                 raise CannotStart(f"cannot create the attempt's cgroup: {err}") from err
         gated = cgroup is not None or bool(limits)
+        exit_file = exit_file_for(log_path)
+        try:
+            _prepare_exit_file(exit_file, user)
+        except (OSError, CannotStart) as err:
+            if cgroup is not None:
+                cgroup.remove()
+            if isinstance(err, CannotStart):
+                raise
+            raise CannotStart(f"cannot create the attempt's exit file {str(exit_file)!r}: {err}") from err
         output = open_output(log_path, self.log_limits)
         gate_r = gate_w = -1
         try:
@@ -126,7 +170,7 @@ class ProcessRuntime:
                 gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
             with _core_dumps_disabled():
                 popen = subprocess.Popen(  # noqa: ASYNC220 - fork+exec is quick; see _core_dumps_disabled
-                    [*_GATE, *argv] if gated else argv,
+                    [*(_GATE_WAITING if gated else _GATE), str(exit_file), *argv],
                     stdin=gate_r if gated else subprocess.DEVNULL,
                     stdout=output.stdout,
                     stderr=output.stderr,
@@ -170,26 +214,38 @@ class ProcessRuntime:
         self._outputs[popen.pid] = output
         if cgroup is not None:
             self._cgroups_of[popen.pid] = cgroup
-        return AttemptHandle(runtime=self.name, pid=popen.pid, pgid=popen.pid, start_time=start_time)
+        return AttemptHandle(runtime=self.name, pid=popen.pid, pgid=popen.pid, start_time=start_time,
+                             exit_file=str(exit_file), **output.handle_fields, **cgroup_fields(cgroup))
 
     async def wait(self, handle: AttemptHandle) -> ExitStatus:
         exit_future = self._exits.get(handle.pid)
         if exit_future is None:
-            # Not our child (a handle from an earlier agent): we can see it end, not its status.
-            while self._leader_alive(handle):  # noqa: ASYNC110 - no event exists for a foreign pid
-                await asyncio.sleep(0.2)
-            return ExitStatus(exit_code=None)
+            return await self._wait_foreign(handle)
         returncode = await asyncio.shield(exit_future)
+        # The gate exits with the command's status (128+N for signal N); only a SIGKILL of the
+        # whole group kills the gate itself (returncode -9).
+        exit_code = 128 - returncode if returncode < 0 else returncode
         cgroup = self._cgroups_of.get(handle.pid)
-        oom = cgroup is not None and cgroup.killed_for_memory(-returncode if returncode < 0 else None)
+        oom = cgroup is not None and cgroup.killed_for_memory(_signal_of(exit_code))
         output = self._outputs.get(handle.pid)
         if output is not None:
             # Orphans of the group may still hold the pipes: the writer ends with the last one.
             if not _group_members(handle.pgid, not_before=handle.start_time - _START_TIME_SLACK):
                 await output.wait_writer()
-        if returncode < 0:
-            return ExitStatus(exit_code=128 - returncode, signal=-returncode, oom_killed=oom)
-        return ExitStatus(exit_code=returncode, oom_killed=oom)
+        return ExitStatus(exit_code=exit_code, signal=_signal_of(exit_code), oom_killed=oom)
+
+    async def _wait_foreign(self, handle: AttemptHandle) -> ExitStatus:
+        """Re-attached: a handle of an earlier agent. Its gate is not our child: we watch it
+        end, then read the status the gate left in the exit file (None if it left none)."""
+        await wait_gone(handle.pid, handle.start_time)
+        if not _group_members(handle.pgid, not_before=handle.start_time - _START_TIME_SLACK):
+            await wait_writer(handle)
+        exit_code = read_exit_file(handle.exit_file)
+        if exit_code is None:
+            return ExitStatus(exit_code=None)
+        cgroup = cgroup_of(handle)
+        oom = cgroup is not None and cgroup.killed_for_memory(_signal_of(exit_code))
+        return ExitStatus(exit_code=exit_code, signal=_signal_of(exit_code), oom_killed=oom)
 
     async def kill(self, handle: AttemptHandle, grace: float) -> None:
         if not self.is_alive(handle):
@@ -209,7 +265,11 @@ class ProcessRuntime:
         output = self._outputs.pop(handle.pid, None)
         if output is not None:
             await output.wait_writer()
-        cgroup = self._cgroups_of.pop(handle.pid, None)
+        elif handle.pid not in self._exits:
+            await wait_writer(handle)  # re-attached: the writer of an earlier agent
+        cgroup = self._cgroups_of.pop(handle.pid, None) or (
+            cgroup_of(handle) if handle.pid not in self._exits else None
+        )
         if cgroup is not None:
             cgroup.remove()
         self._exits.pop(handle.pid, None)
@@ -235,13 +295,7 @@ class ProcessRuntime:
         exit_future = self._exits.get(handle.pid)
         if exit_future is not None:
             return not exit_future.done()
-        try:
-            proc = psutil.Process(handle.pid)
-            if abs(proc.create_time() - handle.start_time) > _START_TIME_SLACK:
-                return False  # the pid was recycled
-            return proc.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            return False
+        return process_alive(handle.pid, handle.start_time)
 
     async def _reap(self, popen: subprocess.Popen[bytes]) -> None:
         exit_future = self._exits[popen.pid]
@@ -250,6 +304,31 @@ class ProcessRuntime:
         finally:
             if not exit_future.done() and popen.returncode is not None:
                 exit_future.set_result(popen.returncode)
+
+
+def exit_file_for(log_path: Path) -> Path:
+    """Where the gate of the attempt logging to `log_path` writes its exit status."""
+    return log_path.with_name(log_path.stem + EXIT_FILE_SUFFIX)
+
+
+def _prepare_exit_file(path: Path, user: str | int | None) -> None:
+    """An empty exit file the gate (maybe running as another user) can write, without a stale
+    status in it. The gate only opens it (O_TRUNC): it needs no write access to the directory."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        if user is not None:
+            uid = user if isinstance(user, int) else pwd.getpwnam(user).pw_uid
+            os.fchown(fd, uid, -1)
+    except KeyError as err:
+        raise CannotStart(f"user {user!r}: no such user on this node") from err
+    finally:
+        os.close(fd)
+
+
+def _signal_of(exit_code: int) -> int | None:
+    """The signal an exit status 128+N stands for (shells and container runtimes report death
+    by signal N so; an exit(128+N) of the command itself cannot be told apart)."""
+    return exit_code - 128 if 128 < exit_code < 128 + 65 else None
 
 
 async def _wait_for_exit(popen: subprocess.Popen[bytes]) -> None:

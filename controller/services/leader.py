@@ -119,6 +119,8 @@ class LeaderLoop:
         self.waiting: dict[str, str] = {}
         self.stats = LeaderStats()
         self._node_requests: list[_DrainRequest | _UndrainRequest] = []
+        # Requeued jobs whose interrupted attempt may still be stopping: job id -> (attempt, until).
+        self._stopping: dict[str, tuple[int, float]] = {}
         self.history = HistoryStore(client, keys)
         # Set by the replica when MANAGED environments are scaled: env name -> what it is doing.
         self.scaling_status: Callable[[str], str | None] = lambda _env: None
@@ -369,9 +371,16 @@ class LeaderLoop:
             self._finish(p, node_id, event.msg, now)
         elif isinstance(event, S.Interrupted):
             session.accepting = False
-            self._lose_node(p, node_id, event.reason or REASON_INTERRUPTED, now, status=types_pb2.NODE_STATUS_LOST)
+            # The agent is alive and stopping its attempts (SIGTERM, grace, SIGKILL): requeue
+            # now, but hold each job back from a new node until its old attempt has stopped.
+            self._lose_node(
+                p, node_id, event.reason or REASON_INTERRUPTED, now, status=types_pb2.NODE_STATUS_LOST, hold=mono
+            )
 
     def _finish(self, p: _Pass, node_id: str, msg: agent_pb2.AttemptFinished, now: int) -> None:
+        held = self._stopping.get(msg.token.job_id)
+        if held is not None and held[0] == msg.token.attempt:
+            del self._stopping[msg.token.job_id]  # the interrupted attempt has really stopped
         job = self._job(p, msg.token.job_id)
         if job is None or not J.is_current(job, msg.token) or job.node_id != node_id:
             return  # not the current attempt: a late or stale report, harmless by design
@@ -535,10 +544,24 @@ class LeaderLoop:
                         reasons.append(scaling[0].upper() + scaling[1:])
         return reasons or [f"Job is {status}; the next scheduling pass will consider it"]
 
+    def _hold_until_stopped(self, job: types_pb2.Job, mono: float) -> None:
+        """Keep a requeued job off every node until its old attempt reports that it stopped
+        (or the kill grace has certainly passed), so no two attempts of a job run at once."""
+        self._stopping[job.job_id] = (job.current.attempt, mono + self.config.kill_grace + 2.0)
+
     def _lose_node(
-        self, p: _Pass, node_id: str, reason: str, now: int, *, status: int = types_pb2.NODE_STATUS_LOST
+        self,
+        p: _Pass,
+        node_id: str,
+        reason: str,
+        now: int,
+        *,
+        status: int = types_pb2.NODE_STATUS_LOST,
+        hold: float | None = None,
     ) -> None:
         for job in self._active_on(p, node_id):
+            if hold is not None:
+                self._hold_until_stopped(job, hold)
             lost = agent_pb2.AttemptFinished(token=job.current, status_reason=reason, reason="HostLost")
             self._set(p, J.finish_attempt(job, lost, now_ms=now, interrupted=True))
         previous = p.nodes.get(node_id) or self.view.data.nodes.get(node_id)
@@ -590,7 +613,9 @@ class LeaderLoop:
     def _interrupt_node(self, p: _Pass, node_id: str, now: int) -> None:
         """Requeue a node's attempts now and tell the agent to stop them (termination notice)."""
         grace_ms = int(self.config.kill_grace * 1000)
+        mono = self._mono()
         for job in self._active_on(p, node_id):
+            self._hold_until_stopped(job, mono)
             lost = agent_pb2.AttemptFinished(token=job.current, status_reason=REASON_INTERRUPTED, reason="HostInterrupted")
             self._set(p, J.finish_attempt(job, lost, now_ms=now, interrupted=True))
             kill = agent_pb2.KillAttempt(token=job.current, reason=REASON_INTERRUPTED, grace_period_ms=grace_ms)
@@ -680,8 +705,17 @@ class LeaderLoop:
         data = self.view.data
         runnable_ids = {jid for jid in data.by_status.get(J.RUNNABLE, ()) if jid not in p.jobs}
         runnable_ids |= {jid for jid, job in p.jobs.items() if job.status == J.RUNNABLE}
+        held: dict[str, str] = {}
+        if self._stopping:
+            mono = self._mono()
+            for jid, (attempt, deadline) in list(self._stopping.items()):
+                if mono >= deadline:
+                    del self._stopping[jid]
+                elif jid in runnable_ids:
+                    runnable_ids.discard(jid)
+                    held[jid] = f"Waiting for attempt {attempt} to stop on its interrupted node before starting again"
         if not runnable_ids:
-            self.waiting = {}
+            self.waiting = held
             return
         nodes = []
         active = self._active_by_node(p)
@@ -741,6 +775,7 @@ class LeaderLoop:
         plan = place(Snapshot(queues=queues, envs=envs, nodes=nodes, runnable=runnable))
         self.waiting = dict(plan.waiting)
         self.waiting.update(throttled)
+        self.waiting.update(held)
         self.stats.placements += len(plan.placements)
         for placement in plan.placements:
             job = self._job(p, placement.job_id)

@@ -50,9 +50,12 @@ class RunningAgent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.stop_event = asyncio.Event()
-        self.task = asyncio.create_task(run_agent(config, self.stop_event))
+        self.keep_jobs = False
+        self.task = asyncio.create_task(run_agent(config, self.stop_event, keep_jobs=lambda: self.keep_jobs))
 
-    async def stop(self, within: float = 15.0) -> None:
+    async def stop(self, within: float = 15.0, *, keep_jobs: bool = False) -> None:
+        """Stop the agent: its attempts are stopped, or with `keep_jobs` left running (SIGUSR2)."""
+        self.keep_jobs = keep_jobs
         self.stop_event.set()
         done, _ = await asyncio.wait({self.task}, timeout=within)
         if not done:

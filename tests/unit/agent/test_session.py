@@ -390,6 +390,105 @@ async def test_shutdown_interrupts_kills_and_reports(controller, make_config, st
     assert not alive(grandchild)
 
 
+# --- agent restarts: re-attaching to what the previous agent process left -------------------------
+
+
+def held_in(message: agent_pb2.AgentMessage, job_id: str) -> agent_pb2.HeldAttempt | None:
+    for held in message.register.attempts if message.HasField("register") else ():
+        if held.token.job_id == job_id:
+            return held
+    return None
+
+
+async def test_a_restarted_agent_reattaches_to_a_running_attempt_and_reports_its_exit(
+    controller, make_config, start_agent, tmp_path: Path
+) -> None:
+    config = make_config((controller.address,))
+    first = await start_agent(config)
+    pid_file, release = tmp_path / "job.pid", tmp_path / "release"
+    script = f"echo $$ > {pid_file}; echo before; while [ ! -e {release} ]; do sleep 0.05; done; echo after; exit 7"
+    await controller.send(start_attempt(token("job-kept"), ["sh", "-c", script]))
+    started_at = (await controller.wait_for(started("job-kept"))).attempt_started.started_at
+    pid = await read_pid(pid_file)
+
+    await first.stop(keep_jobs=True)
+    assert alive(pid)
+    assert controller.matching(lambda m: m.HasField("interrupted")) == []
+    registers = len(controller.matching(is_register))
+
+    await start_agent(config)
+    (*_, register) = await controller.wait_count(is_register, registers + 1)
+    held = held_in(register, "job-kept")
+    assert held is not None and not held.HasField("finished")
+    assert held.started_at == started_at
+    beat = await controller.wait_for(lambda m: is_heartbeat(m) and len(m.heartbeat.running) == 1)
+    assert beat.heartbeat.running[0].job_id == "job-kept"
+
+    release.touch()
+    report = (await controller.wait_for(finished("job-kept"))).attempt_finished
+    assert (report.exit_code, report.status_reason) == (7, "Essential container in task exited")
+    assert report.started_at == started_at
+    controller.received.clear()
+    request = read_logs(1, "job-kept")
+    await controller.send(request)
+    text = (await collect_logs(controller, 1)).decode()
+    assert "stdout F before" in text and "stdout F after" in text
+
+
+async def test_an_attempt_that_ended_while_no_agent_ran_is_reported_with_its_exit_code(
+    controller, make_config, start_agent, tmp_path: Path
+) -> None:
+    config = make_config((controller.address,))
+    first = await start_agent(config)
+    release = tmp_path / "release"
+    await controller.send(start_attempt(token("job-ended"), ["sh", "-c", f"while [ ! -e {release} ]; do sleep 0.05; done; exit 3"]))
+    await controller.wait_for(started("job-ended"))
+    await first.stop(keep_jobs=True)
+
+    release.touch()
+    exit_file = config.state_dir / "attempts" / "job-ended" / "1" / "output.exit"
+    await eventually(lambda: exit_file.read_text() == "3\n", what="the gate to record the exit status")
+
+    await start_agent(config)
+    register = await controller.wait_for(register_reporting("job-ended", "Essential container in task exited"))
+    held = held_in(register, "job-ended")
+    assert held is not None and held.finished.exit_code == 3
+
+
+async def test_the_timeout_counts_from_the_original_start_after_a_restart(
+    controller, make_config, start_agent, tmp_path: Path
+) -> None:
+    config = make_config((controller.address,))
+    first = await start_agent(config)
+    await controller.send(start_attempt(token("job-slow"), ["sleep", "1000"], timeout_seconds=2))
+    started_at = (await controller.wait_for(started("job-slow"))).attempt_started.started_at
+    await first.stop(keep_jobs=True)
+    await asyncio.sleep(1.0)
+
+    await start_agent(config)
+    report = (await controller.wait_for(finished("job-slow"), within=10)).attempt_finished
+    assert report.status_reason == "Job attempt duration exceeded timeout"
+    assert report.exit_code == 128 + signal.SIGTERM
+    assert 2000 <= report.stopped_at - started_at < 3500
+
+
+async def test_a_crashed_agent_leaves_its_attempts_running(controller, make_config, start_agent, tmp_path: Path) -> None:
+    """run_agent ending any other way than through its stop event (here: cancelled) keeps them."""
+    config = make_config((controller.address,))
+    first = await start_agent(config)
+    pid_file = tmp_path / "job.pid"
+    await controller.send(start_attempt(token("job-crash"), ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 1000"]))
+    await controller.wait_for(started("job-crash"))
+    pid = await read_pid(pid_file)
+
+    first.task.cancel()
+    await asyncio.gather(first.task, return_exceptions=True)
+    assert alive(pid)
+
+    await start_agent(config)  # stopped (and the job with it) at the end of the test
+    await controller.wait_for(lambda m: (h := held_in(m, "job-crash")) is not None and not h.HasField("finished"))
+
+
 @pytest.fixture
 def leftover_process() -> Iterator[subprocess.Popen[bytes]]:
     """A process group as a crashed agent would have left it."""
@@ -402,21 +501,27 @@ def leftover_process() -> Iterator[subprocess.Popen[bytes]]:
             process.wait()
 
 
-async def test_restart_kills_what_a_previous_agent_left_running(
-    controller, make_config, start_agent, tmp_path: Path, leftover_process: subprocess.Popen[bytes]
-) -> None:
-    config = make_config((controller.address,))
-    config.state_dir.mkdir(parents=True)
-    record = {
+def orphan_record(tmp_path: Path, process: subprocess.Popen[bytes], **handle: object) -> dict[str, object]:
+    return {
         "job_id": "job-orphan",
         "attempt": 2,
         "epoch": 1,
         "log_path": str(tmp_path / "orphan.log"),
         "started_at": 1234,
-        "handle": {"runtime": "process", "pid": leftover_process.pid, "pgid": leftover_process.pid,
-                   "start_time": psutil.Process(leftover_process.pid).create_time()},
+        "handle": {"runtime": "process", "pid": process.pid, "pgid": process.pid,
+                   "start_time": psutil.Process(process.pid).create_time(), **handle},
         "result": None,
     }
+
+
+async def test_an_attempt_gone_without_an_exit_status_is_lost(
+    controller, make_config, start_agent, tmp_path: Path, leftover_process: subprocess.Popen[bytes]
+) -> None:
+    config = make_config((controller.address,))
+    config.state_dir.mkdir(parents=True)
+    record = orphan_record(tmp_path, leftover_process, exit_file=str(tmp_path / "orphan.exit"))
+    os.killpg(leftover_process.pid, signal.SIGKILL)  # died with its gate: no exit status anywhere
+    leftover_process.wait()
     (config.state_dir / STATE_FILE).write_text(json.dumps({"version": 1, "attempts": [record]}))
 
     await start_agent(config)
@@ -425,5 +530,19 @@ async def test_restart_kills_what_a_previous_agent_left_running(
     (held,) = register.register.attempts
     assert (held.token.attempt, held.started_at) == (2, 1234)
     assert not held.finished.HasField("exit_code")
-    await eventually(lambda: leftover_process.poll() is not None, what="the leftover to be killed")
-    assert leftover_process.returncode == -signal.SIGKILL
+
+
+async def test_a_reattached_attempt_the_controller_calls_stale_is_killed(
+    controller, make_config, start_agent, tmp_path: Path, leftover_process: subprocess.Popen[bytes]
+) -> None:
+    config = make_config((controller.address,))
+    config.state_dir.mkdir(parents=True)
+    (config.state_dir / STATE_FILE).write_text(
+        json.dumps({"version": 1, "attempts": [orphan_record(tmp_path, leftover_process)]})
+    )
+    controller.stale_on_next_register = [token("job-orphan", attempt=2)]
+
+    await start_agent(config)
+
+    await eventually(lambda: leftover_process.poll() is not None, what="the stale leftover to be killed")
+    assert controller.matching(finished("job-orphan")) == []
