@@ -279,12 +279,15 @@ class Attempts:
                 continue
             if attempt.handle is not None and _offers(self.runtime, attempt.handle.runtime):
                 self._memory_of[token] = int(record.get("memory_mib", 0))
+                running = self.runtime.is_alive(attempt.handle)
                 _log.info("re-attaching to attempt left by a previous agent", token=str(token),
-                          runtime=attempt.handle.runtime, pid=attempt.handle.pid,
-                          running=self.runtime.is_alive(attempt.handle))
-                attempt._task = asyncio.get_running_loop().create_task(
-                    self._supervise(attempt), name=f"attempt-{token}"
-                )
+                          runtime=attempt.handle.runtime, pid=attempt.handle.pid, running=running)
+                if running:
+                    attempt._task = asyncio.get_running_loop().create_task(
+                        self._supervise(attempt), name=f"attempt-{token}"
+                    )
+                else:  # ended while no agent ran: its result goes into the first Register
+                    await self._supervise(attempt)
                 continue
             if attempt.handle is not None:
                 _log.warning("attempt of another runtime left behind", token=str(token),

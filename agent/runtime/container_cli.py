@@ -200,8 +200,7 @@ class ContainerCliRuntime:
                 # The container's own cgroup (inside the parent) is removed right after it
                 # exits, so its "limit reached" counters are sampled while it runs.
                 if parent is not None and not memory_hit:
-                    memory_hit = any(AttemptCgroup(1, child, None).oom_killed()
-                                     for child in parent.memory.glob("libpod-*"))
+                    memory_hit = _container_hit_memory(parent)
                 await asyncio.sleep(_POLL_SECONDS)
             output = self._outputs.get(handle.pid)
             if output is not None:
@@ -210,7 +209,12 @@ class ContainerCliRuntime:
             # Re-attached (a container of an earlier agent): its `start --attach` outlived that
             # agent (own session) and normally ends with the container; then make sure.
             parent = cgroup_of(handle)
-            await wait_gone(handle.pid, handle.start_time)
+            if parent is None:
+                await wait_gone(handle.pid, handle.start_time)
+            while _cli_alive(handle):  # noqa: ASYNC110 - sampling the OOM counters, as above
+                if parent is not None and not memory_hit:
+                    memory_hit = _container_hit_memory(parent)
+                await asyncio.sleep(_POLL_SECONDS)
             while True:
                 state = await self._state(handle.container_id)
                 if state is None or not state.get("Running"):
@@ -435,6 +439,11 @@ def _check_mounts(spec: AttemptSpec) -> None:
 def container_name(job_id: str, attempt: int) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "-", job_id)[:100]
     return f"shoal-{safe}-{attempt}-{secrets.token_hex(3)}"
+
+
+def _container_hit_memory(parent: AttemptCgroup) -> bool:
+    """Whether the container's own cgroup (inside the attempt's parent) counted an OOM kill."""
+    return any(AttemptCgroup(1, child, None).oom_killed() for child in parent.memory.glob("libpod-*"))
 
 
 def _cli_alive(handle: AttemptHandle) -> bool:

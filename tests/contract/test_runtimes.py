@@ -477,3 +477,140 @@ async def test_a_container_the_agent_did_not_start_is_never_touched(runtime: Run
         assert podman("container", "exists", name).returncode == 0
     finally:
         podman("rm", "-f", name)
+
+
+# --- re-attaching: a later agent process takes over from a handle ----------------------------------
+
+
+def recorded_status(handle: AttemptHandle) -> str:
+    """What the process runtime's gate wrote to the attempt's exit file."""
+    return Path(handle.exit_file).read_text()
+
+
+def restored_in_a_later_agent(runtime: Runtime, handle: AttemptHandle) -> tuple[Runtime, AttemptHandle]:
+    """What a restarted agent has: a fresh runtime and the handle read back from its state file."""
+    return make_runtime_under_test(runtime.name), AttemptHandle.from_dict(handle.to_dict())
+
+
+async def test_a_later_runtime_instance_reattaches_and_gets_the_real_exit_status(
+    runtime: Runtime, spec, tmp_path: Path
+) -> None:
+    log_path = tmp_path / "out.log"
+    release = tmp_path / "release"
+    mounts = (Mount(str(tmp_path), "/t"),) if runtime.name != "process" else ()
+    inside = "/t/release" if mounts else str(release)
+    handle = await runtime.start(
+        spec("sh", "-c", f"echo before; while [ ! -e {inside} ]; do sleep 0.05; done; echo after; exit 3",
+             mounts=mounts), log_path)
+    await eventually(log_has(log_path, "before"), what="the job to start")
+    later, restored = restored_in_a_later_agent(runtime, handle)
+    assert later.is_alive(restored)
+
+    waiting = asyncio.create_task(later.wait(restored))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    release.touch()
+    status = await asyncio.wait_for(waiting, 30)
+
+    assert (status.exit_code, status.oom_killed, status.cannot_start) == (3, False, "")
+    assert lines(log_path, "stdout") == ["before", "after"]  # the log is complete when wait returns
+    await later.cleanup(restored)
+    assert not later.is_alive(restored)
+    await runtime.wait(handle)
+    await runtime.cleanup(handle)
+
+
+async def test_an_attempt_that_ended_before_the_reattach_still_has_its_exit_status(
+    runtime: Runtime, spec, tmp_path: Path
+) -> None:
+    handle = await runtime.start(spec("sh", "-c", "echo done; exit 5"), tmp_path / "out.log")
+    assert (await runtime.wait(handle)).exit_code == 5  # ...and the agent died before cleanup
+    later, restored = restored_in_a_later_agent(runtime, handle)
+    assert not later.is_alive(restored)
+
+    status = await later.wait(restored)
+
+    assert status.exit_code == 5
+    await later.cleanup(restored)
+
+
+@pytest.mark.parametrize("runtime_name", ["process"])
+async def test_the_gate_records_the_exit_status_and_signals_reach_the_command(
+    runtime: Runtime, spec, tmp_path: Path
+) -> None:
+    # A SIGTERM to the group reaches the command, which may checkpoint and exit 0: the gate
+    # survives it and records the command's own status, not its own death.
+    log_path = tmp_path / "clean.log"
+    handle = await runtime.start(spec("sh", "-c", "trap 'echo checkpoint; exit 0' TERM; echo ready; "
+                                                  "while :; do sleep 0.1; done"), log_path)
+    await eventually(log_has(log_path, "ready"), what="the SIGTERM handler")
+    os.killpg(handle.pgid, signal.SIGTERM)
+    assert (await runtime.wait(handle)).exit_code == 0
+    assert recorded_status(handle) == "0\n"
+    assert lines(log_path, "stdout") == ["ready", "checkpoint"]
+    await runtime.cleanup(handle)
+
+    # Death by signal N: 128+N, in the exit file too, and seen by a later agent.
+    for signum in (signal.SIGTERM, signal.SIGUSR1):
+        log_path = tmp_path / f"signal{signum}.log"
+        handle = await runtime.start(spec("sleep", "1000"), log_path)
+        await eventually(lambda h=handle: len(group_pids(h.pgid)) >= 2, what="the gate and its command")
+        os.killpg(handle.pgid, signum)
+        assert (await runtime.wait(handle)).exit_code == 128 + signum
+        assert recorded_status(handle) == f"{128 + signum}\n"
+        later, restored = restored_in_a_later_agent(runtime, handle)
+        assert (await later.wait(restored)).exit_code == 128 + signum
+        await runtime.cleanup(handle)
+        assert lines(log_path) == []  # the gate's own notes ("Terminated") never reach the log
+
+    # The command runs as the program named, never a shell builtin of that name.
+    log_path = tmp_path / "echo.log"
+    assert (await run_to_end(runtime, spec("echo", "a\\nb"), log_path)).exit_code == 0
+    assert lines(log_path, "stdout") == ["a\\nb"]
+
+
+@pytest.mark.parametrize("runtime_name", ["process"])
+async def test_a_gate_killed_with_its_group_leaves_no_status_and_the_attempt_is_lost(
+    runtime: Runtime, spec, tmp_path: Path
+) -> None:
+    handle = await runtime.start(spec("sleep", "1000"), tmp_path / "out.log")
+    assert recorded_status(handle) == ""
+    later, restored = restored_in_a_later_agent(runtime, handle)
+    waiting = asyncio.create_task(later.wait(restored))
+
+    os.killpg(handle.pgid, signal.SIGKILL)  # nothing of the attempt can record anything
+
+    assert (await asyncio.wait_for(waiting, 15)).exit_code is None
+    assert (await runtime.wait(handle)).exit_code == 128 + signal.SIGKILL  # its parent still knows
+    await later.cleanup(restored)
+    await runtime.cleanup(handle)
+
+
+@pytest.mark.parametrize("runtime_name", ["process"])
+async def test_a_reattached_attempt_is_killed_as_a_whole_group(runtime: Runtime, spec, tmp_path: Path) -> None:
+    handle = await runtime.start(spec("sh", "-c", "sleep 1000 & sleep 1000; wait"), tmp_path / "out.log")
+    await eventually(lambda: len(group_pids(handle.pgid)) >= 4, what="gate, sh and both sleeps")
+    members = group_pids(handle.pgid)
+    later, restored = restored_in_a_later_agent(runtime, handle)
+    waiting = asyncio.create_task(later.wait(restored))
+
+    await later.kill(restored, grace=1.0)
+
+    assert [pid for pid in members if alive(pid)] == []
+    assert (await asyncio.wait_for(waiting, 15)).exit_code == 128 + signal.SIGTERM
+    await later.cleanup(restored)
+    await runtime.cleanup(handle)
+
+
+async def test_an_oom_kill_is_still_told_after_a_reattach(runtime: Runtime, spec, tmp_path: Path) -> None:
+    hog = "sleep 0.5; x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"
+    handle = await runtime.start(spec("sh", "-c", hog, memory_mib=32), tmp_path / "out.log")
+    later, restored = restored_in_a_later_agent(runtime, handle)
+
+    status = await asyncio.wait_for(later.wait(restored), 30)
+
+    assert status.oom_killed
+    assert status.exit_code == 128 + signal.SIGKILL
+    await later.cleanup(restored)
+    await runtime.wait(handle)
+    await runtime.cleanup(handle)

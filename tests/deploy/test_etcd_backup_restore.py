@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,11 @@ def test_snapshot_and_restore_keep_jobs_and_queues(tmp_path: Path) -> None:
             failed = client.submit_job("failed", command=["sh", "-c", "exit 2"], memory_mib=64).job_id
             final = client.wait([*done, failed], timeout=60)
             waiting = [client.submit_job(f"wait{i}", job_queue="backlog", command=["true"]).job_id for i in range(2)]
+            # SUBMITTED until the leader's next pass admits them: wait for that, not a fixed time.
+            deadline = time.monotonic() + 30
+            while {j.status for j in client.describe_jobs(waiting)} != {types_pb2.JOB_STATUS_RUNNABLE}:
+                assert time.monotonic() < deadline, "the backlog jobs never became RUNNABLE"
+                time.sleep(0.05)
             before = {j.job_id: j.status for j in client.describe_jobs([*done, failed, *waiting])}
         assert [final[j].status for j in done] == [types_pb2.JOB_STATUS_SUCCEEDED] * 3
         assert before[failed] == types_pb2.JOB_STATUS_FAILED

@@ -1,0 +1,146 @@
+"""An agent restarted on the same host (kill -9 of the agent alone, then started again, as
+systemd's Restart= does) re-attaches to the jobs it started instead of losing them.
+
+The controller runs with `--reconnect-grace 5`: a restart within the grace keeps the jobs (with
+the default 1 s a Python agent does not come back in time and the jobs are failed over).
+ManagedProcess.kill9 kills the agent's whole process group: jobs, their log writers and the
+podman CLI run in sessions of their own, so they survive it, as they survive a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from shoal import Client
+from shoal.devcluster import LocalCluster
+from shoal.v1 import types_pb2
+
+from .conftest import eventually
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+RECONNECT_GRACE = ["--reconnect-grace", "5"]
+PODMAN_AGENT = ["--runtime", "podman", "--image-pull", "never"]
+SUCCEEDED, FAILED, RUNNING = types_pb2.JOB_STATUS_SUCCEEDED, types_pb2.JOB_STATUS_FAILED, types_pb2.JOB_STATUS_RUNNING
+
+
+def attempt_dir(cluster: LocalCluster, job_id: str) -> Path:
+    return cluster.data_dir / "agent-1" / "attempts" / job_id / "1"
+
+
+def log_has(cluster: LocalCluster, job_id: str, text: str) -> Callable[[], bool]:
+    path = attempt_dir(cluster, job_id) / "output.log"
+    return lambda: path.exists() and text in path.read_text()
+
+
+def running(client: Client, job_id: str) -> Callable[[], bool]:
+    return lambda: client.describe_job(job_id).status == RUNNING
+
+
+def logs(client: Client, job_id: str) -> str:
+    return b"".join(client.get_job_logs(job_id)).decode()
+
+
+def crash_and_restart_agent(cluster: LocalCluster, while_down: Callable[[], None] = lambda: None) -> None:
+    agent = cluster.agent_procs[0]
+    agent.kill9()
+    while_down()
+    agent.start()  # same argv, same --state-dir
+
+
+@pytest.fixture
+def cluster(cluster_factory: Callable[..., LocalCluster]) -> LocalCluster:
+    return cluster_factory(agents=1, controller_args=RECONNECT_GRACE)
+
+
+def test_a_job_keeps_running_through_an_agent_crash_and_keeps_its_logs(cluster: LocalCluster, tmp_path: Path) -> None:
+    mid, end = tmp_path / "mid", tmp_path / "end"
+    script = (f"echo before; while [ ! -e {mid} ]; do sleep 0.05; done; echo during; "
+              f"while [ ! -e {end} ]; do sleep 0.05; done; echo after")
+    with Client(cluster.address, timeout=30) as client:
+        job_id = client.submit_job("survivor", command=["sh", "-c", script]).job_id
+        eventually(running(client, job_id), what="the job to run")
+        eventually(log_has(cluster, job_id, "before"), what="its first line")
+
+        def job_prints_while_the_agent_is_down() -> None:
+            mid.touch()
+            eventually(log_has(cluster, job_id, "during"), what="output written while no agent runs")
+
+        crash_and_restart_agent(cluster, job_prints_while_the_agent_is_down)
+        cluster.wait_nodes_ready(1, 30)
+        assert client.describe_job(job_id).status == RUNNING
+        end.touch()
+
+        final = client.wait([job_id], timeout=30)[job_id]
+        assert final.status == SUCCEEDED, final.status_reason
+        (attempt,) = final.attempts
+        assert attempt.exit_code == 0
+        text = logs(client, job_id)
+        assert [line.split(" ", 3)[-1] for line in text.splitlines() if " stdout " in line] == [
+            "before", "during", "after"]
+
+
+def test_a_job_that_ends_while_the_agent_is_down_keeps_its_exit_code(cluster: LocalCluster, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    with Client(cluster.address, timeout=30) as client:
+        job_id = client.submit_job("ends-alone", command=["sh", "-c", f"while [ ! -e {release} ]; do sleep 0.05; done; "
+                                                                      "echo bye; exit 3"]).job_id
+        eventually(running(client, job_id), what="the job to run")
+
+        def job_ends_while_the_agent_is_down() -> None:
+            release.touch()
+            exit_file = attempt_dir(cluster, job_id) / "output.exit"
+            eventually(lambda: exit_file.read_text() == "3\n", what="the job's exit status on disk")
+
+        crash_and_restart_agent(cluster, job_ends_while_the_agent_is_down)
+
+        final = client.wait([job_id], timeout=30)[job_id]
+        assert (final.status, final.status_reason) == (FAILED, "Essential container in task exited")
+        (attempt,) = final.attempts
+        assert attempt.exit_code == 3
+        assert "stdout F bye" in logs(client, job_id)
+
+
+def test_a_container_job_keeps_running_through_an_agent_crash(
+    cluster_factory: Callable[..., LocalCluster], busybox_image: str
+) -> None:
+    cluster = cluster_factory(agents=1, controller_args=RECONNECT_GRACE, agent_args=PODMAN_AGENT)
+    with Client(cluster.address, timeout=30) as client:
+        job_id = client.submit_job("in-a-container", image=busybox_image,
+                                   command=["sh", "-c", "echo before; sleep 4; echo after; exit 4"]).job_id
+        eventually(running(client, job_id), what="the container job to run")
+        eventually(log_has(cluster, job_id, "before"), what="its first line")
+
+        crash_and_restart_agent(cluster)
+
+        final = client.wait([job_id], timeout=60)[job_id]
+        assert (final.status, final.status_reason) == (FAILED, "Essential container in task exited")
+        (attempt,) = final.attempts
+        assert attempt.exit_code == 4
+        text = logs(client, job_id)
+        assert "stdout F before" in text and "stdout F after" in text
+
+
+def test_sigusr2_restarts_the_agent_without_stopping_its_jobs(cluster: LocalCluster, tmp_path: Path) -> None:
+    """The upgrade path: SIGUSR2 = exit now, leaving the attempts to the next agent process."""
+    release = tmp_path / "release"
+    with Client(cluster.address, timeout=30) as client:
+        job_id = client.submit_job("upgraded-under", command=["sh", "-c", f"while [ ! -e {release} ]; do sleep 0.05; "
+                                                                          "done; exit 0"]).job_id
+        eventually(running(client, job_id), what="the job to run")
+        agent = cluster.agent_procs[0]
+
+        os.kill(agent.pid, signal.SIGUSR2)
+        assert agent.proc is not None and agent.proc.wait(15) == 0
+        assert "leaving attempts running" in agent.tail(5)
+        agent.start()
+        release.touch()
+
+        final = client.wait([job_id], timeout=30)[job_id]
+        assert final.status == SUCCEEDED, final.status_reason
+        assert [a.exit_code for a in final.attempts] == [0]
