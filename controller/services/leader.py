@@ -119,6 +119,10 @@ class LeaderLoop:
         self.waiting: dict[str, str] = {}
         self.stats = LeaderStats()
         self._node_requests: list[_DrainRequest | _UndrainRequest] = []
+        # Scheduler inputs of waiting jobs, by job id: (mod revision, JobView), rebuilt only on change.
+        self._job_views: dict[str, tuple[int, JobView | None]] = {}
+        self._last_signature: tuple | None = None
+        self._last_waiting: dict[str, str] = {}
         # Requeued jobs whose interrupted attempt may still be stopping: job id -> (attempt, until).
         self._stopping: dict[str, tuple[int, float]] = {}
         self.history = HistoryStore(client, keys)
@@ -253,7 +257,9 @@ class LeaderLoop:
         self._admit(p, now)
         self._update_parents(p, now)
         self._admit(p, now)  # dependents of array jobs that just ended
+        await asyncio.sleep(0)  # let keepalives and agent streams run between the heavy steps
         self._schedule(p)
+        await asyncio.sleep(0)
         self._resend_starts(p)
         if p.jobs or p.nodes or p.deletes or p.batch_deletes:
             ops = [Op.put(self.keys.job(jid), job.SerializeToString()) for jid, job in p.jobs.items()]
@@ -313,9 +319,18 @@ class LeaderLoop:
 
     # ---- submissions -------------------------------------------------------------------
 
+    # At most this many submitted jobs are taken in per pass: a deep backlog is worked off in
+    # passes short enough that the lease keepalive and agent streams never starve.
+    MAX_EXPANDED_PER_PASS = 20_000
+
     def _expand_submissions(self, p: _Pass) -> None:
         data = self.view.data
+        taken = 0
         for batch_id, job_ids in list(data.batches.items()):
+            if taken >= self.MAX_EXPANDED_PER_PASS:
+                self._wake.set()  # more next pass
+                break
+            taken += len(job_ids)
             for job_id in job_ids:
                 entry = data.jobs.get(job_id)
                 if entry is not None and entry.batch_id == batch_id:
@@ -754,25 +769,43 @@ class LeaderLoop:
         envs = {name: EnvView(name=name, enabled=e.state != types_pb2.ENTITY_STATE_DISABLED) for name, e in data.envs.items()}
         runnable = []
         throttled = self._array_throttle(p, runnable_ids)
+        cache = self._job_views
+        fingerprint = 0
         for jid in runnable_ids:
-            job = self._job(p, jid)
-            if job is None or J.is_array_parent(job) or jid in throttled:
+            if jid in throttled:
                 continue
+            changed = p.jobs.get(jid)
             entry = data.jobs.get(jid)
-            order = entry.order if entry is not None else (1 << 62, job.batch_index)
-            r = job.container.resources
-            runnable.append(
-                JobView(
-                    job_id=jid,
-                    queue=job.job_queue,
-                    request=Resources.from_vcpus(r.vcpus, r.memory_mib, r.gpus),
-                    order=order,
-                    # An image without a runtime needs a node with any container runtime.
-                    runtime=job.container.runtime or ("container" if job.container.image else ""),
-                )
-            )
+            if changed is None and entry is not None:
+                cached = cache.get(jid)
+                if cached is not None and cached[0] == entry.mod_revision:
+                    view = cached[1]
+                else:
+                    view = self._job_view(entry.job, entry.order)
+                    cache[jid] = (entry.mod_revision, view)
+            else:
+                job = changed if changed is not None else self._job(p, jid)
+                if job is None:
+                    continue
+                order = entry.order if entry is not None else (1 << 62, job.batch_index)
+                view = self._job_view(job, order)
+            if view is not None:
+                runnable.append(view)
+                fingerprint ^= hash(jid)
+        if len(cache) > 2 * len(runnable_ids) + 1024:
+            for jid in [j for j in cache if j not in runnable_ids]:
+                del cache[jid]
+        # Nothing that placement depends on changed since the last pass (the same jobs wait,
+        # every node has the same room, same queues): the answer would be the same.
+        signature = (len(runnable), fingerprint, tuple(nodes),
+                     tuple(queues.values()), tuple(envs.values()))  # fmt: skip
+        if signature == self._last_signature:
+            self.waiting = {**self._last_waiting, **throttled, **held}
+            return
         runnable.sort(key=lambda j: j.order)
         plan = place(Snapshot(queues=queues, envs=envs, nodes=nodes, runnable=runnable))
+        self._last_signature = signature if not plan.placements else None
+        self._last_waiting = dict(plan.waiting)
         self.waiting = dict(plan.waiting)
         self.waiting.update(throttled)
         self.waiting.update(held)
@@ -784,6 +817,22 @@ class LeaderLoop:
                 job, node_id=placement.node_id, compute_environment=placement.compute_environment, epoch=self.epoch
             )
             self._set(p, started)
+
+    @staticmethod
+    def _job_view(job: types_pb2.Job, order: tuple[int, int]) -> JobView | None:
+        """What the scheduler needs of a runnable job (None for an array parent: never placed)."""
+        if job.array_properties.size:
+            return None
+        container = job.container
+        r = container.resources
+        return JobView(
+            job_id=job.job_id,
+            queue=job.job_queue,
+            request=Resources.from_vcpus(r.vcpus, r.memory_mib, r.gpus),
+            order=order,
+            # An image without a runtime needs a node with any container runtime.
+            runtime=container.runtime or ("container" if container.image else ""),
+        )
 
     def _array_throttle(self, p: _Pass, runnable_ids: set[str]) -> dict[str, str]:
         """Children held back by their array's parallelism limit (lowest indexes go first)."""

@@ -578,6 +578,19 @@ class EtcdClient:
         chunks: list[list[Op]] = []
         chunk: list[Op] = []
         size = base
+        # What the current chunk writes, for an O(1) overlap check (etcd refuses a txn that
+        # writes one key twice, or puts a key a delete in it also covers).
+        put_keys: set[bytes] = set()
+        deleted_keys: set[bytes] = set()
+        range_deletes: list[Op] = []
+
+        def overlaps(op: Op) -> bool:
+            if op.kind == "put":
+                return op.key in put_keys or op.key in deleted_keys or any(d._writes(op.key) for d in range_deletes)
+            if op.kind == "delete":
+                return op.key in put_keys if not op.range_end else any(op._writes(k) for k in put_keys)
+            return False
+
         for op in ops:
             op_size = op._pb.ByteSize() + 8  # field tag + length prefix, generously
             if base + op_size > MAX_REQUEST_BYTES:
@@ -585,15 +598,19 @@ class EtcdClient:
                     f"{op!r} alone is {op_size} bytes, over the {MAX_REQUEST_BYTES}-byte request limit: "
                     "store large data outside etcd"
                 )
-            if chunk and (
-                len(chunk) >= self.max_txn_ops
-                or size + op_size > MAX_REQUEST_BYTES
-                or (op.kind != "get" and any(_overlaps(op, other) for other in chunk))
-            ):
+            if chunk and (len(chunk) >= self.max_txn_ops or size + op_size > MAX_REQUEST_BYTES or overlaps(op)):
                 chunks.append(chunk)
                 chunk, size = [], base
+                put_keys, deleted_keys, range_deletes = set(), set(), []
             chunk.append(op)
             size += op_size
+            if op.kind == "put":
+                put_keys.add(op.key)
+            elif op.kind == "delete":
+                if op.range_end:
+                    range_deletes.append(op)
+                else:
+                    deleted_keys.add(op.key)
         if chunk or not chunks:
             chunks.append(chunk)
         return chunks
@@ -846,17 +863,6 @@ class EtcdClient:
                     ) from e
                 raise _map_error(e, ep.address, what) from e
         raise EtcdUnavailable(f"etcd {what} was not sent, no endpoint could take it: {'; '.join(errors)}")
-
-
-def _overlaps(a: Op, b: Op) -> bool:
-    """Whether two ops of one txn would be rejected by etcd as overlapping writes."""
-    if b.kind == "get":
-        return False
-    if a.kind == "put":
-        return b._writes(a.key)
-    if b.kind == "put":
-        return a._writes(b.key)
-    return False  # two deletes may overlap
 
 
 def _describe(e: BaseException) -> str:
