@@ -32,6 +32,13 @@ small `sh` that runs the job's command as its child and outlives it:
   Only a SIGKILL to the whole group (the agent's own escalation) kills the gate too: then its
   parent sees 128+9, and a re-attached agent, finding no exit file, reports the attempt as lost.
 - The gate's own stderr goes to /dev/null (the shell's "Killed" notes never reach the log).
+- Known gap: a signal that reaches the group in the instant between the gate's fork of the
+  subshell and its exec of the command (microseconds, right after the start) is taken by the
+  subshell's inherited trap and lost for the command. A kill then still ends it: `kill`
+  escalates to SIGKILL after the grace. (Closing it needs a gate that blocks signals around
+  the spawn, e.g. posix_spawn with setsigmask/setsigdef: not something sh can do.)
+- Costs: one more small process (the gate) per attempt for the attempt's lifetime; the
+  command's RLIMIT_NPROC counts the gate too.
 
 Exits of our own children are observed through a pidfd (Linux >= 5.3), falling back to polling:
 no thread per attempt, and no reliance on asyncio's child watcher. Attempts of an earlier agent
