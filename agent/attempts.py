@@ -152,6 +152,7 @@ class Attempts:
         self._held: dict[Token, Attempt] = {}
         self._memory_of: dict[Token, int] = {}
         self._closing = False
+        self._save_pending: asyncio.TimerHandle | None = None
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -200,7 +201,7 @@ class Attempts:
             return attempt
         attempt.handle = handle
         attempt.started_at = now_ms()
-        self._save()
+        self._save(now=True)  # the handle must be on disk before anything else can happen
         _log.info("attempt started", token=str(token), pid=handle.pid, runtime=handle.runtime)
         self.events.attempt_started(attempt)
         attempt._task = asyncio.get_running_loop().create_task(self._supervise(attempt), name=f"attempt-{token}")
@@ -300,7 +301,7 @@ class Attempts:
                 stopped_at=now_ms(),
             )
             attempt.ended.set()
-        self._save()
+        self._save(now=True)
 
     async def detach(self) -> list[Attempt]:
         """Stop supervising without stopping anything: the agent exits, its attempts run on
@@ -314,7 +315,7 @@ class Attempts:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._save()
+        self._save(now=True)
         return left
 
     async def close(self) -> None:
@@ -322,6 +323,8 @@ class Attempts:
         tasks = [a._task for a in self._held.values() if a._task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._save_pending is not None:
+            self._flush_state()
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -440,7 +443,32 @@ class Attempts:
         self._save()
         self.events.attempt_finished(attempt)
 
-    def _save(self) -> None:
+    # Saves that can wait are coalesced: a burst of attempt transitions costs one write.
+    SAVE_DELAY = 0.05
+
+    def _save(self, *, now: bool = False) -> None:
+        """Record the held attempts in the state file (what a restarted agent re-attaches from).
+
+        A new attempt's handle is written at once; results and forgotten attempts may lag by
+        SAVE_DELAY, which is safe: a result is also in the attempt's exit file (or the
+        container's inspect data), and re-reporting a forgotten attempt is ignored upstream.
+        """
+        if not now:
+            if self._save_pending is None:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    now = True
+                else:
+                    self._save_pending = loop.call_later(self.SAVE_DELAY, self._flush_state)
+            if not now:
+                return
+        self._flush_state()
+
+    def _flush_state(self) -> None:
+        if self._save_pending is not None:
+            self._save_pending.cancel()
+            self._save_pending = None
         records = [_record(a, self._memory_of.get(a.token, 0)) for a in self._held.values()
                    if not (a.discarded and not a.running)]
         _write_state(self.state_dir / STATE_FILE, records)
@@ -466,12 +494,13 @@ def _record(attempt: Attempt, memory_mib: int = 0) -> dict[str, Any]:
 
 
 def _write_state(path: Path, records: list[dict[str, Any]]) -> None:
+    """Atomic (write + rename), deliberately without fsync: the file only has to outlive the
+    agent process (a crash, an upgrade), and the page cache does; a host crash takes the jobs
+    with it anyway. An fsync per attempt transition was the agent's largest cost per job."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as out:
-        json.dump({"version": _STATE_VERSION, "attempts": records}, out, indent=1)
-        out.flush()
-        os.fsync(out.fileno())
+        json.dump({"version": _STATE_VERSION, "attempts": records}, out, separators=(",", ":"))
     os.replace(tmp, path)
 
 
