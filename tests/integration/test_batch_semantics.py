@@ -131,7 +131,9 @@ def test_cancel_an_array_cancels_its_waiting_children(client: Client, tmp_path: 
     gate = tmp_path / "go"
     parent = client.submit_job("seq", command=["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.05; done"],
                                array_size=5, depends_on=[types_pb2.JobDependency(type=D.DEPENDENCY_TYPE_SEQUENTIAL)]).job_id  # fmt: skip
-    eventually(lambda: client.describe_job(f"{parent}:0").status == S.JOB_STATUS_RUNNING, what="child 0 RUNNING")
+    # The leader writes the children in its next pass: until then they are not there at all.
+    eventually(lambda: [j.status for j in client.describe_jobs([f"{parent}:0"])] == [S.JOB_STATUS_RUNNING],
+               what="child 0 RUNNING")  # fmt: skip
     client.cancel_job(parent, "Cancelled by user")
     eventually(lambda: client.describe_job(f"{parent}:4").status == S.JOB_STATUS_FAILED, what="children cancelled")
     gate.touch()
