@@ -87,9 +87,12 @@ def test_local_managed_env_grows_to_max_under_a_burst_and_shrinks_to_min(
         assert len(live_nodes(client, "burst")) == 3
         assert len(local_agents(cluster)) == 3
         # The 6 jobs that wait say why: the environment cannot grow any further.
+        # (The scaling loop sees the new nodes on its next round: wait for it, do not race it.)
         waiting = next(j for j in client.describe_jobs(ids) if j.status == S.JOB_STATUS_RUNNABLE)
-        reasons = client.explain_job(waiting.job_id).reasons
-        assert any("Managed environment burst is at its maximum" in r for r in reasons), reasons
+        eventually(
+            lambda: any("Managed environment burst is at its maximum" in r for r in client.explain_job(waiting.job_id).reasons),
+            timeout=20, what="`shoal why` to say the environment is at its maximum",
+        )  # fmt: skip
 
         gate.touch()
         final = client.wait(ids, timeout=60)
