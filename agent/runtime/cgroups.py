@@ -64,8 +64,16 @@ class AttemptCgroup:
         """Whether usage ever reached the memory limit (allocations failed or reclaimed)."""
         if self.version == 2:
             return _counter(self.memory / "memory.events", "max") > 0
-        return any(_read(self.memory / name).strip() not in ("", "0")
-                   for name in ("memory.failcnt", "memory.memsw.failcnt"))
+        if any(_read(self.memory / name).strip() not in ("", "0")
+               for name in ("memory.failcnt", "memory.memsw.failcnt")):
+            return True
+        # A container's own cgroup (inside this one) hits its limit first and is gone once it
+        # exits; this cgroup's peak usage, which counts it, still says it got there.
+        limit = _read(self.memory / "memory.limit_in_bytes").strip()
+        peak = _read(self.memory / "memory.max_usage_in_bytes").strip()
+        if limit.isdigit() and peak.isdigit() and int(limit) < 1 << 60:
+            return int(peak) >= int(limit) - _PEAK_MARGIN
+        return False
 
     def killed_for_memory(self, exit_signal: int | None) -> bool:
         """An OOM kill: counted by the kernel, or a SIGKILL after the limit was reached (some
@@ -199,6 +207,11 @@ def _can_create(parent: Path) -> bool:
         return True
     except OSError:
         return False
+
+
+# Peak usage this close to the limit counts as having reached it (the kernel reclaims and
+# kills just before the exact byte count).
+_PEAK_MARGIN = 512 * 1024
 
 
 def _read(path: Path) -> str:
