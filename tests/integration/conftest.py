@@ -15,12 +15,13 @@ from shoal.devcluster import EtcdServer, LocalCluster
 T = TypeVar("T")
 
 # Short timings so that failover scenarios finish quickly; the relations DESIGN.md requires
-# still hold: fence timeout (4) > failover time (~lease TTL 2), fence + kill grace < lost (6).
-FAST_CONTROLLER = ["--lease-ttl", "2", "--heartbeat-interval", "0.5", "--agent-lost-timeout", "6",
+# still hold: fence timeout (5.5) > failover time (lease TTL 2 + the agents' reconnect backoff,
+# seen up to ~4 s on a busy machine), fence + kill grace (6.5) < lost (8).
+FAST_CONTROLLER = ["--lease-ttl", "2", "--heartbeat-interval", "0.5", "--agent-lost-timeout", "8",
                    "--reconnect-grace", "0.5", "--kill-grace", "2"]  # fmt: skip
 # Fixed capacity, so tests do not depend on the size of the machine they run on.
 # `--runtime process` skips container-runtime detection (tests that want podman ask for it).
-FAST_AGENT = ["--vcpus", "2", "--memory-mib", "2048", "--fence-timeout", "4", "--kill-grace", "1", "--runtime", "process"]
+FAST_AGENT = ["--vcpus", "2", "--memory-mib", "2048", "--fence-timeout", "5.5", "--kill-grace", "1", "--runtime", "process"]
 
 
 def make_cluster(etcd_server: EtcdServer, prefix: str, data_dir: Path, **kw) -> LocalCluster:  # noqa: ANN003
