@@ -125,3 +125,16 @@ def test_shoal_up_runs_a_cluster_and_stops_everything_it_started(tmp_path: Path)
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
             up.wait()
+
+
+def test_generic_grpc_tools_work_health_and_reflection(cluster: LocalCluster) -> None:
+    """What `grpcurl -plaintext ADDR list` relies on: server reflection and standard health."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    with grpc.insecure_channel(cluster.controller_addrs[0]) as channel:
+        services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+        assert {"shoal.v1.Batch", "shoal.v1.AgentGateway", "grpc.health.v1.Health"} <= services
+        status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="shoal.v1.Batch"), timeout=5)
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
