@@ -27,10 +27,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _state_name(state: int) -> str:
-    return types_pb2.EntityState.Name(state).removeprefix("ENTITY_STATE_")
-
-
 class CatalogService:
     def __init__(self, client: EtcdClient, keys: Keys, view: ClusterView) -> None:
         self.client = client
@@ -254,5 +250,3 @@ class CatalogService:
         ]
         return result
 
-
-__all__ = ["CatalogService", "_state_name"]

@@ -350,6 +350,11 @@ class LeaderLoop:
             if self._job(p, child.job_id) is None:
                 p.jobs[child.job_id] = child
 
+    def _children(self, p: _Pass, parent: types_pb2.Job) -> list[types_pb2.Job]:
+        """The array children of `parent` that exist (all of them once it was expanded)."""
+        pid = parent.job_id
+        return [c for i in range(parent.array_properties.size) if (c := self._job(p, f"{pid}:{i}")) is not None]
+
     def _update_parents(self, p: _Pass, now: int) -> None:
         """Array parents follow their children: status and per-status counts."""
         parents = {J.parent_id(jid) for jid in p.jobs} - {""}
@@ -358,7 +363,7 @@ class LeaderLoop:
             parent = self._job(p, pid)
             if parent is None or not J.is_array_parent(parent):
                 continue
-            children = [c for i in range(parent.array_properties.size) if (c := self._job(p, f"{pid}:{i}")) is not None]
+            children = self._children(p, parent)
             new = J.summarize_array(parent, children, now)
             if new is not parent or (pid in p.jobs and parent.status == J.SUBMITTED):
                 self._set(p, new)
@@ -659,7 +664,7 @@ class LeaderLoop:
             targets = [job]
             if J.is_array_parent(job):
                 # Cancelling/terminating an array job does so to each of its children.
-                targets = [c for i in range(job.array_properties.size) if (c := self._job(p, f"{job_id}:{i}")) is not None]
+                targets = self._children(p, job)
             for target in targets:
                 self._control_one(p, target, control, now, grace_ms)
 
