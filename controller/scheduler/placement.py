@@ -25,18 +25,25 @@ the pass avoids O(jobs x nodes):
 - free capacity only shrinks during a pass, so once a job shape failed to fit, every later job
   of the same or a larger shape fails without touching a node (`_FailedShapes`);
 - per-queue and per-runtime reasons ("queue disabled", "no node offers podman") are worked out
-  once per queue, not once per job.
+  once per queue, not once per job;
+- a queue is left as soon as every shape its jobs ask for (`Lane.shapes`) is known not to fit:
+  the rest of the queue cannot place anything, so the pass costs O(jobs placed + jobs looked
+  at), not O(queue length). The jobs left unexamined (the queue's *tail*) still have their
+  reasons: `Plan.waiting` works them out when asked (`Waiting`), exactly as the loop would
+  have. The leader keeps each queue's lane sorted between passes (`controller.services.view`),
+  so a pass on a 100,000-job queue with 8 free slots looks at a handful of jobs.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
-from controller.scheduler.snapshot import JobView, NodeView, Snapshot, describe
+from controller.scheduler.snapshot import JobView, Lane, NodeView, Snapshot, describe, shape_of
 
-__all__ = ["Placement", "Plan", "place"]
+__all__ = ["Placement", "Plan", "Waiting", "place"]
 
 
 CONTAINER = "container"
@@ -63,13 +70,105 @@ class Placement:
 class Plan:
     placements: list[Placement]
     """In the order they were decided (queue priority, then FIFO)."""
-    waiting: dict[str, str]
-    """job_id -> why it waits, in words a user can act on."""
+    waiting: Waiting
+    """job_id -> why it waits, in words a user can act on (a read-only mapping)."""
 
 
-def place(snapshot: Snapshot) -> Plan:
-    """Decide which runnable jobs start where. Pure and deterministic."""
-    return _Pass(snapshot).run()
+def place(snapshot: Snapshot, *, early_stop: bool = True) -> Plan:
+    """Decide which runnable jobs start where. Pure and deterministic.
+
+    `early_stop=False` looks at every job (the result is the same; tests compare the two).
+    """
+    return _Pass(snapshot, early_stop=early_stop).run()
+
+
+class _Tail:
+    """The unexamined rest of a queue: every job in it waits, for a reason known per shape."""
+
+    __slots__ = ("queue", "jobs", "start", "ahead", "skip", "reason_of", "placed", "fixed")
+
+    def __init__(self, queue: str, jobs: Sequence[JobView], start: int, ahead: int, skip: Container[str],
+                 reason_of: dict[tuple, tuple[str, bool] | str], placed: Container[str],
+                 fixed: str | None = None) -> None:  # fmt: skip
+        self.fixed = fixed  # one reason for every job (the queue cannot run anything)
+        self.queue = queue
+        self.jobs = jobs
+        self.start = start
+        self.ahead = ahead
+        self.skip = skip
+        self.reason_of = reason_of  # (runtime, milli, mem, gpus) -> (text, in line) or a plain text
+        self.placed = placed
+
+    def reasons(self) -> Iterator[tuple[str, str]]:
+        """(job id, reason) of every job in the tail, in queue order."""
+        ahead, name = self.ahead, self.queue
+        skip, placed, reason_of, fixed = self.skip, self.placed, self.reason_of, self.fixed
+        jobs = self.jobs
+        for i in range(self.start, len(jobs)):
+            job = jobs[i]
+            job_id = job.job_id
+            if job_id in skip or job_id in placed:
+                continue
+            hit = fixed if fixed is not None else reason_of[shape_of(job)]
+            if type(hit) is str:
+                yield job_id, hit
+                continue
+            text, in_line = hit
+            if not in_line:
+                yield job_id, text
+            else:
+                yield job_id, text + _ahead_text(ahead, name)
+                ahead += 1
+
+
+class Waiting(Mapping[str, str]):
+    """job_id -> reason: the reasons the pass wrote down, plus its queues' tails, resolved on
+    demand. A lookup of a job in a tail walks the tail (fine for `shoal why`); the leader never
+    iterates it whole."""
+
+    def __init__(self, explicit: dict[str, str], tails: list[_Tail]) -> None:
+        self._explicit = explicit
+        self._tails = tails
+        self._resolved: dict[str, str] | None = None if tails else explicit
+
+    def _all(self) -> dict[str, str]:
+        if self._resolved is None:
+            resolved = dict(self._explicit)
+            for tail in self._tails:
+                for job_id, reason in tail.reasons():
+                    resolved.setdefault(job_id, reason)
+            self._resolved = resolved
+        return self._resolved
+
+    def get(self, job_id: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        reason = self._explicit.get(job_id)
+        if reason is not None:
+            return reason
+        if self._resolved is not None:
+            return self._resolved.get(job_id, default)
+        for tail in self._tails:
+            for found, reason in tail.reasons():
+                if found == job_id:
+                    return reason
+        return default
+
+    def __getitem__(self, job_id: str) -> str:
+        reason = self.get(job_id)
+        if reason is None:
+            raise KeyError(job_id)
+        return reason
+
+    def __contains__(self, job_id: object) -> bool:
+        return isinstance(job_id, str) and self.get(job_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"Waiting({self._all()!r})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,8 +388,10 @@ _JOB_ORDER = attrgetter("order")
 
 
 class _Pass:
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, *, early_stop: bool = True) -> None:
         self.snapshot = snapshot
+        self.early_stop = early_stop
+        self.tails: list[_Tail] = []
         self.placements: list[Placement] = []
         self.waiting: dict[str, str] = {}
         # Schedulable nodes of enabled environments, by environment; the only nodes we place on.
@@ -310,32 +411,28 @@ class _Pass:
         self.placed: set[str] = set()
 
     def run(self) -> Plan:
-        by_queue: dict[str, list[JobView]] = {}
-        for job in self.snapshot.runnable:
-            jobs = by_queue.get(job.queue)
-            if jobs is None:
-                by_queue[job.queue] = [job]
-            else:
-                jobs.append(job)
+        lanes = self.snapshot.lanes
+        if lanes is None:
+            lanes = _lanes_of(self.snapshot.runnable)
         queues = self.snapshot.queues
-        known = [queues[name] for name in by_queue if name in queues]
+        known = [queues[name] for name in lanes if name in queues]
         known.sort(key=lambda q: (-q.priority, q.name))
         for queue in known:
-            self._run_queue(queue.name, by_queue.pop(queue.name))
-        for name, jobs in by_queue.items():
-            self._all_wait(jobs, f"Queue {name} does not exist")
+            self._run_queue(queue.name, lanes[queue.name])
+        for name, lane in lanes.items():
+            if name not in queues:
+                self._all_wait(lane, f"Queue {name} does not exist")
         # A job listed twice (the snapshot should never do that) is placed at most once (see
         # _run_queue) and, once placed, is not also reported as waiting. Checking here instead
         # of per job keeps a set operation off the path of the ~100k jobs that wait.
         waiting = self.waiting
         for placement in self.placements:
             waiting.pop(placement.job_id, None)
-        return Plan(self.placements, waiting)
+        return Plan(self.placements, Waiting(waiting, self.tails))
 
-    def _all_wait(self, jobs: list[JobView], reason: str) -> None:
-        waiting = self.waiting
-        for job in jobs:
-            waiting[job.job_id] = reason
+    def _all_wait(self, lane: Lane, reason: str) -> None:
+        if lane.jobs:
+            self.tails.append(_Tail("", lane.jobs, 0, 0, lane.skip, {}, self.placed, fixed=reason))
 
     # -- per queue ---------------------------------------------------------------------------
 
@@ -394,23 +491,41 @@ class _Pass:
                 n.indexes.append(index)
         return index
 
-    def _run_queue(self, name: str, jobs: list[JobView]) -> None:
+    def _run_queue(self, name: str, lane: Lane) -> None:
         waiting = self.waiting
         reason, envs = self._queue_reason(name)
         if reason:
-            self._all_wait(jobs, reason)
+            self._all_wait(lane, reason)
             return
-        jobs.sort(key=_JOB_ORDER)
+        jobs, skip = lane.jobs, lane.skip
         nodes: dict[str, _Node] = {n.node_id: n for env in envs for n in self.nodes_by_env.get(env, ())}
         placements_append = self.placements.append
         placed = self.placed
         targets: dict[str, _Target | str] = {}
-        runtime: str | None = None
-        target: _Target | str = ""
+        # Shapes of this queue that might still fit somewhere; when none is left, stop.
+        open_shapes: set[tuple] | None = None
+        if self.early_stop:
+            open_shapes = set()
+            for shape_key in lane.shapes:
+                runtime = shape_key[0]
+                target = targets.get(runtime)
+                if target is None:
+                    target = targets[runtime] = self._target(envs, runtime)
+                if type(target) is not str:
+                    open_shapes.add(shape_key)
+            if open_shapes:
+                self._close_shapes(open_shapes, targets)  # an earlier queue may have failed some
+        runtime = None
+        target = ""
         failed = reasons = None
         ahead = 0  # jobs of this queue ahead of the current one, waiting for capacity
-        for job in jobs:
+        for i, job in enumerate(jobs):
+            if open_shapes is not None and not open_shapes:
+                self._leave_tail(name, lane, i, ahead, targets, envs)
+                return
             job_id = job.job_id
+            if job_id in skip:
+                continue
             if job.runtime != runtime:
                 runtime = job.runtime
                 target = targets.get(runtime)
@@ -444,6 +559,8 @@ class _Pass:
                     break
                 else:
                     hit = target.fail(shape)
+                    if open_shapes:
+                        self._close_shapes(open_shapes, targets)
             if hit is not None:
                 text, in_line = hit
                 if not in_line:
@@ -454,3 +571,43 @@ class _Pass:
                 else:
                     waiting[job_id] = text + _ahead_text(ahead, name)
                     ahead += 1
+
+    @staticmethod
+    def _close_shapes(open_shapes: set[tuple], targets: dict[str, _Target | str]) -> None:
+        """Drop the shapes that can no longer fit (a new shape just failed)."""
+        for shape_key in list(open_shapes):
+            target = targets[shape_key[0]]
+            assert type(target) is not str
+            milli, mem, gpus = shape_key[1], shape_key[2], shape_key[3]
+            if (milli, mem, gpus) in target.failed.reasons or target.failed.dominated(milli, mem, gpus):
+                open_shapes.discard(shape_key)
+
+    def _leave_tail(self, name: str, lane: Lane, start: int, ahead: int,
+                    targets: dict[str, _Target | str], envs: tuple[str, ...]) -> None:  # fmt: skip
+        """The rest of the queue waits: record why per shape, resolve per job on demand."""
+        jobs = lane.jobs
+        if start >= len(jobs):
+            return
+        reason_of: dict[tuple, tuple[str, bool] | str] = {}
+        for shape_key in set(lane.shapes):
+            target = targets.get(shape_key[0])
+            if target is None:
+                target = targets[shape_key[0]] = self._target(envs, shape_key[0])
+            reason_of[shape_key] = target if type(target) is str else target.fail(shape_key[1:])
+        self.tails.append(_Tail(name, jobs, start, ahead, lane.skip, reason_of, self.placed))
+
+
+def _lanes_of(runnable: Sequence[JobView]) -> dict[str, Lane]:
+    """Group a flat list of runnable jobs into per-queue lanes in FIFO order."""
+    by_queue: dict[str, list[JobView]] = {}
+    for job in runnable:
+        jobs = by_queue.get(job.queue)
+        if jobs is None:
+            by_queue[job.queue] = [job]
+        else:
+            jobs.append(job)
+    lanes = {}
+    for name, jobs in by_queue.items():
+        jobs.sort(key=_JOB_ORDER)
+        lanes[name] = Lane(jobs, frozenset(shape_of(j) for j in jobs))
+    return lanes

@@ -11,7 +11,7 @@ never rounds past a node's capacity.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Container, Mapping, Sequence
 from dataclasses import dataclass
 
 from shoal.errors import InvalidArgument
@@ -116,9 +116,32 @@ class JobView:
     """'' = any runtime; otherwise only nodes offering this runtime qualify."""
 
 
+ShapeKey = tuple[str, int, int, int]
+"""(runtime, milli-vCPUs, MiB, GPUs): what placement needs to know of a job besides its order."""
+
+
+def shape_of(job: JobView) -> ShapeKey:
+    r = job.request
+    return (job.runtime, r.milli_vcpus, r.memory_mib, r.gpus)
+
+
+@dataclass(frozen=True, slots=True)
+class Lane:
+    """The runnable jobs of one queue, already in FIFO order (`JobView.order`)."""
+
+    jobs: Sequence[JobView]
+    shapes: Collection[ShapeKey]
+    """Every `shape_of` among `jobs` (a superset is fine): lets a pass leave the queue early."""
+    skip: Container[str] = frozenset()
+    """Job ids in `jobs` that are not runnable after all (left out of the pass entirely)."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     queues: Mapping[str, QueueView]
     envs: Mapping[str, EnvView]
     nodes: Sequence[NodeView]
-    runnable: Sequence[JobView]
+    runnable: Sequence[JobView] = ()
+    """Runnable jobs in any order (grouped and sorted by the pass), unless `lanes` is given."""
+    lanes: Mapping[str, Lane] | None = None
+    """Queue name -> its runnable jobs already in order: what the leader passes (no sort)."""

@@ -10,9 +10,10 @@ its own writes to come back through the watch), so no job is ever placed twice.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from controller.config import ControllerConfig
@@ -26,8 +27,10 @@ from controller.scheduler import (
     Snapshot,
     place,
 )
+from controller.scheduler.snapshot import Lane, shape_of
 from controller.services import sessions as S
 from controller.services.history import HistoryStore, archivable
+from controller.services.runnable import job_view
 from controller.services.view import ClusterView
 from controller.store.election import Leadership
 from controller.store.etcd import EtcdClient, Op
@@ -116,13 +119,9 @@ class LeaderLoop:
         self._sent_starts: set[tuple[str, int]] = set()
         self._first_pass = True
         # job id -> why it waits, from the last scheduling pass (for `shoal why`).
-        self.waiting: dict[str, str] = {}
+        self.waiting: Mapping[str, str] = {}
         self.stats = LeaderStats()
         self._node_requests: list[_DrainRequest | _UndrainRequest] = []
-        # Scheduler inputs of waiting jobs, by job id: (mod revision, JobView), rebuilt only on change.
-        self._job_views: dict[str, tuple[int, JobView | None]] = {}
-        self._last_signature: tuple | None = None
-        self._last_waiting: dict[str, str] = {}
         # Requeued jobs whose interrupted attempt may still be stopping: job id -> (attempt, until).
         self._stopping: dict[str, tuple[int, float]] = {}
         self.history = HistoryStore(client, keys)
@@ -191,11 +190,15 @@ class LeaderLoop:
                 return
             try:
                 now = self._wall_ms()
-                jobs = archivable(self.view.data.jobs, self.view.data.dependents, now, int(self.config.archive_after * 1000))
+                jobs = archivable(
+                    self.view.data.jobs, self.view.data.dependents, now, int(self.config.archive_after * 1000)
+                )
                 if jobs:
                     moved = await self.history.archive(jobs, [self.leadership.guard()])
                     logger.info("history.archived", jobs=moved)
-                expired = await self.history.expire(now - int(self.config.history_retention * 1000), [self.leadership.guard()])
+                expired = await self.history.expire(
+                    now - int(self.config.history_retention * 1000), [self.leadership.guard()]
+                )
                 if expired:
                     logger.info("history.expired", jobs=expired)
             except errors.FencedOut:
@@ -353,7 +356,9 @@ class LeaderLoop:
     def _children(self, p: _Pass, parent: types_pb2.Job) -> list[types_pb2.Job]:
         """The array children of `parent` that exist (all of them once it was expanded)."""
         pid = parent.job_id
-        return [c for i in range(parent.array_properties.size) if (c := self._job(p, f"{pid}:{i}")) is not None]
+        return [
+            c for i in range(parent.array_properties.size) if (c := self._job(p, f"{pid}:{i}")) is not None
+        ]
 
     def _update_parents(self, p: _Pass, now: int) -> None:
         """Array parents follow their children: status and per-status counts."""
@@ -394,7 +399,12 @@ class LeaderLoop:
             # The agent is alive and stopping its attempts (SIGTERM, grace, SIGKILL): requeue
             # now, but hold each job back from a new node until its old attempt has stopped.
             self._lose_node(
-                p, node_id, event.reason or REASON_INTERRUPTED, now, status=types_pb2.NODE_STATUS_LOST, hold=mono
+                p,
+                node_id,
+                event.reason or REASON_INTERRUPTED,
+                now,
+                status=types_pb2.NODE_STATUS_LOST,
+                hold=mono,
             )
 
     def _finish(self, p: _Pass, node_id: str, msg: agent_pb2.AttemptFinished, now: int) -> None:
@@ -436,7 +446,9 @@ class LeaderLoop:
             if key in held:
                 continue
             if job.status == J.RUNNING:
-                lost = agent_pb2.AttemptFinished(token=job.current, status_reason=REASON_AGENT_RESTARTED, reason="HostLost")
+                lost = agent_pb2.AttemptFinished(
+                    token=job.current, status_reason=REASON_AGENT_RESTARTED, reason="HostLost"
+                )
                 self._set(p, J.finish_attempt(job, lost, now_ms=now, interrupted=True))
             else:
                 self._sent_starts.discard(key)
@@ -455,8 +467,13 @@ class LeaderLoop:
         )
         node.labels.update(reg.labels)
         previous = p.nodes.get(node_id) or self.view.data.nodes.get(node_id)
-        node.registered_at = previous.registered_at if previous is not None and previous.registered_at else now
-        if previous is not None and previous.status in (types_pb2.NODE_STATUS_DRAINING, types_pb2.NODE_STATUS_DRAINED):
+        node.registered_at = (
+            previous.registered_at if previous is not None and previous.registered_at else now
+        )
+        if previous is not None and previous.status in (
+            types_pb2.NODE_STATUS_DRAINING,
+            types_pb2.NODE_STATUS_DRAINED,
+        ):
             # An operator's drain outlives agent restarts (that is what rolling restarts rely on).
             node.status = previous.status
             node.status_reason = previous.status_reason
@@ -538,13 +555,17 @@ class LeaderLoop:
             tail = f": {job.status_reason}" if job.status_reason else ""
             return [f"Job {status}{tail}; it will not run again"]
         if job.status in J.ACTIVE:
-            return [f"Job is {status} on node {job.node_id} (attempt {job.current.attempt}); it is not waiting"]
+            return [
+                f"Job is {status} on node {job.node_id} (attempt {job.current.attempt}); it is not waiting"
+            ]
         if job.status == J.SUBMITTED:
             return ["Submitted; the leader has not admitted it yet (it does so within one scheduling pass)"]
         reasons = []
         if job.array_properties.size:
             counts = ", ".join(f"{n} {k}" for k, n in sorted(job.array_status_summary.items()))
-            reasons.append(f"Array job with {job.array_properties.size} children ({counts or 'none created yet'}); see its children for their reasons")
+            reasons.append(
+                f"Array job with {job.array_properties.size} children ({counts or 'none created yet'}); see its children for their reasons"
+            )
         for dep in job.depends_on:
             dep_job = self.view.job(dep.job_id)
             dep_status = J.status_name(dep_job.status) if dep_job is not None else "unknown"
@@ -615,7 +636,9 @@ class LeaderLoop:
             pass
         elif isinstance(request, _UndrainRequest):
             if node.status in (types_pb2.NODE_STATUS_DRAINING, types_pb2.NODE_STATUS_DRAINED):
-                result = self._put_node(p, node, status=types_pb2.NODE_STATUS_READY, status_reason="", drain_deadline_at=0)
+                result = self._put_node(
+                    p, node, status=types_pb2.NODE_STATUS_READY, status_reason="", drain_deadline_at=0
+                )
         elif node.status != types_pb2.NODE_STATUS_LOST:
             reason = request.reason or "Drained by operator"
             deadline = now + request.deadline_seconds * 1000 if request.deadline_seconds else 0
@@ -626,9 +649,16 @@ class LeaderLoop:
         if request.done is not None:
             fut = request.done
             if result is None:
-                p.after_commit.append(lambda: fut.done() or fut.set_exception(errors.NotFound(f"node '{request.node_id}' does not exist")))
+                p.after_commit.append(
+                    lambda: (
+                        fut.done()
+                        or fut.set_exception(errors.NotFound(f"node '{request.node_id}' does not exist"))
+                    )
+                )
             else:
-                p.after_commit.append(lambda: fut.done() or fut.set_result(p.nodes.get(request.node_id, result)))
+                p.after_commit.append(
+                    lambda: fut.done() or fut.set_result(p.nodes.get(request.node_id, result))
+                )
 
     def _interrupt_node(self, p: _Pass, node_id: str, now: int) -> None:
         """Requeue a node's attempts now and tell the agent to stop them (termination notice)."""
@@ -636,9 +666,13 @@ class LeaderLoop:
         mono = self._mono()
         for job in self._active_on(p, node_id):
             self._hold_until_stopped(job, mono)
-            lost = agent_pb2.AttemptFinished(token=job.current, status_reason=REASON_INTERRUPTED, reason="HostInterrupted")
+            lost = agent_pb2.AttemptFinished(
+                token=job.current, status_reason=REASON_INTERRUPTED, reason="HostInterrupted"
+            )
             self._set(p, J.finish_attempt(job, lost, now_ms=now, interrupted=True))
-            kill = agent_pb2.KillAttempt(token=job.current, reason=REASON_INTERRUPTED, grace_period_ms=grace_ms)
+            kill = agent_pb2.KillAttempt(
+                token=job.current, reason=REASON_INTERRUPTED, grace_period_ms=grace_ms
+            )
             p.commands.append((node_id, agent_pb2.ControllerMessage(kill_attempt=kill)))
 
     def _progress_drains(self, p: _Pass, now: int) -> None:
@@ -722,20 +756,57 @@ class LeaderLoop:
     # ---- placement ---------------------------------------------------------------------
 
     def _schedule(self, p: _Pass) -> None:
+        """Place what fits. Works from the view's RUNNABLE index (per queue, in FIFO order)
+        plus this pass's own changes, so a pass costs what it places, not what waits."""
         data = self.view.data
-        runnable_ids = {jid for jid in data.by_status.get(J.RUNNABLE, ()) if jid not in p.jobs}
-        runnable_ids |= {jid for jid, job in p.jobs.items() if job.status == J.RUNNABLE}
+        index = data.runnable
+        # This pass's changes on top of the index: jobs that stopped being RUNNABLE are
+        # skipped, jobs that became RUNNABLE are merged in.
+        skip: set[str] = set()
+        extra: dict[str, list[JobView]] = {}
+        for jid, job in p.jobs.items():
+            if job.status != J.RUNNABLE:
+                if jid in index:
+                    skip.add(jid)
+                continue
+            view = index.get(jid)
+            if view is None:
+                entry = data.jobs.get(jid)
+                order = entry.order if entry is not None else (1 << 62, job.batch_index)
+                view = job_view(job, order)
+                if view is not None:
+                    extra.setdefault(view.queue, []).append(view)
         held: dict[str, str] = {}
         if self._stopping:
             mono = self._mono()
             for jid, (attempt, deadline) in list(self._stopping.items()):
                 if mono >= deadline:
                     del self._stopping[jid]
-                elif jid in runnable_ids:
-                    runnable_ids.discard(jid)
-                    held[jid] = f"Waiting for attempt {attempt} to stop on its interrupted node before starting again"
-        if not runnable_ids:
-            self.waiting = held
+                elif jid not in skip and (
+                    jid in index or any(v.job_id == jid for vs in extra.values() for v in vs)
+                ):
+                    skip.add(jid)
+                    held[jid] = (
+                        f"Waiting for attempt {attempt} to stop on its interrupted node before starting again"
+                    )
+        throttled = self._array_throttle(p, extra)
+        skip.update(throttled)
+        lanes = index.lanes()
+        for queue_name, views in extra.items():
+            lane = lanes.get(queue_name)
+            views.sort(key=lambda v: v.order)
+            if lane is None:
+                lanes[queue_name] = Lane(views, frozenset(shape_of(v) for v in views))
+                continue
+            jobs = list(lane.jobs) + views
+            if lane.jobs and views[0].order < lane.jobs[-1].order:
+                jobs.sort(key=lambda v: v.order)
+            lanes[queue_name] = Lane(jobs, lane.shapes | {shape_of(v) for v in views})
+        if skip:
+            frozen = frozenset(skip)
+            lanes = {name: Lane(lane.jobs, lane.shapes, frozen) for name, lane in lanes.items()}
+        if not lanes:
+            self.waiting = collections.ChainMap(held, throttled)
             return
         nodes = []
         active = self._active_by_node(p)
@@ -746,16 +817,22 @@ class LeaderLoop:
             if node is None or node.status != types_pb2.NODE_STATUS_READY:
                 continue
             capacity = Resources.from_vcpus(node.vcpus, node.memory_mib, node.gpus)
-            used = Resources(0, 0, 0)
+            used_milli = used_mem = used_gpus = 0
             for job in active.get(node_id, ()):
                 r = job.container.resources
-                used = used + Resources.from_vcpus(r.vcpus, r.memory_mib, r.gpus)
+                used_milli += round(r.vcpus * 1000)
+                used_mem += r.memory_mib
+                used_gpus += r.gpus
             nodes.append(
                 NodeView(
                     node_id=node_id,
                     compute_environment=node.compute_environment,
                     capacity=capacity,
-                    free=capacity - used,
+                    free=Resources(
+                        capacity.milli_vcpus - used_milli,
+                        capacity.memory_mib - used_mem,
+                        capacity.gpus - used_gpus,
+                    ),  # fmt: skip
                     schedulable=True,
                     runtimes=frozenset(node.runtimes) or frozenset({"process"}),
                 )
@@ -771,100 +848,64 @@ class LeaderLoop:
             )
             for name, q in data.queues.items()
         }
-        envs = {name: EnvView(name=name, enabled=e.state != types_pb2.ENTITY_STATE_DISABLED) for name, e in data.envs.items()}
-        runnable = []
-        throttled = self._array_throttle(p, runnable_ids)
-        cache = self._job_views
-        fingerprint = 0
-        for jid in runnable_ids:
-            if jid in throttled:
-                continue
-            changed = p.jobs.get(jid)
-            entry = data.jobs.get(jid)
-            if changed is None and entry is not None:
-                cached = cache.get(jid)
-                if cached is not None and cached[0] == entry.mod_revision:
-                    view = cached[1]
-                else:
-                    view = self._job_view(entry.job, entry.order)
-                    cache[jid] = (entry.mod_revision, view)
-            else:
-                job = changed if changed is not None else self._job(p, jid)
-                if job is None:
-                    continue
-                order = entry.order if entry is not None else (1 << 62, job.batch_index)
-                view = self._job_view(job, order)
-            if view is not None:
-                runnable.append(view)
-                fingerprint ^= hash(jid)
-        if len(cache) > 2 * len(runnable_ids) + 1024:
-            for jid in [j for j in cache if j not in runnable_ids]:
-                del cache[jid]
-        # Nothing that placement depends on changed since the last pass (the same jobs wait,
-        # every node has the same room, same queues): the answer would be the same.
-        signature = (len(runnable), fingerprint, tuple(nodes),
-                     tuple(queues.values()), tuple(envs.values()))  # fmt: skip
-        if signature == self._last_signature:
-            self.waiting = {**self._last_waiting, **throttled, **held}
-            return
-        runnable.sort(key=lambda j: j.order)
-        plan = place(Snapshot(queues=queues, envs=envs, nodes=nodes, runnable=runnable))
-        self._last_signature = signature if not plan.placements else None
-        self._last_waiting = dict(plan.waiting)
-        self.waiting = dict(plan.waiting)
-        self.waiting.update(throttled)
-        self.waiting.update(held)
+        envs = {
+            name: EnvView(name=name, enabled=e.state != types_pb2.ENTITY_STATE_DISABLED)
+            for name, e in data.envs.items()
+        }
+        plan = place(Snapshot(queues=queues, envs=envs, nodes=nodes, lanes=lanes))
+        # `plan.waiting` resolves the reasons of a queue's unexamined tail only when asked.
+        self.waiting = collections.ChainMap(held, throttled, plan.waiting)
         self.stats.placements += len(plan.placements)
         for placement in plan.placements:
             job = self._job(p, placement.job_id)
             assert job is not None
             started = J.start_attempt(
-                job, node_id=placement.node_id, compute_environment=placement.compute_environment, epoch=self.epoch
+                job,
+                node_id=placement.node_id,
+                compute_environment=placement.compute_environment,
+                epoch=self.epoch,
             )
             self._set(p, started)
 
-    @staticmethod
-    def _job_view(job: types_pb2.Job, order: tuple[int, int]) -> JobView | None:
-        """What the scheduler needs of a runnable job (None for an array parent: never placed)."""
-        if job.array_properties.size:
-            return None
-        container = job.container
-        r = container.resources
-        return JobView(
-            job_id=job.job_id,
-            queue=job.job_queue,
-            request=Resources.from_vcpus(r.vcpus, r.memory_mib, r.gpus),
-            order=order,
-            # An image without a runtime needs a node with any container runtime.
-            runtime=container.runtime or ("container" if container.image else ""),
-        )
-
-    def _array_throttle(self, p: _Pass, runnable_ids: set[str]) -> dict[str, str]:
+    def _array_throttle(self, p: _Pass, extra: dict[str, list[JobView]]) -> dict[str, str]:
         """Children held back by their array's parallelism limit (lowest indexes go first)."""
-        by_parent: dict[str, list[tuple[int, str]]] = {}
-        for jid in runnable_ids:
-            pid = J.parent_id(jid)
-            if pid:
-                by_parent.setdefault(pid, []).append((int(jid.rsplit(":", 1)[1]), jid))
-        if not by_parent:
-            return {}
         data = self.view.data
-        active: dict[str, int] = {}
-        active_ids = set(data.by_status.get(J.STARTING, ())) | set(data.by_status.get(J.RUNNING, ()))
-        active_ids = {j for j in active_ids if j not in p.jobs} | {j for j, job in p.jobs.items() if job.status in J.ACTIVE}
-        for jid in active_ids:
-            pid = J.parent_id(jid)
-            if pid in by_parent:
-                active[pid] = active.get(pid, 0) + 1
-        held: dict[str, str] = {}
-        for pid, children in by_parent.items():
+        index = data.runnable
+        parents = set(index.children)
+        for views in extra.values():
+            for view in views:
+                pid = J.parent_id(view.job_id)
+                if pid:
+                    parents.add(pid)
+        limits: dict[str, int] = {}
+        for pid in parents:
             parent = self._job(p, pid)
             limit = parent.array_properties.parallelism if parent is not None else 0
-            if not limit:
-                continue
+            if limit:
+                limits[pid] = limit
+        if not limits:
+            return {}
+        active: dict[str, int] = {}
+        active_ids = set(data.by_status.get(J.STARTING, ())) | set(data.by_status.get(J.RUNNING, ()))
+        active_ids = {j for j in active_ids if j not in p.jobs} | {
+            j for j, job in p.jobs.items() if job.status in J.ACTIVE
+        }
+        for jid in active_ids:
+            pid = J.parent_id(jid)
+            if pid in limits:
+                active[pid] = active.get(pid, 0) + 1
+        held: dict[str, str] = {}
+        for pid, limit in limits.items():
+            children = set(index.children.get(pid, ()))
+            for jid, job in p.jobs.items():
+                if J.parent_id(jid) == pid:
+                    if job.status == J.RUNNABLE:
+                        children.add(jid)
+                    else:
+                        children.discard(jid)
             room = max(0, limit - active.get(pid, 0))
-            children.sort()
-            for _, jid in children[room:]:
+            ordered = sorted(children, key=lambda jid: int(jid.rsplit(":", 1)[1]))
+            for jid in ordered[room:]:
                 held[jid] = f"Array parallelism limit: at most {limit} children of {pid} run at once"
         return held
 
@@ -885,7 +926,9 @@ class LeaderLoop:
             container = types_pb2.ContainerProperties()
             container.CopyFrom(job.container)
             del container.environment[:]
-            container.environment.extend(J.attempt_environment(job, node_hostname=node.hostname if node else ""))
+            container.environment.extend(
+                J.attempt_environment(job, node_hostname=node.hostname if node else "")
+            )
             start = agent_pb2.StartAttempt(token=job.current, container=container, timeout=job.timeout)
             p.commands.append((job.node_id, agent_pb2.ControllerMessage(start_attempt=start)))
             self._sent_starts.add(key)

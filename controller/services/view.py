@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from controller.domain import jobs as J
+from controller.services.runnable import RunnableIndex
 from controller.store.etcd import Compacted, EtcdClient, Event, KeyValue
 from controller.store.keys import Keys
 from shoal import log
@@ -52,6 +53,8 @@ class ViewData:
     dependents: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # Jobs not started yet (SUBMITTED, PENDING, RUNNABLE) per queue: the queue-depth limit.
     waiting_by_queue: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # RUNNABLE jobs per queue in FIFO order: what the leader schedules from.
+    runnable: RunnableIndex = field(default_factory=RunnableIndex)
 
 
 JobListener = Callable[[types_pb2.Job, int], None]
@@ -88,7 +91,9 @@ class ClusterView:
             try:
                 await self._load()
                 delay = 0.05
-                async for events in self._client.watch(self._keys.root, prefix=True, start_revision=self.revision + 1):
+                async for events in self._client.watch(
+                    self._keys.root, prefix=True, start_revision=self.revision + 1
+                ):
                     self._apply_events(events)
             except Compacted as err:
                 logger.warning("view.compacted", compact_revision=err.compact_revision)
@@ -135,7 +140,7 @@ class ClusterView:
             job = types_pb2.Job.FromString(kv.value)
             old = d.jobs.get(name)
             order = old.order if old is not None else (kv.create_revision, job.batch_index)
-            self._index_job(name, old.job if old else None, job)
+            self._index_job(name, old.job if old else None, job, order)
             d.jobs[name] = JobEntry(job, order, kv.mod_revision)
             self._notify(job, kv.mod_revision)
         elif kind == "subs":
@@ -145,8 +150,9 @@ class ClusterView:
                 ids.append(job.job_id)
                 if job.job_id in d.jobs:  # already expanded by the leader
                     continue
-                self._index_job(job.job_id, None, job)
-                d.jobs[job.job_id] = JobEntry(job, (kv.create_revision, job.batch_index), kv.mod_revision, name)
+                order = (kv.create_revision, job.batch_index)
+                self._index_job(job.job_id, None, job, order)
+                d.jobs[job.job_id] = JobEntry(job, order, kv.mod_revision, name)
                 self._notify(job, kv.mod_revision)
             d.batches[name] = ids
         elif kind == "control":
@@ -189,9 +195,17 @@ class ClusterView:
         elif kind == "nodes":
             d.nodes.pop(name, None)
 
-    def _index_job(self, job_id: str, old: types_pb2.Job | None, new: types_pb2.Job | None) -> None:
+    def _index_job(
+        self,
+        job_id: str,
+        old: types_pb2.Job | None,
+        new: types_pb2.Job | None,
+        order: tuple[int, int] = (0, 0),
+    ) -> None:
         d = self.data
         if old is not None:
+            if old.status == J.RUNNABLE:
+                d.runnable.remove(job_id)
             if old.status in J.WAITING:
                 d.waiting_by_queue[old.job_queue] -= 1
             d.by_status[old.status].discard(job_id)
@@ -201,6 +215,8 @@ class ClusterView:
                 for dep in old.depends_on:
                     d.dependents[dep.job_id].discard(job_id)
         if new is not None:
+            if new.status == J.RUNNABLE:
+                d.runnable.add(new, order)
             if new.status in J.WAITING:
                 d.waiting_by_queue[new.job_queue] += 1
             d.by_status[new.status].add(job_id)

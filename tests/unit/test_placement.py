@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.scheduler import JobView, NodeView, QueueView, Resources, Snapshot, place
-from controller.scheduler.snapshot import EnvView
+from controller.scheduler.snapshot import EnvView, Lane, shape_of
 from tests.unit.builders import check_invariants, job, jobs, node, nodes, placed_on, queue, snapshot
 
 pytestmark = pytest.mark.unit
@@ -474,3 +474,47 @@ def test_an_image_job_without_a_runtime_goes_to_a_container_node():
     assert [(p.job_id, p.node_id) for p in plan.placements] == [("j1", "ctr")]
     only_proc = Snapshot(queues=snap.queues, envs=snap.envs, nodes=snap.nodes[:1], runnable=snap.runnable)
     assert "Needs runtime container" in place(only_proc).waiting["j1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(snapshots())
+def test_property_leaving_a_queue_early_changes_nothing(snap):
+    """A queue is left once no shape it asks for can fit; its unexamined tail gets exactly the
+    reasons the full walk would have given, in the same words and the same 'ahead' counts."""
+    fast, full = place(snap), place(snap, early_stop=False)
+    assert fast.placements == full.placements
+    assert dict(fast.waiting) == dict(full.waiting)
+    for job_id, reason in full.waiting.items():  # single lookups walk the tail
+        assert fast.waiting.get(job_id) == reason
+        assert job_id in fast.waiting
+    assert len(fast.waiting) == len(full.waiting)
+
+
+@settings(max_examples=200, deadline=None)
+@given(snapshots(), st.randoms(use_true_random=False))
+def test_property_lanes_with_skips_equal_the_flat_list(snap, rnd):
+    """What the leader passes (per-queue lanes in order, some ids to skip, shapes a superset)
+    plans exactly like the flat list without the skipped jobs."""
+    skipped = {j.job_id for j in snap.runnable if rnd.random() < 0.2}
+    lanes = {}
+    for name in {j.queue for j in snap.runnable}:
+        ordered = sorted((j for j in snap.runnable if j.queue == name), key=lambda j: j.order)
+        shapes = {shape_of(j) for j in ordered} | {("", 1, 1, 0)}
+        lanes[name] = Lane(ordered, frozenset(shapes), frozenset(skipped))
+    kept = [j for j in snap.runnable if j.job_id not in skipped]
+    flat = place(Snapshot(snap.queues, snap.envs, snap.nodes, kept))
+    laned = place(Snapshot(snap.queues, snap.envs, snap.nodes, lanes=lanes))
+    assert laned.placements == flat.placements
+    assert dict(laned.waiting) == dict(flat.waiting)
+
+
+def test_a_long_queue_is_left_after_the_first_job_that_cannot_fit():
+    """With no room left, the pass does not walk the queue; `why` still works per job."""
+    many = jobs(queue="q", n=5000, vcpus=1)
+    snap = snapshot(nodes=nodes(1, cpus=2), jobs=many)
+    plan = place(snap)
+    assert len(plan.placements) == 2
+    assert len(plan.waiting._explicit) == 1  # the first job that did not fit; the rest is the tail
+    assert plan.waiting["q-j4999"] == (
+        "Waiting for capacity: needs 1 vCPU, 1024 MiB; no node in a has that free (4997 jobs ahead in queue q)"
+    )
