@@ -206,11 +206,15 @@ def _validate_tags(tags: Mapping[str, str], field: str) -> None:
         raise _fail(field, f"at most {MAX_TAGS} tags (got {len(tags)})")
     for key, value in sorted(tags.items()):
         if key.startswith(RESERVED_TAG_PREFIX) and key != SECRET_ENV_TAG:
-            raise _fail(f"{field}[{key!r}]", f"keys starting with {RESERVED_TAG_PREFIX!r} are reserved for shoal")
+            raise _fail(
+                f"{field}[{key!r}]", f"keys starting with {RESERVED_TAG_PREFIX!r} are reserved for shoal"
+            )
         if key == SECRET_ENV_TAG:
             for name in value.split(","):
                 if name.strip() and not _ENV_NAME.fullmatch(name.strip()):
-                    raise _fail(f"{field}[{key!r}]", f"must be comma-separated variable names (got {name.strip()!r})")
+                    raise _fail(
+                        f"{field}[{key!r}]", f"must be comma-separated variable names (got {name.strip()!r})"
+                    )
         if not 1 <= len(key) <= MAX_TAG_KEY:
             raise _fail(f"{field}[{key!r}]", f"key must be 1..{MAX_TAG_KEY} characters (got {len(key)})")
         if len(value) > MAX_TAG_VALUE:
@@ -243,8 +247,25 @@ MAX_IMAGE = 255
 MAX_MOUNTS = 50
 MAX_ULIMITS = 20
 # docker's --ulimit names (setrlimit resources).
-ULIMIT_NAMES = frozenset({"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
-                          "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"})
+ULIMIT_NAMES = frozenset(
+    {
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    }
+)
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?")
 MAX_PATH = 4096
 
@@ -272,7 +293,9 @@ def validate_container_fields(cp: types_pb2.ContainerProperties, field: str) -> 
     if cp.image:
         _validate_image(cp.image, _at(field, "image"))
         if cp.runtime == "process":
-            raise _fail(_at(field, "runtime"), "process cannot run an image: use podman, docker or leave it empty")
+            raise _fail(
+                _at(field, "runtime"), "process cannot run an image: use podman, docker or leave it empty"
+            )
     elif cp.runtime in ("podman", "docker"):
         raise _fail(_at(field, "image"), f"is required with runtime {cp.runtime}")
     if cp.working_dir:
@@ -299,14 +322,19 @@ def validate_container_fields(cp: types_pb2.ContainerProperties, field: str) -> 
     for i, ulimit in enumerate(cp.ulimits):
         path = _at(field, f"ulimits[{i}]")
         if ulimit.name not in ULIMIT_NAMES:
-            raise _fail(f"{path}.name", f"must be one of {', '.join(sorted(ULIMIT_NAMES))} (got {ulimit.name!r})")
+            raise _fail(
+                f"{path}.name", f"must be one of {', '.join(sorted(ULIMIT_NAMES))} (got {ulimit.name!r})"
+            )
         if ulimit.name in names:
             raise _fail(f"{path}.name", f"{ulimit.name} is set twice")
         names.add(ulimit.name)
         if ulimit.hard_limit and ulimit.soft_limit > ulimit.hard_limit:
             raise _fail(path, f"soft_limit must be <= hard_limit ({ulimit.soft_limit} > {ulimit.hard_limit})")
     if cp.shared_memory_size_mib > MAX_MEMORY_MIB:
-        raise _fail(_at(field, "shared_memory_size_mib"), f"must be <= {MAX_MEMORY_MIB} (got {cp.shared_memory_size_mib})")
+        raise _fail(
+            _at(field, "shared_memory_size_mib"),
+            f"must be <= {MAX_MEMORY_MIB} (got {cp.shared_memory_size_mib})",
+        )
     if cp.runtime == "process":
         for name in ("privileged", "readonly_root_filesystem", "shared_memory_size_mib"):
             if getattr(cp, name):
@@ -345,9 +373,14 @@ def validate_submit(req: batch_pb2.SubmitJobRequest, field_prefix: str = "") -> 
             f"must be 0 (not an array) or 2..{MAX_ARRAY_SIZE} (got {size})",
         )
     if req.array_properties.index:
-        raise _fail(_at(field_prefix, "array_properties.index"), "is set by shoal on array children, not on submission")
+        raise _fail(
+            _at(field_prefix, "array_properties.index"),
+            "is set by shoal on array children, not on submission",
+        )
     if req.array_properties.parallelism and not size:
-        raise _fail(_at(field_prefix, "array_properties.parallelism"), "applies to array jobs only (set size too)")
+        raise _fail(
+            _at(field_prefix, "array_properties.parallelism"), "applies to array jobs only (set size too)"
+        )
 
     seen: set[str] = set()
     for i, dep in enumerate(req.depends_on):
@@ -357,7 +390,10 @@ def validate_submit(req: batch_pb2.SubmitJobRequest, field_prefix: str = "") -> 
         array_only = dep.type in (types_pb2.DEPENDENCY_TYPE_N_TO_N, types_pb2.DEPENDENCY_TYPE_SEQUENTIAL)
         if array_only and not size:
             name = types_pb2.DependencyType.Name(dep.type).removeprefix("DEPENDENCY_TYPE_")
-            raise _fail(_at(field_prefix, f"depends_on[{i}].type"), f"{name} applies to array jobs only (set array_properties.size)")
+            raise _fail(
+                _at(field_prefix, f"depends_on[{i}].type"),
+                f"{name} applies to array jobs only (set array_properties.size)",
+            )
         if dep.type == types_pb2.DEPENDENCY_TYPE_SEQUENTIAL and not dep.job_id:
             continue  # orders this array's own children; no other job involved
         validate_job_id(dep.job_id, path)
@@ -371,14 +407,40 @@ def validate_submit(req: batch_pb2.SubmitJobRequest, field_prefix: str = "") -> 
     refuse_unsupported(req, field_prefix)
 
 
-def validate_submit_batch(reqs: Sequence[batch_pb2.SubmitJobRequest]) -> None:
-    """1..1000 jobs; a problem is reported with its index (`jobs[3].job_name: ...`)."""
+def submission_template(req: batch_pb2.SubmitJobRequest) -> bytes:
+    """What a submission asks for apart from its name: requests with equal templates validate
+    and resolve the same way, so a batch of 1,000 copies of one job does that work once."""
+    name = req.job_name
+    req.job_name = ""
+    try:
+        return req.SerializeToString(deterministic=True)
+    finally:
+        req.job_name = name
+
+
+def validate_submit_batch(
+    reqs: Sequence[batch_pb2.SubmitJobRequest], templates: Sequence[bytes] | None = None
+) -> None:
+    """1..1000 jobs; a problem is reported with its index (`jobs[3].job_name: ...`).
+
+    With `templates` (`submission_template` of each request), requests equal to an earlier
+    one apart from the name get only their name checked: the rest was checked already.
+    """
     if not reqs:
         raise _fail("jobs", "at least one job is required")
     if len(reqs) > MAX_SUBMIT_BATCH:
         raise _fail("jobs", f"at most {MAX_SUBMIT_BATCH} jobs per call (got {len(reqs)})")
-    for i, req in enumerate(reqs):
-        validate_submit(req, f"jobs[{i}]")
+    if templates is None:
+        for i, req in enumerate(reqs):
+            validate_submit(req, f"jobs[{i}]")
+        return
+    checked: set[bytes] = set()
+    for i, (req, template) in enumerate(zip(reqs, templates, strict=True)):
+        if template in checked:
+            validate_name(req.job_name, f"jobs[{i}].job_name")
+        else:
+            validate_submit(req, f"jobs[{i}]")
+            checked.add(template)
 
 
 # -- job definitions --------------------------------------------------------------------------
@@ -475,7 +537,10 @@ def validate_create_compute_environment(req: batch_pb2.CreateComputeEnvironmentR
     _validate_vcpu_range(req.min_vcpus, req.desired_vcpus, req.max_vcpus, managed=managed)
     if managed:
         if not req.HasField("provisioner"):
-            raise _fail("provisioner", "is required for a MANAGED compute environment (kind local or command, node_vcpus, node_memory_mib)")
+            raise _fail(
+                "provisioner",
+                "is required for a MANAGED compute environment (kind local or command, node_vcpus, node_memory_mib)",
+            )
         validate_managed_environment(req.max_vcpus, req.provisioner)
     elif req.HasField("provisioner"):
         raise _fail("provisioner", "only MANAGED compute environments have a provisioner")
@@ -522,7 +587,8 @@ def _validate_provisioner(p: types_pb2.Provisioner, field: str) -> None:
         raise _fail(f"{field}.node_vcpus", f"must be > 0 and <= {MAX_VCPUS} (got {p.node_vcpus:g})")
     if not MIN_MEMORY_MIB <= p.node_memory_mib <= MAX_MEMORY_MIB:
         raise _fail(
-            f"{field}.node_memory_mib", f"must be >= {MIN_MEMORY_MIB} and <= {MAX_MEMORY_MIB} (got {p.node_memory_mib})"
+            f"{field}.node_memory_mib",
+            f"must be >= {MIN_MEMORY_MIB} and <= {MAX_MEMORY_MIB} (got {p.node_memory_mib})",
         )
 
 

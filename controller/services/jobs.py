@@ -8,6 +8,8 @@ it, so the caller can read its own writes from this replica at once.
 
 from __future__ import annotations
 
+import collections
+import os
 import re
 import time
 import uuid
@@ -48,34 +50,51 @@ class JobService:
     ) -> list[batch_pb2.SubmitJobResponse]:
         """Store the jobs as one submission; `owner` (the caller's token name) is recorded in
         the reserved tag shoal:owner so that a submitter can later stop only its own jobs."""
+        templates = [V.submission_template(r) for r in requests] if batch else [b""]
         if batch:
-            V.validate_submit_batch(list(requests))
+            V.validate_submit_batch(requests, templates)
         else:
             V.validate_submit(requests[0])
         synced = False
         now = _now_ms()
         archived = await self._archived_dependencies(requests)
-        records: list[types_pb2.Job] = []
+        batch_id = uuid.uuid4().hex
+        record = state_pb2.SubmissionBatch(batch_id=batch_id)
+        records = record.jobs
+        # Requests equal apart from the name are resolved once (definition, overrides,
+        # parameters, dependencies) and copied: the common "1,000 copies of a job" batch.
+        resolved: dict[bytes, types_pb2.Job] = {}
+        ids = _job_ids(len(requests))
         for index, req in enumerate(requests):
             field = f"jobs[{index}]." if batch else ""
+            template = templates[index]
+            proto = resolved.get(template)
             for attempt in range(2):
-                try:
-                    records.append(self._build(req, index, field, now, archived))
+                if proto is not None:
                     break
+                try:
+                    proto = self._build(req, field, now, archived)
+                    if owner:
+                        proto.tags[V.OWNER_TAG] = owner
+                    resolved[template] = proto
                 except errors.NotFound:
                     # The view may lag another replica's write by a few ms: catch up once.
                     if attempt or synced:
                         raise
                     await self.view.sync()
                     synced = True
+            job = records.add()
+            job.CopyFrom(proto)
+            job.job_id = ids[index]
+            job.job_name = req.job_name
+            job.batch_index = index
         adding: dict[str, int] = {}
-        for job in records:
-            adding[job.job_queue] = adding.get(job.job_queue, 0) + max(1, job.array_properties.size)
-            if owner:
-                job.tags[V.OWNER_TAG] = owner
+        for template, count in collections.Counter(templates).items():
+            proto = resolved[template]
+            adding[proto.job_queue] = adding.get(proto.job_queue, 0) + count * max(
+                1, proto.array_properties.size
+            )
         limits.check_queue_depth(self.view.data, adding, self.max_queued_per_queue)
-        batch_id = uuid.uuid4().hex
-        record = state_pb2.SubmissionBatch(batch_id=batch_id, jobs=records)
         size = record.ByteSize()
         if size > MAX_BATCH_BYTES:
             raise errors.InvalidArgument(
@@ -86,9 +105,16 @@ class JobService:
         await self.view.wait_for(revision)
         return [batch_pb2.SubmitJobResponse(job_id=j.job_id, job_name=j.job_name) for j in records]
 
-    async def _archived_dependencies(self, requests: Sequence[batch_pb2.SubmitJobRequest]) -> dict[str, types_pb2.Job]:
+    async def _archived_dependencies(
+        self, requests: Sequence[batch_pb2.SubmitJobRequest]
+    ) -> dict[str, types_pb2.Job]:
         """Dependencies that are not in the hot view may have ended long ago: look in history."""
-        ids = {d.job_id for r in requests for d in r.depends_on if d.job_id and d.job_id not in self.view.data.jobs}
+        ids = {
+            d.job_id
+            for r in requests
+            for d in r.depends_on
+            if d.job_id and d.job_id not in self.view.data.jobs
+        }
         if not ids:
             return {}
         await self.view.sync()
@@ -98,11 +124,11 @@ class JobService:
     def _build(
         self,
         req: batch_pb2.SubmitJobRequest,
-        index: int,
         field: str,
         now: int,
         archived: dict[str, types_pb2.Job] | None = None,
     ) -> types_pb2.Job:
+        """The job record `req` asks for, without its id, name and batch index."""
         data = self.view.data
         queue = req.job_queue or DEFAULT_QUEUE
         if queue not in data.queues:
@@ -117,13 +143,19 @@ class JobService:
             if revision is None:
                 definition = self.view.latest_definition(name)
                 if definition is None:
-                    raise errors.NotFound(f"{field}job_definition: no ACTIVE revision of job definition '{name}'")
+                    raise errors.NotFound(
+                        f"{field}job_definition: no ACTIVE revision of job definition '{name}'"
+                    )
             else:
                 definition = data.definitions.get((name, revision))
                 if definition is None:
-                    raise errors.NotFound(f"{field}job_definition: job definition '{name}:{revision}' does not exist")
+                    raise errors.NotFound(
+                        f"{field}job_definition: job definition '{name}:{revision}' does not exist"
+                    )
                 if definition.status != "ACTIVE":
-                    raise errors.FailedPrecondition(f"{field}job_definition: '{name}:{revision}' is deregistered")
+                    raise errors.FailedPrecondition(
+                        f"{field}job_definition: '{name}:{revision}' is deregistered"
+                    )
         for i, dep in enumerate(req.depends_on):
             if dep.type == types_pb2.DEPENDENCY_TYPE_SEQUENTIAL and not dep.job_id:
                 continue
@@ -131,7 +163,10 @@ class JobService:
             target = entry.job if entry is not None else (archived or {}).get(dep.job_id)
             if target is None:
                 raise errors.NotFound(f"{field}depends_on[{i}].job_id: job '{dep.job_id}' does not exist")
-            if dep.type == types_pb2.DEPENDENCY_TYPE_N_TO_N and target.array_properties.size != req.array_properties.size:
+            if (
+                dep.type == types_pb2.DEPENDENCY_TYPE_N_TO_N
+                and target.array_properties.size != req.array_properties.size
+            ):
                 raise errors.InvalidArgument(
                     f"{field}depends_on[{i}]: N_TO_N needs an array job of the same size "
                     f"(job '{dep.job_id}' has {target.array_properties.size} children, this one {req.array_properties.size})"
@@ -144,8 +179,6 @@ class JobService:
             del container.command[:]
             container.command.extend(substituted)
         job = types_pb2.Job(
-            job_id=str(uuid.uuid4()),
-            job_name=req.job_name,
             job_queue=queue,
             status=J.SUBMITTED,
             created_at=now,
@@ -155,7 +188,6 @@ class JobService:
             retry_strategy=retry,
             timeout=timeout,
             array_properties=req.array_properties,
-            batch_index=index,
         )
         job.tags.update(req.tags)
         secret = _secret_names(definition.tags if definition is not None else {}) | _secret_names(req.tags)
@@ -175,7 +207,11 @@ class JobService:
             )
         if job.status in J.FINAL:
             return  # idempotent: nothing left to stop
-        if action == state_pb2.JOB_CONTROL_ACTION_CANCEL and job.status in J.ACTIVE and not J.is_array_parent(job):
+        if (
+            action == state_pb2.JOB_CONTROL_ACTION_CANCEL
+            and job.status in J.ACTIVE
+            and not J.is_array_parent(job)
+        ):
             return  # CancelJob leaves STARTING/RUNNING jobs alone (AWS semantics)
         record = state_pb2.JobControl(job_id=job_id, action=action, reason=reason, requested_at=_now_ms())
         revision = await self.client.put(self.keys.control(job_id), record.SerializeToString())
@@ -198,7 +234,9 @@ class JobService:
             missing = [j for j, job in zip(job_ids, found, strict=True) if job is None]
             if missing:
                 archived = await self.history.lookup(missing)
-                found = [job if job is not None else archived.get(j) for j, job in zip(job_ids, found, strict=True)]
+                found = [
+                    job if job is not None else archived.get(j) for j, job in zip(job_ids, found, strict=True)
+                ]
         return [j for j in found if j is not None]
 
     async def list(self, req: batch_pb2.ListJobsRequest) -> batch_pb2.ListJobsResponse:
@@ -225,7 +263,11 @@ class JobService:
         chosen: list[types_pb2.Job] = []
         token = ""
         if phase == "h":
-            archived = [j for j in await self.history.list(req.created_after, req.created_before) if self._matches(req, j)]
+            archived = [
+                j
+                for j in await self.history.list(req.created_after, req.created_before)
+                if self._matches(req, j)
+            ]
             if after_h is not None:
                 archived = [j for j in archived if (j.created_at, j.job_id) > after_h]
             chosen = archived[:page]
@@ -237,7 +279,9 @@ class JobService:
                 entries = [data.jobs[i] for i in data.by_status.get(req.job_status, ()) if i in data.jobs]
             else:
                 entries = list(data.jobs.values())
-            entries = [e for e in entries if self._matches(req, e.job) and (after_v is None or e.order > after_v)]
+            entries = [
+                e for e in entries if self._matches(req, e.job) and (after_v is None or e.order > after_v)
+            ]
             entries.sort(key=lambda e: e.order)
             room = page - len(chosen)
             chosen += [e.job for e in entries[:room]]
@@ -264,6 +308,12 @@ _REF = re.compile(r"Ref::([A-Za-z0-9_-]+)")
 def substitute_parameters(arg: str, parameters: dict[str, str]) -> str:
     """Replace `Ref::name` placeholders (AWS Batch parameters); unknown names stay as they are."""
     return _REF.sub(lambda m: parameters.get(m.group(1), m.group(0)), arg)
+
+
+def _job_ids(n: int) -> list[str]:
+    """`n` random (version 4) UUIDs as text, from one read of the system's random source."""
+    raw = os.urandom(16 * n)
+    return [str(uuid.UUID(bytes=raw[i : i + 16], version=4)) for i in range(0, 16 * n, 16)]
 
 
 def _secret_names(tags: object) -> set[str]:

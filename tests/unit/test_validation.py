@@ -10,6 +10,7 @@ import pytest
 from controller.domain.validation import (
     parse_definition_ref,
     resolve_submission,
+    submission_template,
     validate_cancel,
     validate_container_properties,
     validate_create_compute_environment,
@@ -799,3 +800,17 @@ def test_resolve_defaults_fill_a_definition_without_resources():
 def test_messages_name_the_field_first():
     with pytest.raises(InvalidArgument, match=re.escape("container_overrides.vcpus: must be > 0 (got -1)")):
         validate_submit(with_overrides(vcpus=-1))
+
+
+def test_submit_batch_with_templates_checks_every_name_and_every_distinct_request():
+    """Requests equal apart from the name are checked once; every name is still checked, and a
+    request that differs anywhere else is checked in full, with its own index."""
+    reqs = [submit(job_name=f"j{i}") for i in range(5)] + [submit(job_name="bad name")]
+    templates = [submission_template(r) for r in reqs]
+    assert len(set(templates)) == 1
+    assert [r.job_name for r in reqs][:2] == ["j0", "j1"]  # the template does not change requests
+    refused(validate_submit_batch, reqs, templates, field="jobs[5].job_name")
+    reqs = [submit(job_name=f"j{i}") for i in range(3)] + [with_overrides(vcpus=-1)]
+    templates = [submission_template(r) for r in reqs]
+    refused(validate_submit_batch, reqs, templates, field="jobs[3].container_overrides.vcpus")
+    validate_submit_batch(reqs[:3], templates[:3])
