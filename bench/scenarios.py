@@ -303,6 +303,7 @@ def _scale(ctx: H.Context, n: int, n_agents: int, out: dict[str, float | str]) -
                 after = _pass_stats(metrics_port)
                 if before and after and after[0] > before[0]:
                     out["pass_ms_mean"] = 1000 * (after[1] - before[1]) / (after[0] - before[0])
+                    out["decide_ms_mean"] = 1000 * (after[2] - before[2]) / (after[0] - before[0])
                     out["passes"] = after[0] - before[0]
                 else:
                     out["pass_ms_mean"] = "n/a: the controller has no /metrics endpoint yet (see place_ms)"
@@ -334,8 +335,8 @@ def _has_metrics() -> bool:
     return _METRICS_FLAG[0]
 
 
-def _pass_stats(port: int) -> tuple[float, float] | None:
-    """(passes, total pass seconds) from the controller's /metrics, if it has them."""
+def _pass_stats(port: int) -> tuple[float, float, float] | None:
+    """(passes, total pass seconds, total decision seconds) from the controller's /metrics."""
     if not port:
         return None
     try:
@@ -344,7 +345,8 @@ def _pass_stats(port: int) -> tuple[float, float] | None:
         return None
     count = samples.get("shoal_scheduler_passes_total")
     total = samples.get("shoal_scheduler_pass_seconds_total")
-    return (count, total) if count is not None and total is not None else None
+    decide = samples.get("shoal_scheduler_decide_seconds_total", 0.0)
+    return (count, total, decide) if count is not None and total is not None else None
 
 
 # ---------------------------------------------------------------------------------- recovery

@@ -114,6 +114,14 @@ class ControllerCollector(Collector):
             "shoal_scheduler_pass_seconds", "time spent in leader loop passes in this term", value=stats.pass_seconds_total
         )
         yield GaugeMetricFamily("shoal_scheduler_last_pass_seconds", "duration of the last leader loop pass", value=stats.last_pass_seconds)
+        yield CounterMetricFamily(
+            "shoal_scheduler_decide_seconds",
+            "time spent deciding placements (inside passes, without events and etcd writes) in this term",
+            value=stats.decide_seconds_total,
+        )
+        yield GaugeMetricFamily(
+            "shoal_scheduler_last_decide_seconds", "placement decision time of the last pass", value=stats.last_decide_seconds
+        )
         yield CounterMetricFamily("shoal_nodes_lost", "nodes declared lost in this term", value=stats.nodes_lost)
         sessions = GaugeMetricFamily("shoal_agent_sessions", "agent streams the leader holds")
         sessions.add_metric([], sum(1 for s in leader.sessions.values() if s.registered))

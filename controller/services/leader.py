@@ -58,6 +58,10 @@ class LeaderStats:
     jobs_written: int = 0
     last_pass_seconds: float = 0.0
     pass_seconds_total: float = 0.0
+    # The placement decision alone (`_schedule`: building the inputs, `place`, the new
+    # attempts), without the pass's events, admissions and etcd writes.
+    decide_seconds_total: float = 0.0
+    last_decide_seconds: float = 0.0
     nodes_lost: int = 0
 
 
@@ -261,7 +265,11 @@ class LeaderLoop:
         self._update_parents(p, now)
         self._admit(p, now)  # dependents of array jobs that just ended
         await asyncio.sleep(0)  # let keepalives and agent streams run between the heavy steps
+        decide_started = self._mono()
         self._schedule(p)
+        decided = self._mono() - decide_started
+        self.stats.decide_seconds_total += decided
+        self.stats.last_decide_seconds = decided
         await asyncio.sleep(0)
         self._resend_starts(p)
         if p.jobs or p.nodes or p.deletes or p.batch_deletes:

@@ -72,6 +72,8 @@ def test_metrics_and_health(cluster_factory) -> None:  # noqa: ANN001
     assert value(fams, "shoal_scheduler_passes_total") >= 1
     assert value(fams, "shoal_scheduler_pass_seconds_total") > 0
     assert "shoal_scheduler_last_pass_seconds" in fams
+    # The decision is part of the passes, so never more than their time.
+    assert 0 < value(fams, "shoal_scheduler_decide_seconds_total") <= value(fams, "shoal_scheduler_pass_seconds_total")
     assert value(fams, "shoal_node_capacity_vcpus", node="agent-1") == 2
     assert value(fams, "shoal_node_capacity_memory_mib", node="agent-1") == 2048
     assert value(fams, "shoal_node_used_vcpus", node="agent-1") == 0  # everything finished
