@@ -117,6 +117,7 @@ async def serve(
     edge = edge or auth.EdgeOptions()
     replica = Replica(config)
     replica.jobs.max_queued_per_queue = edge.max_queued_per_queue
+    replica.jobs.max_array_size = edge.max_array_size
     metrics_server = None
     if metrics_listen:
         from controller import metrics

@@ -35,6 +35,7 @@ import grpc
 import yaml
 
 from controller.api.limits import RateLimiter
+from controller.domain import validation as V
 from shoal import errors, log
 from shoal.certs import node_id_of
 from shoal.tls import AUTH_METADATA_KEY
@@ -390,6 +391,7 @@ class EdgeOptions:
     rate: float = 1000.0
     burst: float = 2000.0
     max_queued_per_queue: int = 100_000
+    max_array_size: int = 10_000
 
     @property
     def tls(self) -> bool:
@@ -427,6 +429,8 @@ def add_arguments(p: Any) -> None:
     g.add_argument("--rate-burst", type=float, default=0.0, metavar="N", help="burst above --rate-limit (default: 2 x --rate-limit)")
     g.add_argument("--max-queued-jobs-per-queue", type=int, default=100_000, metavar="N",
                    help="refuse submissions beyond this many queued (not yet started) jobs in a queue; 0 = no limit (default %(default)s)")
+    g.add_argument("--max-array-size", type=int, default=10_000, metavar="N",
+                   help="largest array job accepted (array_properties.size), 2..100000; the default is AWS Batch's limit (default %(default)s)")
 
 
 def _replace_port(address: str, port: int) -> str:
@@ -449,6 +453,8 @@ def edge_from_args(ns: Any, advertise: str) -> EdgeOptions:
         raise fail(f"--max-message-mib must be 1..1024 (got {ns.max_message_mib})")
     if ns.rate_limit < 0 or ns.rate_burst < 0 or ns.max_queued_jobs_per_queue < 0:
         raise fail("--rate-limit, --rate-burst and --max-queued-jobs-per-queue cannot be negative")
+    if not 2 <= ns.max_array_size <= V.ARRAY_SIZE_CAP:
+        raise fail(f"--max-array-size must be 2..{V.ARRAY_SIZE_CAP} (got {ns.max_array_size})")
     try:
         for path, what in ((ns.tls_cert, "--tls-cert"), (ns.tls_key, "--tls-key"), (ns.tls_client_ca, "--tls-client-ca")):
             if path:
@@ -482,4 +488,5 @@ def edge_from_args(ns: Any, advertise: str) -> EdgeOptions:
         rate=ns.rate_limit,
         burst=ns.rate_burst or 2 * ns.rate_limit,
         max_queued_per_queue=ns.max_queued_jobs_per_queue,
+        max_array_size=ns.max_array_size,
     )

@@ -52,6 +52,9 @@ MAX_MEMORY_MIB = 16 * 1024 * 1024  # 16 TiB
 MAX_GPUS = 1024
 MAX_DEPENDS_ON = 20
 MAX_ARRAY_SIZE = 10_000
+"""Default largest array (AWS Batch's limit); a controller may allow more (--max-array-size)."""
+ARRAY_SIZE_CAP = 100_000
+"""The most --max-array-size may allow (and the largest child index a job id may carry)."""
 MAX_ATTEMPTS = 10
 MAX_RULES = 5
 MAX_GLOB = 512
@@ -121,8 +124,8 @@ def validate_job_id(value: str, field: str) -> None:
     match = _JOB_ID.fullmatch(value)
     if match is None:
         raise _fail(field, f"must be a job id (a lowercase UUID4, optionally ':<index>') (got {value!r})")
-    if match.group(1) is not None and int(match.group(1)) >= MAX_ARRAY_SIZE:
-        raise _fail(field, f"array index must be below {MAX_ARRAY_SIZE} (got {value!r})")
+    if match.group(1) is not None and int(match.group(1)) >= ARRAY_SIZE_CAP:
+        raise _fail(field, f"array index must be below {ARRAY_SIZE_CAP} (got {value!r})")
 
 
 # -- shared pieces ----------------------------------------------------------------------------
@@ -341,7 +344,9 @@ def validate_container_fields(cp: types_pb2.ContainerProperties, field: str) -> 
                 raise _fail(_at(field, name), "is for containers only (runtime process has none)")
 
 
-def validate_submit(req: batch_pb2.SubmitJobRequest, field_prefix: str = "") -> None:
+def validate_submit(
+    req: batch_pb2.SubmitJobRequest, field_prefix: str = "", *, max_array_size: int = MAX_ARRAY_SIZE
+) -> None:
     """Structural checks of one submission; no store lookups."""
     validate_name(req.job_name, _at(field_prefix, "job_name"))
     if req.job_queue:
@@ -367,10 +372,10 @@ def validate_submit(req: batch_pb2.SubmitJobRequest, field_prefix: str = "") -> 
             f"at most {MAX_DEPENDS_ON} dependencies (got {len(req.depends_on)})",
         )
     size = req.array_properties.size
-    if size == 1 or size > MAX_ARRAY_SIZE:
+    if size == 1 or size > max_array_size:
         raise _fail(
             _at(field_prefix, "array_properties.size"),
-            f"must be 0 (not an array) or 2..{MAX_ARRAY_SIZE} (got {size})",
+            f"must be 0 (not an array) or 2..{max_array_size} (got {size})",
         )
     if req.array_properties.index:
         raise _fail(
@@ -419,7 +424,10 @@ def submission_template(req: batch_pb2.SubmitJobRequest) -> bytes:
 
 
 def validate_submit_batch(
-    reqs: Sequence[batch_pb2.SubmitJobRequest], templates: Sequence[bytes] | None = None
+    reqs: Sequence[batch_pb2.SubmitJobRequest],
+    templates: Sequence[bytes] | None = None,
+    *,
+    max_array_size: int = MAX_ARRAY_SIZE,
 ) -> None:
     """1..1000 jobs; a problem is reported with its index (`jobs[3].job_name: ...`).
 
@@ -432,14 +440,14 @@ def validate_submit_batch(
         raise _fail("jobs", f"at most {MAX_SUBMIT_BATCH} jobs per call (got {len(reqs)})")
     if templates is None:
         for i, req in enumerate(reqs):
-            validate_submit(req, f"jobs[{i}]")
+            validate_submit(req, f"jobs[{i}]", max_array_size=max_array_size)
         return
     checked: set[bytes] = set()
     for i, (req, template) in enumerate(zip(reqs, templates, strict=True)):
         if template in checked:
             validate_name(req.job_name, f"jobs[{i}].job_name")
         else:
-            validate_submit(req, f"jobs[{i}]")
+            validate_submit(req, f"jobs[{i}]", max_array_size=max_array_size)
             checked.add(template)
 
 

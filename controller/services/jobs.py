@@ -42,6 +42,8 @@ class JobService:
         self.history = HistoryStore(client, keys)
         # --max-queued-jobs-per-queue (0 = no limit); set by controller/main.py.
         self.max_queued_per_queue = limits.DEFAULT_MAX_QUEUED_PER_QUEUE
+        # --max-array-size; set by controller/main.py.
+        self.max_array_size = V.MAX_ARRAY_SIZE
 
     # ---- submit ------------------------------------------------------------------------
 
@@ -52,9 +54,9 @@ class JobService:
         the reserved tag shoal:owner so that a submitter can later stop only its own jobs."""
         templates = [V.submission_template(r) for r in requests] if batch else [b""]
         if batch:
-            V.validate_submit_batch(requests, templates)
+            V.validate_submit_batch(requests, templates, max_array_size=self.max_array_size)
         else:
-            V.validate_submit(requests[0])
+            V.validate_submit(requests[0], max_array_size=self.max_array_size)
         synced = False
         now = _now_ms()
         archived = await self._archived_dependencies(requests)

@@ -150,7 +150,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--array-size",
         type=int,
         metavar="N",
-        help="an array job of N children (2-10000), each with SHOAL_JOB_ARRAY_INDEX / AWS_BATCH_JOB_ARRAY_INDEX",
+        help="an array job of N children (2-10000, or up to the controller's --max-array-size), each with SHOAL_JOB_ARRAY_INDEX / AWS_BATCH_JOB_ARRAY_INDEX",
     )
     p.add_argument(
         "--array-parallelism",
@@ -291,8 +291,9 @@ def _noun_help(parser: argparse.ArgumentParser) -> int:
 
 def run_submit(args: argparse.Namespace) -> int:
     # Flags whose behaviour a later release brings are refused, never silently dropped.
-    if args.array_size is not None and not 2 <= args.array_size <= 10000:
-        raise UsageError(f"--array-size must be between 2 and 10000, got {args.array_size}")
+    # The upper bound is the controller's (--max-array-size, 10000 by default): it says so.
+    if args.array_size is not None and args.array_size < 2:
+        raise UsageError(f"--array-size must be at least 2, got {args.array_size}")
     if args.array_parallelism is not None and args.array_size is None:
         raise UsageError("--array-parallelism needs --array-size")
     depends_on = [parse_dependency(d) for d in args.depends_on]

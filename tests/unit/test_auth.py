@@ -119,3 +119,15 @@ def test_jobdef_secret_key() -> None:
     with pytest.raises(jobdef.JobDefinitionFileError, match="true or false"):
         jobdef.parse_text("jobDefinitionName: d\ncontainerProperties:\n  command: [env]\n"
                           "  environment: [{name: T, value: x, secret: 'yes'}]\n")
+
+
+@pytest.mark.parametrize(("value", "ok"), [("1", False), ("2", True), ("20000", True), ("100000", True), ("100001", False)])
+def test_max_array_size_flag(value: str, ok: bool) -> None:
+    from controller.main import build_parser
+
+    ns = build_parser().parse_args(["--etcd", "127.0.0.1:2379", "--max-array-size", value])
+    if ok:
+        assert auth.edge_from_args(ns, "127.0.0.1:50051").max_array_size == int(value)
+    else:
+        with pytest.raises(SystemExit, match=r"shoal controller: --max-array-size must be 2\.\.100000"):
+            auth.edge_from_args(ns, "127.0.0.1:50051")

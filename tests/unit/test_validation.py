@@ -97,7 +97,7 @@ def test_good_job_ids(job_id):
         f"{JOB_ID}:",
         f"{JOB_ID}:01",
         f"{JOB_ID}:-1",
-        f"{JOB_ID}:10000",
+        f"{JOB_ID}:100000",
         f"{JOB_ID}:1:2",
         f" {JOB_ID}",
     ],
@@ -814,3 +814,11 @@ def test_submit_batch_with_templates_checks_every_name_and_every_distinct_reques
     templates = [submission_template(r) for r in reqs]
     refused(validate_submit_batch, reqs, templates, field="jobs[3].container_overrides.vcpus")
     validate_submit_batch(reqs[:3], templates[:3])
+
+
+def test_a_controller_may_allow_larger_arrays():
+    big = submit(array_properties=types_pb2.ArrayProperties(size=20_000))
+    refused(validate_submit, big, field="array_properties.size", problem="2..10000 (got 20000)")
+    validate_submit(big, max_array_size=20_000)
+    validate_submit_batch([big], [submission_template(big)], max_array_size=20_000)
+    refused(validate_submit, big, "", field="array_properties.size", problem="2..10000")

@@ -132,7 +132,7 @@ def test_parse_dependency_without_id() -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--array-size", "1"], "shoal: --array-size must be between 2 and 10000, got 1\n"),
+        (["--array-size", "1"], "shoal: --array-size must be at least 2, got 1\n"),
         (["--array-parallelism", "2"], "shoal: --array-parallelism needs --array-size\n"),
     ],
 )
