@@ -3,7 +3,11 @@
 `Attempts` owns every attempt from StartAttempt until the controller has its result. It knows
 nothing about gRPC: the session tells it what to do and listens to `AttemptEvents`. Each change
 is written to `<state_dir>/attempts.json` (temp file + rename), so an agent that restarts knows
-which attempts were its own and which results it still owes the controller.
+which attempts were its own and which results it still owes the controller. Those writes are
+coalesced (one per SAVE_DELAY at most); what must be on disk at once — a new attempt's handle,
+before anything else can happen to it — goes into a file of its own under
+`<state_dir>/started/` (one small create, no rewrite of every record), removed again once
+attempts.json includes it. `recover` reads both.
 
 Agent restarts keep attempts: nothing of an attempt depends on the agent process (job, log
 writer and container CLI run in sessions of their own), so an agent killed with SIGKILL, one
@@ -17,7 +21,11 @@ On disk, per attempt:  <state_dir>/attempts/<job id>/<attempt>/output.log   (std
                        timestamped records, rotated to output.log.<offset>: agent/runtime/logwriter.py)
                        <state_dir>/attempts/<job id>/<attempt>/output.exit  (process runtime:
                        the exit status its gate wrote, for an agent restarted meanwhile)
+                       <state_dir>/attempts/<job id>/<attempt>/output.written (the log writer
+                       wrote everything: a restarted agent waits for it)
                        <state_dir>/attempts/<job id>/<attempt>/work/        (its cwd)
+Per agent:             <state_dir>/attempts.json, <state_dir>/started/*.json (see above),
+                       <state_dir>/logwriter.v1.sock and .lock (the agent's log writer)
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from shoal import log
 _log = log.get("agent.attempts")
 
 STATE_FILE = "attempts.json"
+STARTED_DIR = "started"  # handles of attempts not yet in STATE_FILE, one file each
 _STATE_VERSION = 1
 
 # status_reason / reason pairs the agent reports. status_reason is for people, reason for rules.
@@ -153,6 +162,10 @@ class Attempts:
         self._memory_of: dict[Token, int] = {}
         self._closing = False
         self._save_pending: asyncio.TimerHandle | None = None
+        # Tokens with a file in STARTED_DIR (removed after the next write of STATE_FILE).
+        self._journaled: dict[Token, Path] = {}
+        # Token -> ((has handle, has result), its record as JSON) for the state file.
+        self._encoded: dict[Token, tuple[tuple[bool, bool], str]] = {}
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -201,7 +214,8 @@ class Attempts:
             return attempt
         attempt.handle = handle
         attempt.started_at = now_ms()
-        self._save(now=True)  # the handle must be on disk before anything else can happen
+        self._journal_start(attempt)  # the handle must be on disk before anything else can happen
+        self._save()
         _log.info("attempt started", token=str(token), pid=handle.pid, runtime=handle.runtime)
         self.events.attempt_started(attempt)
         attempt._task = asyncio.get_running_loop().create_task(self._supervise(attempt), name=f"attempt-{token}")
@@ -264,8 +278,10 @@ class Attempts:
         supervised again through their handle (see the module docstring); those of a runtime
         this agent does not have any more are reported as lost.
         """
-        for record in _load_state(self.state_dir / STATE_FILE):
+        for record in _load_state(self.state_dir / STATE_FILE, self.state_dir / STARTED_DIR):
             token = Token(record["job_id"], int(record["attempt"]), int(record["epoch"]))
+            if token in self._held:
+                continue
             attempt = Attempt(
                 token=token,
                 log_path=Path(record["log_path"]),
@@ -302,6 +318,11 @@ class Attempts:
             )
             attempt.ended.set()
         self._save(now=True)
+        # Everything recovered is in the state file now: the started-attempt files are done.
+        with contextlib.suppress(OSError):
+            for name in os.listdir(self.state_dir / STARTED_DIR):
+                with contextlib.suppress(OSError):
+                    os.unlink(self.state_dir / STARTED_DIR / name)
 
     async def detach(self) -> list[Attempt]:
         """Stop supervising without stopping anything: the agent exits, its attempts run on
@@ -469,9 +490,45 @@ class Attempts:
         if self._save_pending is not None:
             self._save_pending.cancel()
             self._save_pending = None
-        records = [_record(a, self._memory_of.get(a.token, 0)) for a in self._held.values()
-                   if not (a.discarded and not a.running)]
+        encoded = self._encoded
+        records = []
+        for attempt in self._held.values():
+            if attempt.discarded and not attempt.running:
+                continue
+            # A record changes only when the attempt gets its handle or its result: encode
+            # each version once, not on every write of the file.
+            version = (attempt.handle is not None, attempt.result is not None)
+            cached = encoded.get(attempt.token)
+            if cached is None or cached[0] != version:
+                cached = encoded[attempt.token] = (version, _encode(_record(attempt, self._memory_of.get(attempt.token, 0))))
+            records.append(cached[1])
+        if len(encoded) > len(records):
+            for token in [t for t in encoded if t not in self._held]:
+                del encoded[token]
         _write_state(self.state_dir / STATE_FILE, records)
+        journaled, self._journaled = self._journaled, {}
+        for path in journaled.values():
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def _journal_start(self, attempt: Attempt) -> None:
+        """Put a new attempt's record on disk at once, in a file of its own (see the module
+        docstring): cheaper than rewriting every record, and just as durable."""
+        directory = self.state_dir / STARTED_DIR
+        token = attempt.token
+        safe_job_id = attempt_dir(Path(), token.job_id, token.attempt).parent.name
+        path = directory / f"{safe_job_id}.{token.attempt}.{token.epoch}.json"
+        data = _encode(_record(attempt, self._memory_of.get(attempt.token, 0))).encode()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data + b"\n")  # newline-terminated: a torn write is recognisable
+        finally:
+            os.close(fd)
+        self._journaled[attempt.token] = path
 
 
 def _offers(runtime: Runtime, name: str) -> bool:
@@ -493,18 +550,46 @@ def _record(attempt: Attempt, memory_mib: int = 0) -> dict[str, Any]:
     }
 
 
-def _write_state(path: Path, records: list[dict[str, Any]]) -> None:
+def _encode(record: dict[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"))
+
+
+def _write_state(path: Path, records: list[str]) -> None:
     """Atomic (write + rename), deliberately without fsync: the file only has to outlive the
     agent process (a crash, an upgrade), and the page cache does; a host crash takes the jobs
-    with it anyway. An fsync per attempt transition was the agent's largest cost per job."""
+    with it anyway. An fsync per attempt transition was the agent's largest cost per job.
+    `records` are already JSON (see `Attempts._flush_state`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as out:
-        json.dump({"version": _STATE_VERSION, "attempts": records}, out, separators=(",", ":"))
+        out.write(f'{{"version":{_STATE_VERSION},"attempts":[{",".join(records)}]}}')
     os.replace(tmp, path)
 
 
-def _load_state(path: Path) -> list[Mapping[str, Any]]:
+def _load_state(path: Path, started_dir: Path | None = None) -> list[Mapping[str, Any]]:
+    """The records of the state file, then those only in `started_dir` (see `_journal_start`)."""
+    records = _load_state_file(path)
+    if started_dir is None:
+        return records
+    try:
+        names = sorted(os.listdir(started_dir))
+    except OSError:
+        return records
+    for name in names:
+        try:
+            text = (started_dir / name).read_bytes()
+            if not text.endswith(b"\n"):
+                continue  # torn: the agent died while writing it, before the attempt was reported
+            record = json.loads(text)
+        except (OSError, ValueError):
+            _log.warning("unreadable started-attempt file; ignoring it", path=str(started_dir / name))
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _load_state_file(path: Path) -> list[Mapping[str, Any]]:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:

@@ -12,8 +12,8 @@ Contract every runtime keeps (tests/contract/test_runtimes.py checks it, for eve
   A runtime that learns only after starting that the command could not run (a container whose
   command is missing) reports it from `wait` instead, as `ExitStatus.cannot_start`.
 - stdout and stderr of the attempt are appended to `log_path` as timestamped records, one per
-  line, through a log writer process (`agent.runtime.logwriter`: format and rotation); when
-  `wait` returns, everything the attempt printed is in the log.
+  line, through the agent's log writer process (`agent.runtime.logwriter`: format and rotation;
+  `agent.runtime.output`); when `wait` returns, everything the attempt printed is in the log.
 - Resources: `memory_mib` is a hard limit where the runtime can enforce it (a container, or a
   cgroup for the process runtime); an attempt killed for exceeding it ends with
   `ExitStatus.oom_killed`. `vcpus` is a CPU quota where it can be enforced.
@@ -149,10 +149,14 @@ class AttemptHandle:
     exit_file: str = ""
     """Process runtime: where the attempt's gate writes its exit status (see process.py)."""
     writer_pid: int = 0
-    """Pid of the attempt's log writer process (0 = unknown), so that a later agent can wait
-    until the log is complete."""
+    """Pid of the log writer process writing the attempt's log (0 = unknown), so that a later
+    agent can wait until the log is complete. One writer serves all attempts of an agent; handles
+    of older agents name a writer of the attempt's own (without `writer_done_file`)."""
     writer_start_time: float = 0.0
     """Creation time of `writer_pid` (as `start_time`)."""
+    writer_done_file: str = ""
+    """Created by the writer once the attempt's output is completely in its log; "" = a writer
+    of the attempt's own, which exits then (handles of older agents)."""
     cgroup_version: int = 0
     """Cgroup of the attempt (for a container: its parent cgroup), 0 = none: needed to tell an
     OOM kill and to remove the cgroup after a re-attach."""
@@ -173,6 +177,7 @@ class AttemptHandle:
             exit_file=str(data.get("exit_file", "")),
             writer_pid=int(data.get("writer_pid", 0)),
             writer_start_time=float(data.get("writer_start_time", 0.0)),
+            writer_done_file=str(data.get("writer_done_file", "")),
             cgroup_version=int(data.get("cgroup_version", 0)),
             cgroup_memory=str(data.get("cgroup_memory", "")),
             cgroup_cpu=str(data.get("cgroup_cpu", "")),

@@ -2,7 +2,7 @@
 
 An attempt is two CLI calls: `create` (synchronous: a missing image, a bad mount or a bad
 option is a `CannotStart` with the CLI's own words), then `start --attach` as a child in its
-own session whose stdout/stderr go to the attempt's log writer. Attaching before starting means
+own session whose stdout/stderr go to the agent's log writer. Attaching before starting means
 no output is lost. Exit code and OOM kill come from `inspect` (State.ExitCode,
 State.OOMKilled), never from the CLI's exit status; a container that never left "created"
 could not run its command, and the CLI's last error line says why.
@@ -164,7 +164,13 @@ class ContainerCliRuntime:
             if parent is not None:
                 parent.remove()
             raise
-        output = open_output(log_path, self.log_limits)
+        try:
+            output = await open_output(log_path, self.log_limits)
+        except OSError as err:
+            await self._remove(container_id)
+            if parent is not None:
+                parent.remove()
+            raise CannotStart(f"cannot hand the attempt's output to the log writer: {err}") from err
         try:
             popen = subprocess.Popen(  # noqa: ASYNC220 - fork+exec is quick
                 [self.binary, "start", "--attach", container_id],

@@ -1,10 +1,33 @@
-"""The per-attempt log writer: a tiny process between a job's stdout/stderr pipes and its log.
+"""The log writer: one small process per agent between the jobs' stdout/stderr pipes and their logs.
 
-Run as `python -I -S logwriter.py LOG_PATH MAX_BYTES KEEP` with the read ends of the job's
-stdout and stderr pipes inherited, their numbers in $SHOAL_LOG_FDS ("OUT,ERR"). It is its own process (not a task in the agent) so
-that a job printing gigabytes costs the agent nothing, and so that the output is still written
-if the agent restarts. It needs only the standard library and imports nothing from shoal: it
-starts in a few milliseconds.
+Run as `python -I -S logwriter.py --serve DIR` (the agent starts it, see `agent.runtime.output`).
+It listens on the unix socket `DIR/logwriter.v1.sock` (SOCK_SEQPACKET; DIR is the agent's state
+directory) and serves every attempt of that agent: per attempt, the agent sends one message with
+the log path, the size cap and the read ends of the attempt's stdout and stderr pipes
+(SCM_RIGHTS); the writer acknowledges it (with its pid), copies both pipes into the log until
+both reached EOF (every holder of the write ends closed them), then closes the log, creates the
+attempt's "written" marker (`done_file_for`) and tells the agent that sent it ("done"), if that
+agent is still connected.
+
+Why a process of its own: a job printing gigabytes costs the agent nothing, and output keeps
+being written while the agent is dead or restarting. It needs only the standard library and
+imports nothing from shoal, so it starts in a few milliseconds; one writer serves all attempts of
+an agent (one selector loop, one thread), so an attempt costs a message, not a process start.
+
+Lifetime:
+- it daemonizes: the process the agent starts binds the socket, forks and exits; the writer
+  itself (the fork) runs in a session of its own, not as a child of the agent: a kill -9 of the
+  agent's process group does not reach it, and it is no descendant of the agent's to be taken
+  for a job;
+- one writer per DIR: it holds an exclusive lock on `DIR/logwriter.v1.lock` while it lives, so a
+  second one started meanwhile (two agents racing, or an agent while the previous writer exits)
+  exits at once with EXIT_ALREADY_SERVED and the agent connects to the first;
+- it exits once no agent is connected and no attempt is open (a connected agent keeps it, also
+  when idle; an agent killed with attempts open leaves it writing them until they end, and a
+  restarted agent connects to it again); a writer nobody connects to exits after STARTUP_WAIT.
+- if it dies, attempts it served lose the rest of their output (their jobs see EPIPE); the next
+  attempt starts a new writer; waits for an attempt's output end when the marker exists or the
+  writer is gone.
 
 Log format, one record per line (the CRI log format of Kubernetes):
 
@@ -13,24 +36,46 @@ Log format, one record per line (the CRI log format of Kubernetes):
 
 timestamp (RFC 3339, UTC, microseconds), stream ("stdout", "stderr", or "shoal" for the
 agent's own notes), "F" for a full line or "P" for a piece of a longer one (a line longer
-than 16 KiB, or output without a newline that stayed idle for 0.2 s, e.g. a progress bar),
+than 16 KiB, or output without a newline that stayed pending for 0.2 s, e.g. a progress bar),
 then the text. Bytes are written as they came (not re-encoded).
 
 Rotation: when the current file reaches MAX_BYTES it is renamed to `LOG_PATH.<offset>` (the
 offset of its first byte in the attempt's whole output) and a new one is started; only the KEEP
 newest rotated files are kept, so an attempt's logs never take more than (KEEP + 1) x MAX_BYTES.
+
+A log that cannot be written (disk full) loses that output; the writer keeps draining the pipes
+(the job is not blocked) and every other attempt is unaffected. The price of one thread for all
+attempts: a write that hangs (a stuck filesystem) holds up every attempt's output meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import selectors
+import socket
+import struct
 import sys
 import time
 
 MAX_PIECE = 16 * 1024
 IDLE_FLUSH_SECONDS = 0.2
 READ_BYTES = 64 * 1024
+
+# Protocol version in the names: an agent of another version starts a writer of its own.
+SOCKET_NAME = "logwriter.v1.sock"
+LOCK_NAME = "logwriter.v1.lock"
+DONE_SUFFIX = ".written"
+MAX_MESSAGE = 16 * 1024
+STARTUP_WAIT = 10.0
+"""A writer no agent connected to within this many seconds exits."""
+EXIT_SERVING = 0
+"""Exit status of the started process: the writer listens (its fork serves)."""
+EXIT_ALREADY_SERVED = 3
+"""Exit status of the started process: another writer holds the lock of DIR."""
+# Longest path a unix socket address takes (sun_path is 108 bytes with its NUL).
+MAX_SOCKET_PATH = 107
 
 
 def timestamp(now: float | None = None) -> bytes:
@@ -73,10 +118,13 @@ class RotatingLog:
         self.size += len(data)
 
     def rotate(self) -> None:
-        os.close(self.fd)
+        # The old fd is closed only once the new file is open: a failure (disk full) leaves
+        # this log writing where it was, never with a closed fd another attempt may reuse.
         os.rename(self.path, f"{self.path}.{self.start}")
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        os.close(self.fd)
+        self.fd = fd
         self.start += self.size
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         self.size = 0
         rotated = sorted(rotated_segments(self.path))
         for _, name in rotated[: max(len(rotated) - self.keep, 0)]:
@@ -84,6 +132,12 @@ class RotatingLog:
                 os.unlink(name)
             except OSError:
                 pass
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
 
 
 def rotated_segments(path: str) -> list[tuple[int, str]]:
@@ -96,8 +150,8 @@ def rotated_segments(path: str) -> list[tuple[int, str]]:
     except OSError:
         return []
     for name in names:
-        if name.startswith(prefix) and name[len(prefix):].isdigit():
-            found.append((int(name[len(prefix):]), os.path.join(directory, name)))
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            found.append((int(name[len(prefix) :]), os.path.join(directory, name)))
     return found
 
 
@@ -113,60 +167,318 @@ def current_start(path: str) -> int:
         return start
 
 
-def pump(fds: dict[int, bytes], log: RotatingLog) -> None:
-    """Copy every fd (stream name by fd) into `log` as records until all reached EOF."""
-    selector = selectors.DefaultSelector()
-    pending: dict[int, bytes] = {}
-    since: dict[int, float] = {}
-    for fd in fds:
-        os.set_blocking(fd, False)
-        selector.register(fd, selectors.EVENT_READ)
-        pending[fd] = b""
-    open_fds = set(fds)
-    while open_fds:
-        timeout = IDLE_FLUSH_SECONDS if any(pending[fd] for fd in open_fds) else None
-        events = selector.select(timeout)
-        now = time.time()
-        out = []
-        for key, _ in events:
-            fd = key.fd
+def done_file_for(log_path: str) -> str:
+    """The marker the writer creates (empty) once an attempt's output is completely in `log_path`."""
+    return os.path.splitext(log_path)[0] + DONE_SUFFIX
+
+
+def socket_address(directory: str, name: str = SOCKET_NAME) -> tuple[str, int]:
+    """(address to bind/connect, fd to close afterwards or -1) of the socket `name` in `directory`.
+
+    A path too long for a unix socket address is reached through /proc/self/fd/N of an fd
+    opened on the directory (closed by the caller once bound or connected).
+    """
+    path = os.path.join(directory, name)
+    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+        return path, -1
+    fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    return f"/proc/self/fd/{fd}/{name}", fd
+
+
+# --- the writer's loop -----------------------------------------------------------------------------
+
+
+class Attempt:
+    """One attempt's log and its two open pipes."""
+
+    __slots__ = ("key", "conn", "log", "done_file", "open", "out")
+
+    def __init__(self, key: bytes, conn: socket.socket, log: RotatingLog, done_file: str) -> None:
+        self.key = key
+        self.conn = conn
+        self.log = log
+        self.done_file = done_file
+        self.open = 2
+        self.out: list[bytes] = []
+
+
+class Stream:
+    """One pipe of an attempt: the records of a stream ("stdout"/"stderr")."""
+
+    __slots__ = ("fd", "name", "attempt", "pending", "since")
+
+    def __init__(self, fd: int, name: bytes, attempt: Attempt) -> None:
+        self.fd = fd
+        self.name = name
+        self.attempt = attempt
+        self.pending = b""
+        self.since = 0.0
+
+
+class Server:
+    """The selector loop: accepts agents, takes attempts from them, copies pipes into logs."""
+
+    def __init__(self, listener: socket.socket) -> None:
+        self.listener = listener
+        self.selector = selectors.DefaultSelector()
+        listener.setblocking(False)
+        self.selector.register(listener, selectors.EVENT_READ, None)
+        self.conns: dict[int, socket.socket] = {}
+        self.streams: dict[int, Stream] = {}
+        self.partial: set[Stream] = set()
+        self.ever_connected = False
+        self.pid = os.getpid()
+        self.uid = os.geteuid()
+
+    def run(self, startup_wait: float = STARTUP_WAIT) -> None:
+        started = time.monotonic()
+        while True:
+            if not self.conns and not self.streams:
+                if self.ever_connected or time.monotonic() - started >= startup_wait:
+                    if not self._accept_pending():
+                        return  # nobody connected, nothing open: done
+                    continue
+            timeout = self._timeout(started, startup_wait)
+            events = self.selector.select(timeout)
+            now = time.time()
+            touched: list[Attempt] = []
+            for key, _ in events:
+                if key.data is None:
+                    self._accept()
+                elif isinstance(key.data, Stream):
+                    self._read(key.data, now, touched)
+                else:
+                    self._serve(key.data)
+            for stream in [s for s in self.partial if now - s.since >= IDLE_FLUSH_SECONDS]:
+                stream.attempt.out.append(record(stream.name, b"P", stream.pending, now))
+                stream.pending = b""
+                self.partial.discard(stream)
+                touched.append(stream.attempt)
+            for attempt in touched:
+                if attempt.out:
+                    self._write(attempt)
+                if attempt.open == 0 and attempt.log is not None:
+                    self._finish(attempt)
+
+    def _timeout(self, started: float, startup_wait: float) -> float | None:
+        if self.partial:
+            now = time.time()
+            return max(min(s.since for s in self.partial) + IDLE_FLUSH_SECONDS - now, 0.0)
+        if not self.ever_connected and not self.conns and not self.streams:
+            return max(started + startup_wait - time.monotonic(), 0.0)
+        return None
+
+    # --- agents -----------------------------------------------------------------------------------
+
+    def _accept_pending(self) -> bool:
+        """Before exiting: take connections already queued (an agent connecting right now)."""
+        accepted = False
+        while True:
             try:
-                data = os.read(fd, READ_BYTES)
-            except BlockingIOError:
-                continue
-            if not data:
-                selector.unregister(fd)
-                open_fds.discard(fd)
-                if pending[fd]:
-                    out.append(record(fds[fd], b"F", pending[fd], now))
-                    pending[fd] = b""
-                os.close(fd)
-                continue
-            buffer = pending[fd] + data
-            lines = buffer.split(b"\n")
-            buffer = lines.pop()
-            for line in lines:
-                out.append(record(fds[fd], b"F", line, now))
-            while len(buffer) > MAX_PIECE:
-                out.append(record(fds[fd], b"P", buffer[:MAX_PIECE], now))
-                buffer = buffer[MAX_PIECE:]
-            if buffer and not pending[fd]:
-                since[fd] = now
-            pending[fd] = buffer
-        for fd in list(open_fds):
-            if pending[fd] and now - since.get(fd, now) >= IDLE_FLUSH_SECONDS:
-                out.append(record(fds[fd], b"P", pending[fd], now))
-                pending[fd] = b""
-        if out:
-            log.write(b"".join(out))
+                conn, _ = self.listener.accept()
+            except OSError:  # BlockingIOError: none queued
+                return accepted
+            accepted = self._add_conn(conn) or accepted
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        self._add_conn(conn)
+
+    def _add_conn(self, conn: socket.socket) -> bool:
+        try:
+            _, uid, _ = struct.unpack("iII", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        except OSError:
+            conn.close()
+            return False
+        if uid not in (self.uid, 0):
+            conn.close()  # only the agent's own user (or root) may hand us attempts
+            return False
+        conn.setblocking(False)
+        self.conns[conn.fileno()] = conn
+        self.selector.register(conn, selectors.EVENT_READ, conn)
+        self.ever_connected = True
+        return True
+
+    def _drop_conn(self, conn: socket.socket) -> None:
+        fd = conn.fileno()
+        if fd >= 0 and self.conns.pop(fd, None) is not None:
+            self.selector.unregister(conn)
+        conn.close()  # attempts it sent go on; their "done" goes nowhere
+
+    def _serve(self, conn: socket.socket) -> None:
+        while conn.fileno() >= 0:
+            try:
+                message, fds, flags, _ = socket.recv_fds(conn, MAX_MESSAGE, 2)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._drop_conn(conn)
+                return
+            if not message and not fds:
+                self._drop_conn(conn)  # the agent closed its end (or died)
+                return
+            self._message(conn, message, fds, flags)
+
+    def _message(self, conn: socket.socket, message: bytes, fds: list[int], flags: int) -> None:
+        parts = message.split(b"\0")
+        key = parts[1] if len(parts) > 1 else b""
+        if (
+            parts[0] != b"open"
+            or len(parts) != 5
+            or len(fds) != 2
+            or flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC)
+        ):
+            for fd in fds:
+                _close(fd)
+            why = (
+                b"cannot receive the pipes (too many open files?)"
+                if flags & socket.MSG_CTRUNC
+                else b"bad request"
+            )
+            self._send(conn, b"err\0" + key + b"\0" + why)
+            return
+        path = os.fsdecode(parts[2])
+        try:
+            log = RotatingLog(path, int(parts[3]), int(parts[4]))
+        except (OSError, ValueError) as err:
+            for fd in fds:
+                _close(fd)
+            self._send(conn, b"err\0" + key + b"\0" + f"cannot open {path}: {err}".encode(errors="replace"))
+            return
+        attempt = Attempt(key, conn, log, done_file_for(path))
+        # Acknowledged before anything is read: once the agent closes its read ends, only we hold them.
+        self._send(conn, b"ok\0" + key + b"\0" + str(self.pid).encode())
+        for fd, name in zip(fds, (b"stdout", b"stderr"), strict=True):
+            os.set_blocking(fd, False)
+            stream = Stream(fd, name, attempt)
+            self.streams[fd] = stream
+            self.selector.register(fd, selectors.EVENT_READ, stream)
+
+    def _send(self, conn: socket.socket, message: bytes) -> None:
+        """Best effort: an agent that is gone (or not reading) misses it; it can look at the marker."""
+        try:
+            conn.send(message)
+        except OSError:
+            pass
+
+    # --- output -----------------------------------------------------------------------------------
+
+    def _read(self, stream: Stream, now: float, touched: list[Attempt]) -> None:
+        attempt = stream.attempt
+        try:
+            data = os.read(stream.fd, READ_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        touched.append(attempt)
+        if not data:
+            self.selector.unregister(stream.fd)
+            del self.streams[stream.fd]
+            _close(stream.fd)
+            if stream.pending:
+                attempt.out.append(record(stream.name, b"F", stream.pending, now))
+                stream.pending = b""
+            self.partial.discard(stream)
+            attempt.open -= 1
+            return
+        buffer = stream.pending + data
+        lines = buffer.split(b"\n")
+        buffer = lines.pop()
+        for line in lines:
+            attempt.out.append(record(stream.name, b"F", line, now))
+        while len(buffer) > MAX_PIECE:
+            attempt.out.append(record(stream.name, b"P", buffer[:MAX_PIECE], now))
+            buffer = buffer[MAX_PIECE:]
+        if buffer and not stream.pending:
+            stream.since = now
+        stream.pending = buffer
+        if buffer:
+            self.partial.add(stream)
+        else:
+            self.partial.discard(stream)
+
+    def _write(self, attempt: Attempt) -> None:
+        data = b"".join(attempt.out)
+        attempt.out.clear()
+        try:
+            attempt.log.write(data)
+        except OSError:
+            pass  # e.g. disk full: this output is lost; the pipes keep draining
+
+    def _finish(self, attempt: Attempt) -> None:
+        attempt.log.close()
+        attempt.log = None  # type: ignore[assignment]
+        with contextlib.suppress(OSError):
+            os.close(os.open(attempt.done_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644))
+        self._send(attempt.conn, b"done\0" + attempt.key)
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _raise_fd_limit() -> None:
+    """Three fds per open attempt: take the hard limit of open files, not the (often 1024) soft one."""
+    try:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, OSError, ValueError):
+        pass
+
+
+def serve(directory: str) -> int:
+    """Become DIR's writer: lock, bind, fork; the parent returns EXIT_SERVING once the fork listens."""
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    lock_fd = os.open(LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return EXIT_ALREADY_SERVED
+    # Only the lock holder binds: a socket file left here is a dead writer's.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(SOCKET_NAME, dir_fd=dir_fd)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    address, path_fd = socket_address(directory)
+    umask = os.umask(0o077)  # the socket: for the agent's user only
+    try:
+        listener.bind(address)
+    finally:
+        os.umask(umask)
+        if path_fd >= 0:
+            os.close(path_fd)
+    listener.listen(128)
+    if os.fork() != 0:
+        os._exit(EXIT_SERVING)  # the agent waits for this exit; the fork serves
+    os.setsid()
+    os.chdir("/")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 2)  # the agent reads the started process's stderr only when it failed
+    os.close(devnull)
+    _raise_fd_limit()
+    try:
+        Server(listener).run()
+    finally:
+        # Still holding the lock: no other writer can have bound the name meanwhile.
+        with contextlib.suppress(OSError):
+            os.unlink(SOCKET_NAME, dir_fd=dir_fd)
+        listener.close()
+    return 0
 
 
 def main(argv: list[str]) -> int:
-    path, max_bytes, keep = argv[1], int(argv[2]), int(argv[3])
-    log = RotatingLog(path, max_bytes, keep)
-    out_fd, err_fd = (int(fd) for fd in os.environ["SHOAL_LOG_FDS"].split(","))
-    pump({out_fd: b"stdout", err_fd: b"stderr"}, log)
-    return 0
+    if len(argv) == 3 and argv[1] == "--serve":
+        return serve(argv[2])
+    sys.stderr.write("usage: logwriter.py --serve DIR\n")
+    return 2
 
 
 if __name__ == "__main__":

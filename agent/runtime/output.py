@@ -1,11 +1,22 @@
-"""Where an attempt's stdout and stderr go: pipes into its own log writer process.
+"""Where an attempt's stdout and stderr go: pipes into the agent's log writer process.
 
-The writer runs in a session of its own, so it outlives the agent (killed, crashed, restarted):
-the job's output is still written while no agent runs, and a re-attaching agent waits for the
-writer through the pid recorded in the attempt's handle.
+One log writer process serves every attempt of an agent (`agent.runtime.logwriter`: format,
+rotation, and how it lives). The agent starts it on its first attempt and keeps a connection to
+it (a unix socket in the agent's state directory, `writer_dir`); an agent restarted meanwhile
+connects to the writer already there. Per attempt, `open_output` creates the stdout and stderr
+pipes, hands their read ends to the writer in one message, and returns once the writer has
+taken them; runtimes hand the job the write ends and close them in the agent right after.
 
-See `agent.runtime.logwriter` for the format and the rotation. Runtimes call `open_output`
-before spawning the job, hand the job the write ends, and close them in the agent right after.
+The writer runs in a session of its own, not as a child of the agent: the job's output is still
+written while no agent runs (killed, crashed, restarted). When both pipes of an attempt reached
+EOF and everything is in the log, the writer creates the attempt's marker file (`done_file`,
+`output.written` next to `output.log`) and tells the agent that handed the pipes over, if it is
+still connected. `Output.wait_writer` waits for that message; a re-attaching agent waits for the
+marker, or for the writer process to be gone (pid and creation time in the attempt's handle).
+
+The agent closes its connection after IDLE_CLOSE_SECONDS without an attempt in flight (and on
+exit the kernel closes it); a writer with no agent connected and no attempt open exits, so no
+writer outlives the agent and its attempts.
 """
 
 from __future__ import annotations
@@ -13,19 +24,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
+import struct
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from agent.runtime import logwriter
+from agent.runtime.reattach import output_written
 
 WRITER_SCRIPT = Path(logwriter.__file__).resolve()
 # Defaults: 64 MiB per file, 3 rotated files kept: at most 256 MiB of logs per attempt.
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_KEEP = 3
+
+START_SECONDS = 10.0
+"""How long starting (or reaching) a log writer may take before the attempt cannot start."""
+ACK_SECONDS = 10.0
+"""How long the writer may take to acknowledge an attempt's pipes."""
+IDLE_CLOSE_SECONDS = 30.0
+"""The agent disconnects from a writer after this long without an attempt in flight."""
+CHECK_SECONDS = 1.0
+"""While waiting for a writer's "done": how often the marker and the writer are looked at too."""
+POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -38,18 +63,26 @@ class LogLimits:
 
 @dataclass
 class Output:
-    """A running log writer and the pipe ends the job writes to."""
+    """The pipe ends an attempt writes to, and the log writer that took the read ends."""
 
-    writer: subprocess.Popen[bytes]
     stdout: int
     stderr: int
-    writer_start_time: float = 0.0
+    writer_pid: int
+    """Pid of the log writer process (shared by the agent's attempts)."""
+    writer_start_time: float
     """Creation time of the writer process (recorded in the attempt's handle)."""
+    done_file: str
+    """Created by the writer once the attempt's output is completely in its log."""
+    _done: asyncio.Future[bool] | None = field(default=None, repr=False)
 
     @property
-    def handle_fields(self) -> dict[str, float | int]:
-        """`AttemptHandle` fields that let a later agent wait for this writer."""
-        return {"writer_pid": self.writer.pid, "writer_start_time": self.writer_start_time}
+    def handle_fields(self) -> dict[str, float | int | str]:
+        """`AttemptHandle` fields that let a later agent wait for this attempt's output."""
+        return {
+            "writer_pid": self.writer_pid,
+            "writer_start_time": self.writer_start_time,
+            "writer_done_file": self.done_file,
+        }
 
     def close_job_ends(self) -> None:
         for fd in (self.stdout, self.stderr):
@@ -59,41 +92,75 @@ class Output:
 
     async def wait_writer(self) -> None:
         """Until the writer wrote everything (every holder of the pipes' write ends is gone)."""
-        while self.writer.poll() is None:  # noqa: ASYNC110 - short-lived after the job ended
-            await asyncio.sleep(0.02)
+        done = self._done
+        if done is not None and done.done() and done.result():
+            return
+        if done is not None and done.get_loop() is asyncio.get_running_loop():
+            while True:
+                try:
+                    if await asyncio.wait_for(asyncio.shield(done), CHECK_SECONDS):
+                        return
+                    break  # the connection was lost: the marker tells
+                except TimeoutError:
+                    if output_written(self.done_file, self.writer_pid, self.writer_start_time):
+                        return
+        while not output_written(self.done_file, self.writer_pid, self.writer_start_time):  # noqa: ASYNC110
+            await asyncio.sleep(POLL_SECONDS)
 
 
-def open_output(log_path: Path, limits: LogLimits) -> Output:
-    """Start a log writer for `log_path`; the caller owns the returned write ends.
+def writer_dir(log_path: Path) -> Path:
+    """The directory whose log writer serves the attempt logging to `log_path`.
 
-    The log file exists when this returns (readers may open it at once).
+    The agent's state directory for its own layout, `<state>/attempts/<job>/<n>/output.log`
+    (agent/attempts.py), so that one writer serves all of its attempts; else the log's directory.
     """
-    os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644))
+    parents = log_path.parents
+    if len(parents) >= 4 and parents[2].name == "attempts":
+        return parents[3]
+    return log_path.parent
+
+
+async def open_output(log_path: Path, limits: LogLimits) -> Output:
+    """Create the attempt's pipes and hand their read ends to the log writer (started if needed).
+
+    The caller owns the returned write ends. The log file exists when this returns (readers may
+    open it at once). OSError if no writer takes the pipes.
+    """
+    log_path, done_file = _prepare_files(log_path)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     try:
-        # The writer finds its read ends through SHOAL_LOG_FDS (pass_fds keeps their numbers).
-        writer = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(WRITER_SCRIPT), str(log_path), str(limits.max_bytes),
-             str(limits.keep)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            pass_fds=(out_r, err_r),
-            env={"SHOAL_LOG_FDS": f"{out_r},{err_r}"},
-            start_new_session=True,
-        )
-    except OSError:
+        writer, done = await _hand_over(writer_dir(log_path), log_path, limits, out_r, err_r)
+    except BaseException:
         for fd in (out_r, out_w, err_r, err_w):
             os.close(fd)
         raise
     os.close(out_r)
     os.close(err_r)
-    try:
-        start_time = psutil.Process(writer.pid).create_time()
-    except psutil.Error:
-        start_time = 0.0
-    return Output(writer=writer, stdout=out_w, stderr=err_w, writer_start_time=start_time)
+    return Output(
+        stdout=out_w,
+        stderr=err_w,
+        writer_pid=writer.pid,
+        writer_start_time=writer.start_time,
+        done_file=done_file,
+        _done=done,
+    )
+
+
+def _prepare_files(log_path: Path) -> tuple[Path, str]:
+    """(absolute log path, its marker): the log created, a marker of an earlier use removed."""
+    log_path = log_path.absolute()
+    os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644))
+    done_file = logwriter.done_file_for(str(log_path))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(done_file)  # an earlier attempt's, if the path is used again
+    return log_path, done_file
+
+
+async def disconnect_log_writers() -> None:
+    """Close this process's connections to log writers (each exits once its attempts ended)."""
+    for writer in list(_writers.values()):
+        writer.close(notify=writer.loop is asyncio.get_running_loop())
 
 
 def note(log_path: Path, text: str) -> None:
@@ -105,3 +172,254 @@ def note(log_path: Path, text: str) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
+
+
+# --- the connection to the writer ----------------------------------------------------------------
+
+
+class WriterRefused(OSError):
+    """The writer could not take the attempt (e.g. its log file cannot be opened)."""
+
+
+class _Writer:
+    """This process's connection to the log writer of one directory (bound to one event loop)."""
+
+    def __init__(self, directory: Path, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        self.directory = directory
+        self.sock = sock
+        self.loop = loop
+        self.pid = 0
+        self.start_time = 0.0
+        self.closed = False
+        self._acks: dict[bytes, asyncio.Future[int]] = {}
+        self._done: dict[bytes, asyncio.Future[bool]] = {}
+        self._next = 0
+        self._idle: asyncio.TimerHandle | None = None
+        sock.setblocking(False)
+        loop.add_reader(sock.fileno(), self._readable)
+        self._schedule_idle_close()
+
+    async def open(self, log_path: Path, limits: LogLimits, out_r: int, err_r: int) -> asyncio.Future[bool]:
+        """Hand over an attempt's read ends; its "done" future once the writer took them."""
+        if self.closed:
+            raise ConnectionResetError("the connection to the log writer is closed")
+        self._next += 1
+        key = str(self._next).encode()
+        message = b"\0".join(
+            (b"open", key, os.fsencode(log_path), str(limits.max_bytes).encode(), str(limits.keep).encode())
+        )
+        ack: asyncio.Future[int] = self.loop.create_future()
+        done: asyncio.Future[bool] = self.loop.create_future()
+        self._acks[key] = ack
+        self._done[key] = done
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        try:
+            await self._send(message, [out_r, err_r])
+            try:
+                pid = await asyncio.wait_for(ack, ACK_SECONDS)
+            except TimeoutError:
+                raise OSError(
+                    f"the log writer in {self.directory} did not take the attempt's output "
+                    f"within {ACK_SECONDS:g}s"
+                ) from None
+        except BaseException:
+            self._done.pop(key, None)
+            self._schedule_idle_close()
+            raise
+        finally:
+            self._acks.pop(key, None)
+        if pid != self.pid:
+            self.pid = pid
+            try:
+                self.start_time = psutil.Process(pid).create_time()
+            except psutil.Error:
+                self.start_time = 0.0
+        return done
+
+    async def _send(self, message: bytes, fds: list[int]) -> None:
+        while True:
+            if self.closed:
+                raise ConnectionResetError("the connection to the log writer is closed")
+            try:
+                socket.send_fds(self.sock, [message], fds)
+                return
+            except (BlockingIOError, InterruptedError):
+                writable: asyncio.Future[None] = self.loop.create_future()
+                self.loop.add_writer(self.sock.fileno(), _resolve, writable)
+                try:
+                    await asyncio.wait_for(writable, ACK_SECONDS)
+                finally:
+                    self.loop.remove_writer(self.sock.fileno())
+
+    def _readable(self) -> None:
+        while not self.closed:
+            try:
+                message = self.sock.recv(logwriter.MAX_MESSAGE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                message = b""
+            if not message:  # the writer exited (or died)
+                self.close()
+                return
+            kind, _, rest = message.partition(b"\0")
+            key, _, text = rest.partition(b"\0")
+            if kind == b"done":
+                done = self._done.pop(key, None)
+                if done is not None and not done.done():
+                    done.set_result(True)
+                self._schedule_idle_close()
+                continue
+            ack = self._acks.get(key)
+            if ack is None or ack.done():
+                continue
+            if kind == b"ok":
+                ack.set_result(int(text))
+            else:
+                ack.set_exception(WriterRefused(text.decode(errors="replace") or "the log writer refused"))
+
+    def _schedule_idle_close(self) -> None:
+        if not self.closed and not self._done and not self._acks and self._idle is None:
+            self._idle = self.loop.call_later(IDLE_CLOSE_SECONDS, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        self._idle = None
+        if not self._done and not self._acks:
+            self.close()
+
+    def close(self, *, notify: bool = True) -> None:
+        """Disconnect; with `notify`, whoever waits on this connection is told (on its loop)."""
+        if self.closed:
+            return
+        self.closed = True
+        if _writers.get(self.directory) is self:
+            del _writers[self.directory]
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        with contextlib.suppress(Exception):  # the loop may be closed already
+            self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        acks, dones = list(self._acks.values()), list(self._done.values())
+        self._acks.clear()
+        self._done.clear()
+        if notify:
+            for ack in acks:
+                if not ack.done():
+                    ack.set_exception(ConnectionResetError("the log writer closed the connection"))
+            for done in dones:
+                if not done.done():
+                    done.set_result(False)  # not known: waiters look at the marker
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+_writers: dict[Path, _Writer] = {}
+_locks: dict[Path, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
+
+
+async def _hand_over(
+    directory: Path, log_path: Path, limits: LogLimits, out_r: int, err_r: int
+) -> tuple[_Writer, asyncio.Future[bool]]:
+    """Give the read ends to the directory's writer; once more to a new writer if it went away."""
+    for last in (False, True):
+        writer = await _writer(directory)
+        try:
+            return writer, await writer.open(log_path, limits, out_r, err_r)
+        except ConnectionError as err:  # it exited or died before taking them: we still hold them
+            writer.close()
+            if last:
+                raise OSError(f"the log writer in {directory} went away: {err}") from err
+    raise AssertionError("unreachable")
+
+
+async def _writer(directory: Path) -> _Writer:
+    """The connection to `directory`'s writer, connecting (and starting the writer) if needed."""
+    loop = asyncio.get_running_loop()
+    for other in [w for w in _writers.values() if w.loop is not loop]:
+        other.close(notify=False)  # of an event loop that is gone (tests run one loop each)
+    writer = _writers.get(directory)
+    if writer is not None:
+        return writer
+    held = _locks.get(directory)
+    if held is None or held[0] is not loop:
+        held = _locks[directory] = (loop, asyncio.Lock())
+    async with held[1]:
+        writer = _writers.get(directory)
+        if writer is None:
+            writer = _Writer(directory, await _connect(directory), loop)
+            _writers[directory] = writer
+        return writer
+
+
+async def _connect(directory: Path) -> socket.socket:
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        try:
+            return _connect_once(directory)
+        except (FileNotFoundError, ConnectionRefusedError) as err:
+            if time.monotonic() > deadline:
+                raise OSError(f"cannot reach the log writer in {directory}: {err}") from err
+        status, why = await _start_writer(directory, deadline)
+        if status == logwriter.EXIT_ALREADY_SERVED:
+            await asyncio.sleep(0.01)  # another writer is starting, or exiting: look again
+        elif status != logwriter.EXIT_SERVING:
+            raise OSError(f"the log writer could not start in {directory} (exit status {status}): {why}")
+
+
+def _connect_once(directory: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    try:
+        address, path_fd = logwriter.socket_address(str(directory))
+        try:
+            sock.settimeout(START_SECONDS)
+            sock.connect(address)
+        finally:
+            if path_fd >= 0:
+                os.close(path_fd)
+        _, uid, _ = struct.unpack("iII", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        if uid != os.geteuid():
+            raise OSError(f"the log writer socket in {directory} belongs to uid {uid}, not to this agent")
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _start_writer(directory: Path, deadline: float) -> tuple[int, str]:
+    """Start a writer for `directory`: (exit status of the started process, its error output).
+
+    The process binds the socket, forks the writer (in a session of its own) and exits: the
+    writer is no child of the agent. Exit status EXIT_ALREADY_SERVED: another writer holds the
+    directory.
+    """
+    proc = subprocess.Popen(  # noqa: ASYNC220 - fork+exec is quick; its exit is polled below
+        [sys.executable, "-I", "-S", str(WRITER_SCRIPT), "--serve", str(directory)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        close_fds=True,
+        cwd="/",
+        env={},
+    )
+    assert proc.stderr is not None
+    try:
+        while (status := proc.poll()) is None:
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                raise OSError(f"the log writer did not start within {START_SECONDS:g}s")
+            await asyncio.sleep(0.002)
+        if status in (logwriter.EXIT_SERVING, logwriter.EXIT_ALREADY_SERVED):
+            return status, ""
+        # No writer was forked: nothing else holds the pipe, reading does not block.
+        lines = proc.stderr.read(4096).decode(errors="replace").strip().splitlines()
+        return status, lines[-1] if lines else ""
+    finally:
+        proc.stderr.close()

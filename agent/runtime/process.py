@@ -2,8 +2,9 @@
 
 The attempt's main process leads a new session (and so a new process group); everything it
 starts stays in that group unless it calls setsid itself, so killing the group kills the job's
-grandchildren too. The output goes through pipes to the attempt's own log writer process
-(`agent.runtime.logwriter`), never through the agent, so a chatty job costs the agent nothing.
+grandchildren too. The output goes through pipes to the agent's log writer process (one per
+agent, shared by its attempts, in a session of its own: `agent.runtime.output`,
+`agent.runtime.logwriter`), never through the agent, so a chatty job costs the agent nothing.
 
 Resource limits: with cgroups the agent may create (v2 or v1, see `agent.runtime.cgroups`), each
 attempt gets its own cgroup with `memory_mib` as a hard memory limit (no swap) and `vcpus` as a
@@ -170,7 +171,12 @@ class ProcessRuntime:
             if isinstance(err, CannotStart):
                 raise
             raise CannotStart(f"cannot create the attempt's exit file {str(exit_file)!r}: {err}") from err
-        output = open_output(log_path, self.log_limits)
+        try:
+            output = await open_output(log_path, self.log_limits)
+        except OSError as err:
+            if cgroup is not None:
+                cgroup.remove()
+            raise CannotStart(f"cannot hand the attempt's output to the log writer: {err}") from err
         gate_r = gate_w = -1
         try:
             if gated:

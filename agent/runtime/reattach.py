@@ -68,9 +68,23 @@ async def wait_gone(pid: int, start_time: float, *, poll: float = POLL_SECONDS) 
             os.close(pidfd)
 
 
+def output_written(done_file: str, writer_pid: int, writer_start_time: float) -> bool:
+    """Whether an attempt's output is completely in its log: the log writer created the attempt's
+    marker, or the writer is gone (then nothing more will be written either)."""
+    return os.path.exists(done_file) or not process_alive(writer_pid, writer_start_time)
+
+
 async def wait_writer(handle: AttemptHandle) -> None:
-    """Until the attempt's log writer (started by an earlier agent) wrote everything."""
-    if handle.writer_pid > 0:
+    """Until the attempt's output is completely in its log (a handle of an earlier agent process).
+
+    The agent's shared writer creates the attempt's `writer_done_file` then; if the writer is
+    gone without it (it died), nothing more will be written either. A handle of an older agent
+    names a writer of the attempt's own, which exits once it wrote everything.
+    """
+    if handle.writer_done_file:
+        while not output_written(handle.writer_done_file, handle.writer_pid, handle.writer_start_time):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # no connection to the writer tells this agent: poll
+    elif handle.writer_pid > 0:
         await wait_gone(handle.writer_pid, handle.writer_start_time, poll=0.05)
 
 

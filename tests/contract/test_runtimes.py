@@ -630,3 +630,27 @@ async def test_an_oom_kill_is_still_told_after_a_reattach(runtime: Runtime, spec
     await later.cleanup(restored)
     await runtime.wait(handle)
     await runtime.cleanup(handle)
+
+
+@pytest.mark.parametrize("runtime_name", ["process"])
+async def test_an_attempt_started_just_before_the_agent_died_is_recovered(runtime: Runtime, spec, tmp_path: Path) -> None:
+    """The state file is written lazily; a new attempt's handle is on disk at once (its own
+    file under started/). An agent that dies before the lazy write still finds the attempt."""
+    state = tmp_path / "state"
+    release = tmp_path / "release"
+    first = Attempts(runtime, state, kill_grace=0.1)
+    attempt = await first.start(Token("job-1:a", 1, 1), spec("sh", "-c", f"while [ ! -e {release} ]; do sleep 0.05; done; exit 4"))
+    assert attempt is not None and attempt.handle is not None
+    assert first._save_pending is not None  # the lazy write has not happened: this is the "crash"
+    first._save_pending.cancel()
+    first._save_pending = None
+    later = Attempts(make_runtime_under_test(runtime.name), state, kill_grace=0.1)
+    await later.recover()
+    recovered = later.get(Token("job-1:a", 1, 1))
+    assert recovered is not None and recovered.handle is not None
+    assert recovered.handle.pid == attempt.handle.pid
+    assert not list((state / "started").iterdir())  # folded into the state file by recover
+    release.touch()
+    await asyncio.wait_for(recovered.ended.wait(), 30)
+    assert recovered.result is not None and recovered.result.exit_code == 4
+    await later.close()

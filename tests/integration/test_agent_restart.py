@@ -3,17 +3,20 @@ systemd's Restart= does) re-attaches to the jobs it started instead of losing th
 
 The controller runs with `--reconnect-grace 5`: a restart within the grace keeps the jobs (with
 the default 1 s a Python agent does not come back in time and the jobs are failed over).
-ManagedProcess.kill9 kills the agent's whole process group: jobs, their log writers and the
+ManagedProcess.kill9 kills the agent's whole process group: jobs, the agent's log writer and the
 podman CLI run in sessions of their own, so they survive it, as they survive a crash.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from shoal import Client
@@ -36,6 +39,29 @@ def attempt_dir(cluster: LocalCluster, job_id: str) -> Path:
 def log_has(cluster: LocalCluster, job_id: str, text: str) -> Callable[[], bool]:
     path = attempt_dir(cluster, job_id) / "output.log"
     return lambda: path.exists() and text in path.read_text()
+
+
+def writer_pid(cluster: LocalCluster, job_id: str) -> int | None:
+    """The pid of the log writer writing the job's attempt, from the agent's state on disk (its
+    state file, or a started-attempt file not merged into it yet); None if not there yet."""
+    state_dir = cluster.data_dir / "agent-1"
+    records = []
+    with contextlib.suppress(OSError, ValueError):
+        records += json.loads((state_dir / "attempts.json").read_text())["attempts"]
+    for path in state_dir.glob("started/*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            records.append(json.loads(path.read_text()))
+    for record in records:
+        if record.get("job_id") == job_id and record.get("handle"):
+            return int(record["handle"]["writer_pid"])
+    return None
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def running(client: Client, job_id: str) -> Callable[[], bool]:
@@ -66,8 +92,10 @@ def test_a_job_keeps_running_through_an_agent_crash_and_keeps_its_logs(cluster: 
         job_id = client.submit_job("survivor", command=["sh", "-c", script]).job_id
         eventually(running(client, job_id), what="the job to run")
         eventually(log_has(cluster, job_id, "before"), what="its first line")
+        writer = eventually(lambda: writer_pid(cluster, job_id), what="the attempt's handle on disk")
 
         def job_prints_while_the_agent_is_down() -> None:
+            assert alive(writer), "the agent's log writer should survive a kill -9 of the agent"
             mid.touch()
             eventually(log_has(cluster, job_id, "during"), what="output written while no agent runs")
 
@@ -83,6 +111,7 @@ def test_a_job_keeps_running_through_an_agent_crash_and_keeps_its_logs(cluster: 
         text = logs(client, job_id)
         assert [line.split(" ", 3)[-1] for line in text.splitlines() if " stdout " in line] == [
             "before", "during", "after"]
+        assert (attempt_dir(cluster, job_id) / "output.written").exists()  # the writer's "complete" marker
 
 
 def test_a_job_that_ends_while_the_agent_is_down_keeps_its_exit_code(cluster: LocalCluster, tmp_path: Path) -> None:
