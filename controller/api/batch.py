@@ -33,13 +33,13 @@ class BatchServicer(batch_pb2_grpc.BatchServicer):
 
     @unary
     async def SubmitJob(self, request: batch_pb2.SubmitJobRequest, context: Ctx) -> batch_pb2.SubmitJobResponse:
-        (resp,) = await self.r.jobs.submit([request], batch=False, owner=auth.current_principal().name)
+        (resp,) = (await self.r.jobs.submit([request], batch=False, owner=auth.current_principal().name)).jobs
         return resp
 
     @unary
     async def SubmitJobs(self, request: batch_pb2.SubmitJobsRequest, context: Ctx) -> batch_pb2.SubmitJobsResponse:
         owner = auth.current_principal().name
-        return batch_pb2.SubmitJobsResponse(jobs=await self.r.jobs.submit(list(request.jobs), batch=True, owner=owner))
+        return await self.r.jobs.submit(request.jobs, batch=True, owner=owner)
 
     @unary
     async def DescribeJobs(self, request: batch_pb2.DescribeJobsRequest, context: Ctx) -> batch_pb2.DescribeJobsResponse:

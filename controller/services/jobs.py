@@ -49,7 +49,7 @@ class JobService:
 
     async def submit(
         self, requests: Sequence[batch_pb2.SubmitJobRequest], *, batch: bool, owner: str = ""
-    ) -> list[batch_pb2.SubmitJobResponse]:
+    ) -> batch_pb2.SubmitJobsResponse:
         """Store the jobs as one submission; `owner` (the caller's token name) is recorded in
         the reserved tag shoal:owner so that a submitter can later stop only its own jobs."""
         templates = [V.submission_template(r) for r in requests] if batch else [b""]
@@ -105,7 +105,11 @@ class JobService:
             )
         revision = await self.client.put(self.keys.submission(batch_id), record.SerializeToString())
         await self.view.wait_for(revision)
-        return [batch_pb2.SubmitJobResponse(job_id=j.job_id, job_name=j.job_name) for j in records]
+        response = batch_pb2.SubmitJobsResponse()
+        add = response.jobs.add
+        for job_id, req in zip(ids, requests, strict=True):
+            add(job_id=job_id, job_name=req.job_name)
+        return response
 
     async def _archived_dependencies(
         self, requests: Sequence[batch_pb2.SubmitJobRequest]
@@ -312,10 +316,17 @@ def substitute_parameters(arg: str, parameters: dict[str, str]) -> str:
     return _REF.sub(lambda m: parameters.get(m.group(1), m.group(0)), arg)
 
 
+_VARIANT = "89ab89ab89ab89ab"  # hex digit -> the RFC 4122 variant digit keeping its low 2 bits
+
+
 def _job_ids(n: int) -> list[str]:
-    """`n` random (version 4) UUIDs as text, from one read of the system's random source."""
-    raw = os.urandom(16 * n)
-    return [str(uuid.UUID(bytes=raw[i : i + 16], version=4)) for i in range(0, 16 * n, 16)]
+    """`n` random version-4 UUIDs in canonical text, from one read of the system's random
+    source (what `str(uuid.uuid4())` gives, without building a UUID object per job)."""
+    h = os.urandom(16 * n).hex()
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-{_VARIANT[int(h[i + 16], 16)]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * n, 32)
+    ]
 
 
 def _secret_names(tags: object) -> set[str]:
