@@ -258,6 +258,7 @@ def _scale(ctx: H.Context, n: int, n_agents: int, out: dict[str, float | str]) -
             out["submit_jobs_per_s"] = n / submit_time
             out["queued_s"] = time.perf_counter() - start
             out["queued_rss_mib"] = H.rss_mib(pid)
+            out["rss_per_job_kib"] = (out["queued_rss_mib"] - out["idle_rss_mib"]) * 1024 / n  # type: ignore[operator]
             before = _pass_stats(metrics_port)
             sim = subprocess.Popen(
                 [sys.executable, "-m", "bench.simagents", "--controller", cluster.address, "--count", str(n_agents),

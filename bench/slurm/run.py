@@ -37,7 +37,7 @@ def teardown() -> None:
 
 
 def _sbatch(*args: str) -> str:
-    out = subprocess.run(["sbatch", "--parsable", "-Q", "-o", "/dev/null", *args], check=True,
+    out = subprocess.run(["sbatch", "--parsable", "-o", "/dev/null", *args], check=True,
                          capture_output=True, text=True)  # fmt: skip
     return out.stdout.strip().split(";")[0]
 
@@ -146,9 +146,11 @@ def scale(mode: str, quick: bool) -> dict[str, float | str]:
     start = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: _sbatch("-H", "--wrap", "true"), range(n)))
+    queued = H.rss_mib(pid)
     return {
         "idle_rss_mib": idle,
-        "queued_rss_mib": H.rss_mib(pid),
+        "queued_rss_mib": queued,
+        "rss_per_job_kib": (queued - idle) * 1024 / n,
         "submit_jobs_per_s": n / (time.perf_counter() - start),
         "drain_s": "n/a: needs 1,000 slurmd hosts (Debian's Slurm is not built with multiple-slurmd)",
     }

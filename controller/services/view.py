@@ -275,6 +275,8 @@ class ClusterView:
         self._job_listeners.discard(listener)
 
     def _notify(self, job: types_pb2.Job, revision: int) -> None:
+        if not self._job_listeners:  # the common case: no WatchJobs stream open
+            return
         for listener in list(self._job_listeners):
             listener(job, revision)
 
