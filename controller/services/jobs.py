@@ -59,7 +59,9 @@ class JobService:
             V.validate_submit(requests[0], max_array_size=self.max_array_size)
         synced = False
         now = _now_ms()
-        archived = await self._archived_dependencies(requests)
+        # Dependencies are part of the template: look at one request per template.
+        distinct = list({t: r for t, r in zip(templates, requests, strict=True)}.values()) if batch else requests
+        archived = await self._archived_dependencies(distinct)
         batch_id = uuid.uuid4().hex
         record = state_pb2.SubmissionBatch(batch_id=batch_id)
         records = record.jobs

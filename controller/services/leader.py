@@ -41,6 +41,8 @@ from shoal.v1 import agent_pb2, state_pb2, types_pb2
 logger = log.get("controller.leader")
 
 REASON_AGENT_DISCONNECTED = "Host lost: agent disconnected"
+PASS_DELAY = 0.001
+"""Seconds a pass waits after its wake-up, so that replies ready at that moment go out first."""
 REASON_AGENT_RESTARTED = "Host lost: agent restarted"
 REASON_INTERRUPTED = "Host interrupted: termination notice"
 
@@ -175,6 +177,9 @@ class LeaderLoop:
                 self._wake.clear()
                 if not self.leadership.valid():
                     break
+                # Let what the change that woke us made ready run first (the answer to the
+                # SubmitJobs call that wrote it, for one) before a pass holds the loop.
+                await asyncio.sleep(PASS_DELAY)
                 await self._resolve_archived_dependencies()
                 await self._one_pass()
         finally:
@@ -731,9 +736,18 @@ class LeaderLoop:
 
     def _admit(self, p: _Pass, now: int) -> None:
         data = self.view.data
+        # Jobs are admitted in the pass that expands them (so in p.jobs). Stored SUBMITTED
+        # job records exist only when a term ended between the two (a leader died, a chunked
+        # write failed half-way): the first pass of a term picks those up, with every PENDING
+        # job. Jobs still inside a submission batch wait for their batch's expansion (bounded
+        # per pass), never admitted around it.
         candidates = [jid for jid, job in p.jobs.items() if job.status == J.SUBMITTED]
-        candidates += [jid for jid in data.by_status.get(J.SUBMITTED, ()) if jid not in p.jobs]
         if self._first_pass:
+            jobs = data.jobs
+            candidates += [
+                jid for jid in data.by_status.get(J.SUBMITTED, ())
+                if jid not in p.jobs and jid in jobs and not jobs[jid].batch_id
+            ]  # fmt: skip
             candidates += list(data.by_status.get(J.PENDING, ()))
         for jid in p.finished:
             candidates += data.dependents.get(jid, ())
@@ -784,6 +798,7 @@ class LeaderLoop:
                 view = job_view(job, order)
                 if view is not None:
                     extra.setdefault(view.queue, []).append(view)
+                    index.hint(view)
         held: dict[str, str] = {}
         if self._stopping:
             mono = self._mono()

@@ -94,6 +94,8 @@ class RunnableIndex:
         self._views: dict[str, JobView] = {}
         # Array parent id -> ids of its RUNNABLE children.
         self.children: dict[str, set[str]] = {}
+        # Views the leader already built for jobs it just made RUNNABLE (see `hint`).
+        self._hints: dict[str, JobView] = {}
 
     def __len__(self) -> int:
         return len(self._views)
@@ -104,8 +106,17 @@ class RunnableIndex:
     def get(self, job_id: str) -> JobView | None:
         return self._views.get(job_id)
 
+    def hint(self, view: JobView) -> None:
+        """A view the leader built for a job it is about to write as RUNNABLE: `add` takes it
+        instead of building the same one again when the write comes back through the watch."""
+        if len(self._hints) > 100_000:  # writes that never came back (a lost term): forget them
+            self._hints.clear()
+        self._hints[view.job_id] = view
+
     def add(self, job: types_pb2.Job, order: tuple[int, int]) -> None:
-        view = job_view(job, order)
+        view = self._hints.pop(job.job_id, None)
+        if view is None or view.order != order or view.queue != job.job_queue:
+            view = job_view(job, order)
         if view is None:
             return
         if view.job_id in self._views:

@@ -28,7 +28,7 @@ from shoal.v1 import state_pb2, types_pb2
 logger = log.get("controller.view")
 
 
-@dataclass
+@dataclass(slots=True)
 class JobEntry:
     job: types_pb2.Job
     # FIFO order: (create revision of the key that first held it, index within its batch).
@@ -142,18 +142,34 @@ class ClusterView:
             order = old.order if old is not None else (kv.create_revision, job.batch_index)
             self._index_job(name, old.job if old else None, job, order)
             d.jobs[name] = JobEntry(job, order, kv.mod_revision)
-            self._notify(job, kv.mod_revision)
+            if self._job_listeners:
+                self._notify(job, kv.mod_revision)
         elif kind == "subs":
             batch = state_pb2.SubmissionBatch.FromString(kv.value)
             ids = []
+            jobs = d.jobs
+            create, mod = kv.create_revision, kv.mod_revision
+            notify = self._notify if self._job_listeners else None
+            # Up to 1,000 new SUBMITTED jobs per value: the indexes by hand (what `_index_job`
+            # does for a new SUBMITTED job), anything else through `_index_job`.
+            submitted = d.by_status[J.SUBMITTED]
+            waiting = d.waiting_by_queue
             for job in batch.jobs:
-                ids.append(job.job_id)
-                if job.job_id in d.jobs:  # already expanded by the leader
+                job_id = job.job_id
+                ids.append(job_id)
+                if job_id in jobs:  # already expanded by the leader
                     continue
-                order = (kv.create_revision, job.batch_index)
-                self._index_job(job.job_id, None, job, order)
-                d.jobs[job.job_id] = JobEntry(job, order, kv.mod_revision, name)
-                self._notify(job, kv.mod_revision)
+                order = (create, job.batch_index)
+                if job.status == J.SUBMITTED and not job.node_id:
+                    submitted.add(job_id)
+                    waiting[job.job_queue] += 1
+                    for dep in job.depends_on:
+                        d.dependents[dep.job_id].add(job_id)
+                else:
+                    self._index_job(job_id, None, job, order)
+                jobs[job_id] = JobEntry(job, order, mod, name)
+                if notify is not None:
+                    notify(job, mod)
             d.batches[name] = ids
         elif kind == "control":
             d.controls[name] = state_pb2.JobControl.FromString(kv.value)

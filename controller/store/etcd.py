@@ -232,7 +232,12 @@ class Op:
 
     @staticmethod
     def put(key: bytes, value: bytes, *, lease: int = 0) -> Op:
-        pb = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key, value=value, lease=lease))
+        pb = rpc_pb2.RequestOp()
+        put = pb.request_put  # filled in place: no PutRequest built and then copied
+        put.key = key
+        put.value = value
+        if lease:
+            put.lease = lease
         return Op(pb, "put", key, b"")
 
     @staticmethod
