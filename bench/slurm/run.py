@@ -13,6 +13,7 @@ What cannot be measured on one host is reported as a string with the reason, nev
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -21,6 +22,8 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import psutil
 
 from bench import harness as H
 
@@ -176,6 +179,9 @@ def recovery(mode: str, quick: bool) -> dict[str, float | str]:
     }
     job = _sbatch("--requeue", "--wrap", "sleep 600")
     H.wait_until(lambda: _state(job) == "RUNNING", 60, "the job to run", 0.05)
+    H.wait_until(lambda: bool(_job_pids(job)), 30, "the job's processes", 0.05)
+    # With slurmd dead nothing stops the job's slurmstepd and script: the bench does, by pid.
+    leftovers = _job_pids(job)
     pid = int(Path("/run/slurm/slurmd.pid").read_text())
     os.kill(pid, 9)
     t_kill = time.monotonic()
@@ -185,7 +191,27 @@ def recovery(mode: str, quick: bool) -> dict[str, float | str]:
     except H.ScenarioError:
         out["agent_kill_s_default"] = f"> {limit} s (not requeued; SlurmdTimeout={timeout} s)"
     subprocess.run(["scancel", job], check=False)
+    for leftover in leftovers:
+        with contextlib.suppress(psutil.Error):
+            leftover.kill()
     return out
+
+
+def _job_pids(job: str) -> list[psutil.Process]:
+    """The job's processes on this node (`scontrol listpids`) and the slurmstepd above them."""
+    out = subprocess.run(["scontrol", "listpids", job], capture_output=True, text=True, check=False).stdout
+    procs: dict[int, psutil.Process] = {}
+    for line in out.splitlines()[1:]:
+        fields = line.split()
+        if not fields or not fields[0].isdigit():
+            continue
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(int(fields[0]))
+            procs[proc.pid] = proc
+            parent = proc.parent()
+            if parent is not None and parent.name().startswith("slurmstepd"):
+                procs[parent.pid] = parent
+    return list(procs.values())
 
 
 def _state(job: str) -> str:
