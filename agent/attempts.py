@@ -144,10 +144,15 @@ class _NoEvents:
 
 def attempt_dir(state_dir: Path, job_id: str, attempt: int) -> Path:
     """`<state_dir>/attempts/<job id>/<attempt>`; the job id is escaped only where it must be."""
+    return state_dir / "attempts" / _file_name(job_id) / str(attempt)
+
+
+def _file_name(job_id: str) -> str:
+    """`job_id` as one safe file name component."""
     name = urllib.parse.quote(job_id, safe=":@+=,-_.~")
     if name in ("", ".", ".."):
         name = "%" + name.encode().hex()
-    return state_dir / "attempts" / name / str(attempt)
+    return name
 
 
 class Attempts:
@@ -516,8 +521,7 @@ class Attempts:
         docstring): cheaper than rewriting every record, and just as durable."""
         directory = self.state_dir / STARTED_DIR
         token = attempt.token
-        safe_job_id = attempt_dir(Path(), token.job_id, token.attempt).parent.name
-        path = directory / f"{safe_job_id}.{token.attempt}.{token.epoch}.json"
+        path = directory / f"{_file_name(token.job_id)}.{token.attempt}.{token.epoch}.json"
         data = _encode(_record(attempt, self._memory_of.get(attempt.token, 0))).encode()
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)

@@ -35,7 +35,7 @@ from controller.scheduler import (  # noqa: E402
     Snapshot,
     place,
 )
-from controller.scheduler.snapshot import Lane, shape_of  # noqa: E402
+from controller.scheduler.placement import lanes_of  # noqa: E402
 
 SHAPES = [
     (0.5, 512),
@@ -99,14 +99,7 @@ def build(n_jobs: int, n_nodes: int, *, shuffled: bool = False, seed: int = 7) -
 
 def as_lanes(snapshot: Snapshot) -> Snapshot:
     """The same snapshot in the leader's form: per-queue lanes in FIFO order (built untimed)."""
-    by_queue: dict[str, list[JobView]] = {}
-    for job in snapshot.runnable:
-        by_queue.setdefault(job.queue, []).append(job)
-    lanes = {}
-    for name, jobs in by_queue.items():
-        jobs.sort(key=lambda j: j.order)
-        lanes[name] = Lane(jobs, frozenset(shape_of(j) for j in jobs))
-    return Snapshot(snapshot.queues, snapshot.envs, snapshot.nodes, lanes=lanes)
+    return Snapshot(snapshot.queues, snapshot.envs, snapshot.nodes, lanes=lanes_of(snapshot.runnable))
 
 
 def time_passes(snapshot: Snapshot, runs: int, *, leader_form: bool = True) -> tuple[list[float], int, int]:

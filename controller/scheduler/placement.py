@@ -43,7 +43,7 @@ from operator import attrgetter
 
 from controller.scheduler.snapshot import JobView, Lane, NodeView, Snapshot, describe, shape_of
 
-__all__ = ["Placement", "Plan", "Waiting", "place"]
+__all__ = ["Placement", "Plan", "Waiting", "lanes_of", "place"]
 
 
 CONTAINER = "container"
@@ -413,7 +413,7 @@ class _Pass:
     def run(self) -> Plan:
         lanes = self.snapshot.lanes
         if lanes is None:
-            lanes = _lanes_of(self.snapshot.runnable)
+            lanes = lanes_of(self.snapshot.runnable)
         queues = self.snapshot.queues
         known = [queues[name] for name in lanes if name in queues]
         known.sort(key=lambda q: (-q.priority, q.name))
@@ -597,7 +597,7 @@ class _Pass:
         self.tails.append(_Tail(name, jobs, start, ahead, lane.skip, reason_of, self.placed))
 
 
-def _lanes_of(runnable: Sequence[JobView]) -> dict[str, Lane]:
+def lanes_of(runnable: Sequence[JobView]) -> dict[str, Lane]:
     """Group a flat list of runnable jobs into per-queue lanes in FIFO order."""
     by_queue: dict[str, list[JobView]] = {}
     for job in runnable:

@@ -801,13 +801,12 @@ class LeaderLoop:
                     index.hint(view)
         held: dict[str, str] = {}
         if self._stopping:
+            extra_ids = {v.job_id for views in extra.values() for v in views}
             mono = self._mono()
             for jid, (attempt, deadline) in list(self._stopping.items()):
                 if mono >= deadline:
                     del self._stopping[jid]
-                elif jid not in skip and (
-                    jid in index or any(v.job_id == jid for vs in extra.values() for v in vs)
-                ):
+                elif jid not in skip and (jid in index or jid in extra_ids):
                     skip.add(jid)
                     held[jid] = (
                         f"Waiting for attempt {attempt} to stop on its interrupted node before starting again"

@@ -14,7 +14,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from agent.runtime import make_runtime
 from agent.runtime.base import AttemptHandle, AttemptSpec, CannotStart, Mount, Runtime, Ulimit
 from agent.runtime.container_cli import LABEL_ATTEMPT, LABEL_JOB
 from agent.runtime.output import LogLimits
+from tests.support.waiting import alive, eventually
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(60)]
 
@@ -79,19 +79,6 @@ def lines(log_path: Path, stream: str | None = None) -> list[str]:
     return out
 
 
-async def eventually(condition: Callable[[], bool], within: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def group_pids(pgid: int) -> list[int]:

@@ -16,12 +16,12 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 import pytest
 
 from shoal import Client
 from shoal.devcluster import LocalCluster
 from shoal.v1 import types_pb2
+from tests.support.waiting import alive
 
 from .conftest import eventually
 
@@ -57,11 +57,10 @@ def writer_pid(cluster: LocalCluster, job_id: str) -> int | None:
     return None
 
 
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+
+def wait_for(path: Path) -> str:
+    """Shell that waits until the test creates `path` (how a test steps a job along)."""
+    return f"while [ ! -e {path} ]; do sleep 0.05; done"
 
 
 def running(client: Client, job_id: str) -> Callable[[], bool]:
@@ -86,8 +85,7 @@ def cluster(cluster_factory: Callable[..., LocalCluster]) -> LocalCluster:
 
 def test_a_job_keeps_running_through_an_agent_crash_and_keeps_its_logs(cluster: LocalCluster, tmp_path: Path) -> None:
     mid, end = tmp_path / "mid", tmp_path / "end"
-    script = (f"echo before; while [ ! -e {mid} ]; do sleep 0.05; done; echo during; "
-              f"while [ ! -e {end} ]; do sleep 0.05; done; echo after")
+    script = f"echo before; {wait_for(mid)}; echo during; {wait_for(end)}; echo after"
     with Client(cluster.address, timeout=30) as client:
         job_id = client.submit_job("survivor", command=["sh", "-c", script]).job_id
         eventually(running(client, job_id), what="the job to run")
@@ -117,8 +115,7 @@ def test_a_job_keeps_running_through_an_agent_crash_and_keeps_its_logs(cluster: 
 def test_a_job_that_ends_while_the_agent_is_down_keeps_its_exit_code(cluster: LocalCluster, tmp_path: Path) -> None:
     release = tmp_path / "release"
     with Client(cluster.address, timeout=30) as client:
-        job_id = client.submit_job("ends-alone", command=["sh", "-c", f"while [ ! -e {release} ]; do sleep 0.05; done; "
-                                                                      "echo bye; exit 3"]).job_id
+        job_id = client.submit_job("ends-alone", command=["sh", "-c", f"{wait_for(release)}; echo bye; exit 3"]).job_id
         eventually(running(client, job_id), what="the job to run")
 
         def job_ends_while_the_agent_is_down() -> None:
@@ -159,8 +156,7 @@ def test_sigusr2_restarts_the_agent_without_stopping_its_jobs(cluster: LocalClus
     """The upgrade path: SIGUSR2 = exit now, leaving the attempts to the next agent process."""
     release = tmp_path / "release"
     with Client(cluster.address, timeout=30) as client:
-        job_id = client.submit_job("upgraded-under", command=["sh", "-c", f"while [ ! -e {release} ]; do sleep 0.05; "
-                                                                          "done; exit 0"]).job_id
+        job_id = client.submit_job("upgraded-under", command=["sh", "-c", f"{wait_for(release)}; exit 0"]).job_id
         eventually(running(client, job_id), what="the job to run")
         agent = cluster.agent_procs[0]
 

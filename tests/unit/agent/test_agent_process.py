@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
+from tests.support.waiting import alive
 from tests.unit.agent.fake_controller import (
     FakeController,
     finished,
@@ -24,12 +24,6 @@ pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
 REPO = Path(__file__).resolve().parents[3]
 
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 async def test_sigterm_interrupts_kills_reports_and_exits_0(controller: FakeController, tmp_path: Path) -> None:

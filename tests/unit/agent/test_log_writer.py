@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from agent.runtime.base import AttemptHandle, AttemptSpec
 from agent.runtime.output import LogLimits, disconnect_log_writers, open_output, writer_dir
 from agent.runtime.process import ProcessRuntime
 from agent.runtime.reattach import wait_writer
+from tests.support.waiting import alive, eventually
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
@@ -57,19 +57,6 @@ async def disconnected() -> AsyncIterator[None]:
     await disconnect_log_writers()
 
 
-async def eventually(condition: Callable[[], bool], within: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def writers_of(directory: Path) -> list[int]:

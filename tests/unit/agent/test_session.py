@@ -7,8 +7,7 @@ import json
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -18,6 +17,7 @@ import pytest
 from agent.attempts import STATE_FILE
 from shoal.cli.render import LogRenderer
 from shoal.v1 import agent_pb2
+from tests.support.waiting import alive, eventually
 from tests.unit.agent.fake_controller import (
     FakeController,
     Refusal,
@@ -38,19 +38,6 @@ from tests.unit.agent.fake_controller import (
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
 
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-async def eventually(condition: Callable[[], bool], within: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def pid_in(path: Path) -> int | None:
