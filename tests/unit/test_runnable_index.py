@@ -43,7 +43,7 @@ def test_lanes_always_equal_the_sorted_current_jobs(steps):
     for op, n, queue, vcpus, child in steps:
         job = _job(n, queue, vcpus, parent=child)
         if op == "add":
-            order = (n % 7, n)  # not the order of the adds
+            order = (n % 7, 2 * n + child)  # not the order of the adds; one order per job, as in etcd
             index.add(job, order)
             current[job.job_id] = (queue, order, vcpus)
         elif op == "remove":
