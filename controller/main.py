@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--etcd-key", default="", help="client key for etcd")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     auth.add_arguments(p)
+    p.add_argument("--http-listen", "--aws-api-listen", dest="http_listen", default="", metavar="HOST:PORT",
+                   help="serve HTTP here: AWS Batch's own wire API (boto3, `aws batch`) and the dashboard at /ui/ "
+                   "(default: off); HTTPS with --tls-cert/--tls-key, plaintext only on loopback unless --insecure")
     p.add_argument("--metrics-listen", default="", metavar="HOST:PORT", help="serve Prometheus /metrics and /healthz over HTTP here (default: off)")
     p.add_argument("--data-dir", default="", metavar="DIR", help="local state of this replica, e.g. the agents its `local` provisioner started (default: /var/lib/shoal/controller as root, else $XDG_STATE_HOME/shoal/controller or ~/.local/state/shoal/controller)")
     p.add_argument("--scale-in-idle", type=float, default=30.0, metavar="SECONDS", help="MANAGED environments: a node idle this long may be drained and removed (default %(default)s)")
@@ -112,6 +115,7 @@ async def serve(
     stop: asyncio.Event | None = None,
     metrics_listen: str = "",
     edge: auth.EdgeOptions | None = None,
+    http_listen: str = "",
 ) -> None:
     stop = stop or asyncio.Event()
     edge = edge or auth.EdgeOptions()
@@ -133,7 +137,17 @@ async def serve(
         ("grpc.keepalive_permit_without_calls", 1),
     ]
     server = grpc.aio.server(interceptors=edge.interceptors(), options=options)
-    batch_pb2_grpc.add_BatchServicer_to_server(BatchServicer(replica), server)
+    batch_servicer = BatchServicer(replica)
+    batch_pb2_grpc.add_BatchServicer_to_server(batch_servicer, server)
+    http_server = None
+    if http_listen:
+        from controller.http.routes import route_sets
+        from controller.http.server import HttpOptions, HttpServer
+
+        http_server = HttpServer(
+            HttpOptions(http_listen, route_sets(edge), tls_cert=edge.tls_cert, tls_key=edge.tls_key),
+            replica, batch_servicer, edge,
+        )
     agent_pb2_grpc.add_AgentGatewayServicer_to_server(
         AgentGatewayServicer(replica, agent_address=edge.agent_advertise), server
     )
@@ -171,6 +185,8 @@ async def serve(
     health_task = asyncio.create_task(_health_updater(replica, health_servicer))
     if metrics_server is not None:
         await metrics_server.start()
+    if http_server is not None:
+        await http_server.start()
     logger.info("controller.ready", listen=config.listen, advertise=config.advertised, etcd=",".join(config.etcd_endpoints),
                 tls=edge.tls, agent_listen=edge.agent_listen or config.listen,
                 auth="tokens" if edge.tokens is not None else "off")
@@ -179,6 +195,8 @@ async def serve(
     finally:
         logger.info("controller.stopping")
         health_task.cancel()
+        if http_server is not None:
+            await http_server.stop()
         if metrics_server is not None:
             await metrics_server.stop()
         with contextlib.suppress(asyncio.CancelledError):
@@ -193,6 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     config = config_from_args(ns)
     edge = auth.edge_from_args(ns, config.advertised)
+    if ns.http_listen:
+        from shoal.tls import is_loopback
+
+        if ":" not in ns.http_listen or not ns.http_listen.rpartition(":")[2].isdigit():
+            raise SystemExit(f"shoal controller: --http-listen must be HOST:PORT (got {ns.http_listen!r})")
+        if not (edge.tls or ns.insecure or is_loopback(ns.http_listen)):
+            raise SystemExit(
+                f"shoal controller: refusing to serve HTTP on {ns.http_listen} (not loopback) without --tls-cert/--tls-key, "
+                "or pass --insecure to run unprotected"
+            )
     log.configure(ns.log_level, component="controller")
 
     async def run() -> None:
@@ -200,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(config, stop=stop, metrics_listen=ns.metrics_listen, edge=edge)
+        await serve(config, stop=stop, metrics_listen=ns.metrics_listen, edge=edge, http_listen=ns.http_listen)
 
     asyncio.run(run())
     return 0

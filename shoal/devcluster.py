@@ -301,6 +301,10 @@ class LocalCluster:
     # Address the controllers listen on (the chaos tests use a veth address that agents in a
     # network namespace can reach).
     controller_host: str = "127.0.0.1"
+    # HTTP edge (AWS Batch API + dashboard) of controller 0 on this port; -1 = off, 0 = a free
+    # port. Other replicas get free ports of their own (`http_addrs`, index = controller index).
+    http_port: int = -1
+    http_addrs: list[str] = field(default_factory=list)
     etcd: EtcdServer | None = None
     controller_procs: list[ManagedProcess] = field(default_factory=list)
     controller_addrs: list[str] = field(default_factory=list)
@@ -335,9 +339,19 @@ class LocalCluster:
             self.stop()
             raise
 
+    @property
+    def http_url(self) -> str:
+        """Base URL of controller 0's HTTP edge ('' when it is off)."""
+        return f"http://{self.http_addrs[0]}" if self.http_addrs else ""
+
     def start_controller(self, port: int, *extra: str) -> ManagedProcess:
         addr = f"{self.controller_host}:{port}"
         index = len(self.controller_procs)
+        if self.http_port >= 0:
+            http_port = self.http_port if (index == 0 and self.http_port) else free_port(self.controller_host)
+            http_addr = f"{self.controller_host}:{http_port}"
+            self.http_addrs.append(http_addr)
+            extra = ("--http-listen", http_addr, *extra)
         proc = ManagedProcess(
             f"controller-{index}",
             python_module_argv(

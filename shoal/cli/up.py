@@ -28,6 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="controller port on 127.0.0.1 (default %(default)s; 0 = any free port)",
     )
     p.add_argument(
+        "--http-port",
+        "--aws-api-port",
+        dest="http_port",
+        type=int,
+        default=8000,
+        help="HTTP port on 127.0.0.1 for the AWS Batch API (boto3, `aws batch`) and the dashboard at /ui/ "
+        "(default %(default)s; 0 = any free port, -1 = off)",
+    )
+    p.add_argument(
         "--data-dir",
         type=Path,
         default=None,
@@ -47,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    cluster = LocalCluster(data_dir=data_dir, agents=ns.agents, port=port)
+    http_port = free_port() if ns.http_port == 0 else ns.http_port
+    cluster = LocalCluster(data_dir=data_dir, agents=ns.agents, port=port, http_port=http_port)
     try:
         print(
             f"starting etcd, a controller on 127.0.0.1:{port} and {ns.agents} agent(s) (logs in {data_dir}) ...",
@@ -60,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"shoal: {err}", file=sys.stderr)
             return 1
         print(f"shoal cluster ready at {cluster.address}", flush=True)
+        if cluster.http_url:
+            print(f"  AWS Batch endpoint: {cluster.http_url}   (boto3 endpoint_url / aws --endpoint-url)", flush=True)
+            print(f"  dashboard:          {cluster.http_url}/ui/", flush=True)
         print(
             f"  export SHOAL_ADDR={cluster.address}\n"
             "  shoal submit -- echo hello     # then: shoal jobs list, shoal logs JOB_ID\n"
