@@ -9,9 +9,11 @@ For programs, the entry point is the SDK::
         final = client.wait([job.job_id])
 
 Errors raised by the SDK are the classes re-exported here (all subclasses of ShoalError).
+
+`Client` and `WaitTimeout` are loaded on first use (PEP 562 module `__getattr__`): importing
+`shoal` (every `shoal` command does, and the daemons) must not import grpc unless it is used.
 """
 
-from shoal.client import Client, WaitTimeout
 from shoal.errors import (
     AlreadyExists,
     Conflict,
@@ -27,6 +29,21 @@ from shoal.errors import (
     Unauthenticated,
     Unavailable,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shoal.client import Client, WaitTimeout
+
+_LAZY = {"Client", "WaitTimeout"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from shoal import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'shoal' has no attribute {name!r}")
+
 
 __all__ = [
     "AlreadyExists",

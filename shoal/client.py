@@ -37,11 +37,14 @@ from shoal.errors import (
     NotFound,
     ShoalError,
     Unavailable,
+    WaitTimeout,
     from_rpc_error,
     leader_hint,
 )
 from shoal.jobdef import SECRET_ENV_TAG
 from shoal.v1 import batch_pb2, batch_pb2_grpc, types_pb2
+
+__all__ = ["ADDRESS_ENV", "DEFAULT_ADDRESS", "Client", "WaitTimeout", "build_submit_request", "enum_name", "enum_value"]
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 """Where a controller listens when nothing else is configured (`shoal up` uses it too)."""
@@ -76,19 +79,6 @@ _REOPEN_CODES = frozenset(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
     }
 )
-
-
-class WaitTimeout(DeadlineExceeded):
-    """`Client.wait` ran out of time before every job reached SUCCEEDED or FAILED.
-
-    `done` holds the jobs that finished, `pending` the last known state of the others, so a
-    caller can report what is still running.
-    """
-
-    def __init__(self, message: str, done: dict[str, types_pb2.Job], pending: dict[str, types_pb2.Job]):
-        super().__init__(message)
-        self.done = done
-        self.pending = pending
 
 
 # --- enum names ------------------------------------------------------------------------------------

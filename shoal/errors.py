@@ -4,19 +4,43 @@ Domain code raises these; the gRPC edge (controller/api) turns them into status 
 `to_status`, and the SDK turns a failed call back into the same class with `from_rpc_error`,
 so a caller of `shoal.Client` catches `shoal.NotFound` whether the error was raised locally or
 by a controller three hops away.
+
+Each class names its status code as a string (`code_name`, gRPC's name: "NOT_FOUND"); `code`,
+the grpc.StatusCode itself, is looked up on first use. So importing this module does not import
+grpc (~100 ms), which the CLI's HTTP path never needs (shoal/cli/wire.py maps the same names).
 """
 
 from __future__ import annotations
 
-import grpc
+# typing itself costs a short-lived CLI process milliseconds; type checkers read this constant.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    import grpc
 
 LEADER_METADATA_KEY = "shoal-leader"
+
+
+class _StatusCode:
+    """`cls.code` / `err.code`: grpc.StatusCode[code_name], imported only when asked for.
+
+    A non-data descriptor, so an instance may still carry a code of its own (`err.code = ...`).
+    """
+
+    def __get__(self, obj: object, owner: type[ShoalError]) -> grpc.StatusCode:
+        import grpc
+
+        name = obj.__dict__.get("code_name", owner.code_name) if obj is not None else owner.code_name
+        return grpc.StatusCode[name]
 
 
 class ShoalError(Exception):
     """Root of every error shoal raises on purpose."""
 
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    code_name: str = "INTERNAL"
+    """The gRPC status code's name this error travels as."""
+    code: Any = _StatusCode()
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -26,37 +50,37 @@ class ShoalError(Exception):
 class InvalidArgument(ShoalError):
     """The request is malformed; nothing was changed."""
 
-    code = grpc.StatusCode.INVALID_ARGUMENT
+    code_name = "INVALID_ARGUMENT"
 
 
 class NotFound(ShoalError):
-    code = grpc.StatusCode.NOT_FOUND
+    code_name = "NOT_FOUND"
 
 
 class AlreadyExists(ShoalError):
-    code = grpc.StatusCode.ALREADY_EXISTS
+    code_name = "ALREADY_EXISTS"
 
 
 class FailedPrecondition(ShoalError):
     """The request is valid but the current state forbids it."""
 
-    code = grpc.StatusCode.FAILED_PRECONDITION
+    code_name = "FAILED_PRECONDITION"
 
 
 class Conflict(ShoalError):
     """A concurrent change won; the caller may re-read and try again."""
 
-    code = grpc.StatusCode.ABORTED
+    code_name = "ABORTED"
 
 
 class ResourceExhausted(ShoalError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    code_name = "RESOURCE_EXHAUSTED"
 
 
 class Unavailable(ShoalError):
     """The service (or etcd behind it) cannot answer now; retry later."""
 
-    code = grpc.StatusCode.UNAVAILABLE
+    code_name = "UNAVAILABLE"
 
 
 class NotLeader(Unavailable):
@@ -72,19 +96,33 @@ class FencedOut(Unavailable):
 
 
 class DeadlineExceeded(ShoalError):
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    code_name = "DEADLINE_EXCEEDED"
+
+
+class WaitTimeout(DeadlineExceeded):
+    """`Client.wait` ran out of time before every job reached SUCCEEDED or FAILED.
+
+    `done` holds the jobs that finished, `pending` the last known state of the others (by job
+    id: shoal.v1 Job messages from the SDK, their JSON dicts in the CLI), so a caller can report
+    what is still running.
+    """
+
+    def __init__(self, message: str, done: dict[str, Any], pending: dict[str, Any]):
+        super().__init__(message)
+        self.done = done
+        self.pending = pending
 
 
 class Unauthenticated(ShoalError):
-    code = grpc.StatusCode.UNAUTHENTICATED
+    code_name = "UNAUTHENTICATED"
 
 
 class PermissionDenied(ShoalError):
-    code = grpc.StatusCode.PERMISSION_DENIED
+    code_name = "PERMISSION_DENIED"
 
 
-_BY_CODE: dict[grpc.StatusCode, type[ShoalError]] = {
-    cls.code: cls
+_BY_NAME: dict[str, type[ShoalError]] = {
+    cls.code_name: cls
     for cls in (
         InvalidArgument,
         NotFound,
@@ -120,16 +158,25 @@ def leader_hint(rpc_error: grpc.RpcError) -> str:
     return ""
 
 
+def from_status(code_name: str, details: str, leader: str = "") -> ShoalError:
+    """The shoal error for a status code's name and message, from any transport.
+
+    INTERNAL, UNKNOWN and other codes without a class of their own become a ShoalError whose
+    message starts with the code's name.
+    """
+    code_name = code_name.upper()
+    details = details or code_name
+    if code_name == "UNAVAILABLE" and leader:
+        return NotLeader(details, leader)
+    cls = _BY_NAME.get(code_name)
+    if cls is None:
+        err = ShoalError(f"{code_name}: {details}")
+        err.code_name = code_name
+        return err
+    return cls(details)
+
+
 def from_rpc_error(rpc_error: grpc.RpcError) -> ShoalError:
     """The shoal error a failed call stands for (INTERNAL/UNKNOWN become ShoalError)."""
     code = rpc_error.code()  # type: ignore[attr-defined]
-    details = rpc_error.details() or code.name  # type: ignore[attr-defined]
-    leader = leader_hint(rpc_error)
-    if code == grpc.StatusCode.UNAVAILABLE and leader:
-        return NotLeader(details, leader)
-    cls = _BY_CODE.get(code)
-    if cls is None:
-        err = ShoalError(f"{code.name}: {details}")
-        err.code = code
-        return err
-    return cls(details)
+    return from_status(code.name, rpc_error.details() or code.name, leader_hint(rpc_error))  # type: ignore[attr-defined]

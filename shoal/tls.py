@@ -2,18 +2,20 @@
 
 Files are read once, at start-up, and every problem is an InvalidArgument naming the file, so a
 daemon with a wrong path fails with one line instead of a gRPC handshake error much later.
+
+Imports are deferred into the functions that need them (grpc, pathlib, ipaddress, socket): the
+CLI reads the environment variable names below on every call and must not pay for the rest.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
-from pathlib import Path
-
-import grpc
 
 from shoal.errors import InvalidArgument
+
+TYPE_CHECKING = False  # (typing costs milliseconds at start-up; type checkers read this constant)
+if TYPE_CHECKING:
+    import grpc
 
 CA_ENV = "SHOAL_CA"
 """PEM file of the cluster CA that clients verify the controller with."""
@@ -25,6 +27,8 @@ AUTH_METADATA_KEY = "authorization"
 
 
 def read_pem(path: str | os.PathLike[str], what: str) -> bytes:
+    from pathlib import Path
+
     try:
         data = Path(path).read_bytes()
     except OSError as err:
@@ -41,6 +45,8 @@ def channel_credentials(
 ) -> grpc.ChannelCredentials:
     """Credentials of a TLS channel: verify the server with `ca` (else the system roots) and,
     with `cert` + `key`, present a client certificate (agents)."""
+    import grpc
+
     if (cert is None) != (key is None):
         raise InvalidArgument("a client certificate needs both its certificate and its key file")
     root = ca if isinstance(ca, bytes) or ca is None else read_pem(ca, "CA")
@@ -56,6 +62,8 @@ def server_credentials(
 ) -> grpc.ServerCredentials:
     """A server's TLS credentials; with `client_ca`, every peer must present a certificate that
     chains to it (mutual TLS: the handshake fails otherwise)."""
+    import grpc
+
     pair = (read_pem(key, "--tls-key"), read_pem(cert, "--tls-cert"))
     if client_ca is None:
         return grpc.ssl_server_credentials([pair])
@@ -66,6 +74,9 @@ def server_credentials(
 
 def is_loopback(address: str) -> bool:
     """True when HOST:PORT binds only loopback (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+    import socket
+
     host, _, _port = address.rpartition(":")
     host = host.strip("[]")
     if host == "localhost":
@@ -90,7 +101,8 @@ def resolve_token(token: str | None = None) -> str:
     path = os.environ.get(TOKEN_FILE_ENV)
     if path:
         try:
-            lines = Path(path).read_text().splitlines()
+            with open(path) as f:
+                lines = f.read().splitlines()
         except OSError as err:
             raise InvalidArgument(f"${TOKEN_FILE_ENV}: cannot read {path}: {err.strerror}") from None
         return lines[0].strip() if lines else ""

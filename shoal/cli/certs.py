@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from shoal import certs
 from shoal.cli.options import EXIT_OK, EXIT_USAGE, formatter, note, out, positive_int
 
 DESCRIPTION = """\
@@ -21,10 +20,17 @@ Keep ca-key.pem off the cluster's hosts: it can mint an identity for any node.
 """
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction, *, detailed: bool = True) -> None:  # type: ignore[type-arg]
+    """`detailed=False` adds only the command's name and help: its flags' defaults come from
+    shoal.certs, whose import (the cryptography package) costs more than all other commands'
+    parsers, so main builds them only when the command line is a `certs` one."""
     p = sub.add_parser("certs", help="create the cluster CA and TLS certificates",
                        description=DESCRIPTION, formatter_class=formatter)
     p.set_defaults(func=lambda args: _noun_help(p))
+    if not detailed:
+        return
+    from shoal import certs
+
     certs_sub = p.add_subparsers(title="commands", metavar="COMMAND")
 
     i = certs_sub.add_parser("init", help="create DIR/ca.pem and DIR/ca-key.pem", formatter_class=formatter,
@@ -54,6 +60,8 @@ def _noun_help(parser: argparse.ArgumentParser) -> int:
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from shoal import certs
+
     try:
         issued = certs.init_ca(args.dir, days=args.days, force=args.force)
     except certs.CertError as err:
@@ -64,6 +72,8 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_issue(args: argparse.Namespace) -> int:
+    from shoal import certs
+
     try:
         issued = certs.issue(args.dir, args.name, args.kind, hosts=args.host, days=args.days, force=args.force)
     except certs.CertError as err:

@@ -17,7 +17,6 @@ from shoal.cli.options import (
     out,
     output_parent,
 )
-from shoal.jobdef import load_file
 
 DEFS_HELP = """\
 A job definition is a named, revisioned blueprint: command, image, vCPUs, memory,
@@ -73,6 +72,8 @@ def _noun_help(parser: argparse.ArgumentParser) -> int:
 
 
 def run_register(args: argparse.Namespace) -> int:
+    from shoal.jobdef import load_file  # (PyYAML: loaded only by the commands that read files)
+
     request = load_file(args.file)  # JobDefinitionFileError -> exit 2, before any connection
     with connect(args) as client:
         response = client.register_job_definition(request)

@@ -20,8 +20,10 @@ from shoal.cli.options import (
     out,
     output_parent,
 )
-from shoal.client import enum_name
-from shoal.v1 import types_pb2
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shoal.v1 import types_pb2
 
 ENVS_HELP = """\
 A compute environment is a named pool of nodes. UNMANAGED: agents join it by name
@@ -43,7 +45,7 @@ examples:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     addr, output = addr_parent(), output_parent()
-    state = enum_type(types_pb2.EntityState, "state")
+    state = enum_type("EntityState", "state")
     envs = sub.add_parser(
         "envs", help="manage compute environments", description=ENVS_HELP, formatter_class=formatter
     )
@@ -58,15 +60,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("name", metavar="NAME")
     p.add_argument(
         "--type",
-        type=enum_type(types_pb2.ComputeEnvironmentType, "type"),
-        default=types_pb2.COMPUTE_ENVIRONMENT_TYPE_UNMANAGED,
+        type=enum_type("ComputeEnvironmentType", "type"),
+        default="UNMANAGED",
         metavar="UNMANAGED|MANAGED",
         help="default: UNMANAGED",
     )
     p.add_argument(
         "--state",
         type=state,
-        default=types_pb2.ENTITY_STATE_ENABLED,
+        default="ENABLED",
         metavar="ENABLED|DISABLED",
         help="default: ENABLED",
     )
@@ -154,8 +156,8 @@ def _print(envs: list[types_pb2.ComputeEnvironment], output: str) -> None:
     rows = [
         (
             e.compute_environment_name,
-            enum_name(types_pb2.ComputeEnvironmentType, e.type),
-            enum_name(types_pb2.EntityState, e.state),
+            render.enum_label("ComputeEnvironmentType", e.type),
+            render.enum_label("EntityState", e.state),
             e.min_vcpus,
             e.desired_vcpus,
             e.max_vcpus,

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
-import os
-import re
-import sys
-from collections.abc import Sequence
+from shoal.cli import values
+from shoal.cli.console import EXIT_JOB_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, UsageError, note, out
 
-from shoal.cli import render
-from shoal.cli.options import (
-    EXIT_JOB_FAILED,
-    EXIT_OK,
-    EXIT_REFUSED,
-    EXIT_USAGE,
-    UsageError,
-    addr_parent,
-    connect,
-    enum_type,
-    formatter,
-    non_negative_int,
-    note,
-    out,
-    output_parent,
-    positive_float,
-    positive_int,
-)
-from shoal.client import Client, WaitTimeout, build_submit_request
-from shoal.v1 import types_pb2
+# This module is on the path of every `shoal submit` / `describe` / `jobs list` / `wait`: its
+# top level imports nothing heavy (argparse, protobuf, the SDK are imported where used).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import Any
+
+    from shoal.cli.transport import Jobs
+    from shoal.v1 import types_pb2
 
 SUBMIT_HELP = """\
 Submit a job and print its id.
@@ -42,6 +29,20 @@ examples:
   shoal submit --definition hello:2 --env NAME=you
   shoal submit --depends-on 6f1c...e2 --retry-attempts 3 --timeout 600 -- ./step2.sh
   shoal submit --wait -- make test          # exit status follows the job's
+  shoal submit --from-file jobs.jsonl       # one job per line, in one call per 1,000 lines
+
+--from-file: each line is one job, a JSON object with the fields of AWS Batch's SubmitJob
+(camelCase), e.g.
+  {"jobName": "render-1", "jobQueue": "default", "containerOverrides": {"command": ["./render", "1"],
+   "vcpus": 0.5, "memory": 512, "environment": [{"name": "K", "value": "v"}]},
+   "dependsOn": [{"jobId": "6f1c...", "type": "N_TO_N"}], "arrayProperties": {"size": 10},
+   "retryStrategy": {"attempts": 3}, "timeout": {"attemptDurationSeconds": 600},
+   "parameters": {"in": "a.txt"}, "tags": {"team": "x"}}
+jobName defaults to the command's basename. Blank lines and lines starting with # are skipped.
+Every line is checked before anything is sent; a bad line is refused with its number and
+nothing is submitted. The ids are printed one per line, in the order of the lines ("-" reads
+standard input). Flags given with --from-file (--queue, --vcpus, ...) are defaults for the
+lines that do not set them.
 """
 
 WAIT_HELP = """\
@@ -51,31 +52,36 @@ exit status: 0 all SUCCEEDED, 1 any FAILED, 2 timed out (also 3 for an unknown j
 4 if no controller can be reached).
 """
 
-_NAME_INVALID = re.compile(r"[^A-Za-z0-9_-]+")
-_DEPENDENCY_SUFFIXES = (
-    (":N_TO_N", types_pb2.DEPENDENCY_TYPE_N_TO_N),
-    (":SEQUENTIAL", types_pb2.DEPENDENCY_TYPE_SEQUENTIAL),
-    (":AFTER_ANY", types_pb2.DEPENDENCY_TYPE_AFTER_ANY),
-    (":AFTER_NOT_OK", types_pb2.DEPENDENCY_TYPE_AFTER_NOT_OK),
-)
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
 def derive_job_name(command: Sequence[str], definition: str = "") -> str:
     """A job name from the command's basename ("/usr/bin/sleep 5" -> "sleep"), made valid.
 
-    Names are 1-128 letters, digits, hyphens and underscores, starting with a letter or digit.
-    Without a command the definition's name is used; failing both, "job".
+    Names are 1-128 letters, digits, hyphens and underscores, starting with a letter or digit:
+    every run of other characters becomes one "-". Without a command the definition's name is
+    used; failing both, "job".
     """
     if command:
-        base = os.path.basename(command[0].rstrip("/")) or command[0]
+        head = command[0].rstrip("/")
+        base = head.rpartition("/")[2] or command[0]
     else:
         base = definition.split(":", 1)[0]
-    name = _NAME_INVALID.sub("-", base).lstrip("-_")[:128].rstrip("-")
+    chars: list[str] = []
+    in_run = False
+    for ch in base:
+        if ch in _NAME_CHARS:
+            chars.append(ch)
+            in_run = False
+        elif not in_run:
+            chars.append("-")
+            in_run = True
+    name = "".join(chars).lstrip("-_")[:128].rstrip("-")
     return name or "job"
 
 
-def parse_dependency(text: str) -> types_pb2.JobDependency:
-    """'ID' -> plain dependency; 'ID:N_TO_N', 'ID:AFTER_ANY', ... -> typed.
+def dependency_json(text: str) -> dict[str, str]:
+    """'ID' -> plain dependency; 'ID:N_TO_N', 'ID:AFTER_ANY', ... -> typed (proto3 JSON).
 
     Array children have ids like '<uuid>:<index>', so only a trailing type name (any case) is
     read as the type; any other colon belongs to the id. 'SEQUENTIAL' alone (or ':SEQUENTIAL')
@@ -83,29 +89,48 @@ def parse_dependency(text: str) -> types_pb2.JobDependency:
     """
     text = text.strip()
     if text.upper() in ("SEQUENTIAL", ":SEQUENTIAL"):
-        return types_pb2.JobDependency(type=types_pb2.DEPENDENCY_TYPE_SEQUENTIAL)
-    for suffix, dep_type in _DEPENDENCY_SUFFIXES:
+        return {"type": "DEPENDENCY_TYPE_SEQUENTIAL"}
+    for name in values.DEPENDENCY_TYPES:
+        suffix = ":" + name
         if text.upper().endswith(suffix):
             job_id = text[: -len(suffix)]
             if not job_id:
                 raise UsageError(f"--depends-on: missing job id in {text!r}")
-            return types_pb2.JobDependency(job_id=job_id, type=dep_type)
+            return {"jobId": job_id, "type": "DEPENDENCY_TYPE_" + name}
     if not text:
         raise UsageError("--depends-on: expected JOB_ID[:N_TO_N|SEQUENTIAL], got an empty value")
-    return types_pb2.JobDependency(job_id=text)
+    return {"jobId": text}
+
+
+def parse_dependency(text: str) -> types_pb2.JobDependency:
+    """`dependency_json` as a shoal.v1 JobDependency (for SDK users of the CLI's syntax)."""
+    from google.protobuf import json_format
+
+    from shoal.v1 import types_pb2
+
+    return json_format.ParseDict(dependency_json(text), types_pb2.JobDependency())
 
 
 def parse_env(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name, value
+    from shoal.cli.options import key_value
+
+    return key_value(text)
 
 
 # --- registration ----------------------------------------------------------------------------------
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from shoal.cli.options import (
+        addr_parent,
+        formatter,
+        job_status,
+        non_negative_int,
+        output_parent,
+        positive_float,
+        positive_int,
+    )
+
     addr, output = addr_parent(), output_parent()
 
     p = sub.add_parser(
@@ -114,7 +139,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="submit a job (prints its id)",
         description=SUBMIT_HELP,
         formatter_class=formatter,
-        usage="shoal submit [options] -- COMMAND [ARG...]",
+        usage="shoal submit [options] -- COMMAND [ARG...]\n       shoal submit --from-file FILE [options]",
     )
     p.add_argument(
         "-q", "--queue", default="", metavar="Q", help="job queue (default: the queue named 'default')"
@@ -191,6 +216,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--wait", action="store_true", help="wait for the job to finish; exit status as for `shoal wait`"
     )
+    p.add_argument(
+        "-f", "--from-file", metavar="FILE",
+        help="submit the jobs of FILE, one JSON object per line (see above; '-' = stdin); prints their ids",
+    )
     p.add_argument("command", nargs="*", metavar="COMMAND", help="the command and its arguments, after --")
     p.set_defaults(func=run_submit)
 
@@ -243,20 +272,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "cancel",
         parents=[addr],
-        help="cancel a job that has not started",
-        description="Cancel a job that is not yet STARTING/RUNNING (a running job is left alone: use terminate).",
+        help="cancel jobs that have not started",
+        description="Cancel jobs that are not yet STARTING/RUNNING (a running job is left alone: use terminate). "
+        "Takes several ids, e.g. from `shoal jobs list --status RUNNABLE --quiet | xargs shoal cancel`.",
     )
-    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument("job_ids", nargs="+", metavar="JOB_ID")
     p.add_argument("--reason", default="Cancelled by user", help="recorded as the job's status reason")
     p.set_defaults(func=run_cancel)
 
     p = sub.add_parser(
         "terminate",
         parents=[addr],
-        help="cancel a job, killing it if running",
-        description="Cancel a job and kill it if it is STARTING/RUNNING; it ends FAILED and is not retried.",
+        help="cancel jobs, killing them if running",
+        description="Cancel jobs and kill those that are STARTING/RUNNING; they end FAILED and are not retried.",
     )
-    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument("job_ids", nargs="+", metavar="JOB_ID")
     p.add_argument("--reason", default="Terminated by user", help="recorded as the job's status reason")
     p.set_defaults(func=run_terminate)
 
@@ -270,18 +300,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "-s",
         "--status",
-        type=enum_type(types_pb2.JobStatus, "status"),
-        default=0,
+        type=job_status,
+        default=None,
         metavar="STATUS",
         help="only this status: SUBMITTED PENDING RUNNABLE STARTING RUNNING SUCCEEDED FAILED",
     )
     p.add_argument(
         "--name-prefix", default="", metavar="PREFIX", help="only jobs whose name starts with PREFIX"
     )
+    p.add_argument(
+        "--quiet", action="store_true", help="print only the job ids, one per line (for xargs)"
+    )
     p.set_defaults(func=run_list)
 
 
 def _noun_help(parser: argparse.ArgumentParser) -> int:
+    import sys
+
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 
@@ -289,120 +324,162 @@ def _noun_help(parser: argparse.ArgumentParser) -> int:
 # --- commands --------------------------------------------------------------------------------------
 
 
-def run_submit(args: argparse.Namespace) -> int:
-    # Flags whose behaviour a later release brings are refused, never silently dropped.
-    # The upper bound is the controller's (--max-array-size, 10000 by default): it says so.
+def _jobs(args: Any) -> Jobs:
+    from shoal.cli.transport import Jobs
+
+    return Jobs(args)
+
+
+def submit_request(args: Any) -> dict[str, Any]:
+    """The SubmitJob request of the command line, as proto3 JSON (the same for HTTP and gRPC)."""
     if args.array_size is not None and args.array_size < 2:
         raise UsageError(f"--array-size must be at least 2, got {args.array_size}")
     if args.array_parallelism is not None and args.array_size is None:
         raise UsageError("--array-parallelism needs --array-size")
-    depends_on = [parse_dependency(d) for d in args.depends_on]
+    depends_on = [dependency_json(d) for d in args.depends_on]
     if not args.command and not args.definition and not args.image:
         raise UsageError(
             "nothing to run: give a command after -- (e.g. shoal submit -- sleep 10), --image or --definition NAME"
         )
     if args.retry_attempts is not None and not 1 <= args.retry_attempts <= 10:
         raise UsageError(f"--retry-attempts must be between 1 and 10, got {args.retry_attempts}")
-
-    request = build_submit_request(
-        args.name or derive_job_name(args.command, args.definition),
-        job_queue=args.queue,
-        job_definition=args.definition,
-        command=args.command,
-        environment=dict(args.env),
-        vcpus=args.vcpus,
-        memory_mib=args.memory,
-        depends_on=depends_on,
-        array_size=args.array_size or 0,
-        retry_strategy=args.retry_attempts,
-        timeout=args.timeout,
-        parameters=dict(args.parameter),
-    )
-    if args.array_parallelism:
-        request.array_properties.parallelism = args.array_parallelism
+    overrides: dict[str, Any] = {}
+    if args.command:
+        overrides["command"] = list(args.command)
+    if args.env:
+        overrides["environment"] = [{"name": k, "value": v} for k, v in args.env]
+    if args.vcpus is not None:
+        overrides["vcpus"] = args.vcpus
+    if args.memory is not None:
+        overrides["memoryMib"] = args.memory
     if args.image:
-        request.container_overrides.image = args.image
+        overrides["image"] = args.image
     if args.runtime:
-        request.container_overrides.runtime = args.runtime
-    with connect(args) as client:
-        response = client.submit_job(request)
+        overrides["runtime"] = args.runtime
+    request: dict[str, Any] = {
+        "jobName": args.name or derive_job_name(args.command, args.definition),
+        "containerOverrides": overrides,
+    }
+    if args.queue:
+        request["jobQueue"] = args.queue
+    if args.definition:
+        request["jobDefinition"] = args.definition
+    if depends_on:
+        request["dependsOn"] = depends_on
+    if args.array_size:
+        request["arrayProperties"] = {"size": args.array_size}
+        if args.array_parallelism:
+            request["arrayProperties"]["parallelism"] = args.array_parallelism
+    if args.retry_attempts is not None:
+        request["retryStrategy"] = {"attempts": args.retry_attempts}
+    if args.timeout is not None:
+        request["timeout"] = {"attemptDurationSeconds": args.timeout}
+    if args.parameter:
+        request["parameters"] = dict(args.parameter)
+    return request
+
+
+def run_submit(args: Any) -> int:
+    if getattr(args, "from_file", None):
+        from shoal.cli import jobfile
+
+        return jobfile.run(args)
+    request = submit_request(args)
+    with _jobs(args) as jobs:
+        response = jobs.submit_job(request)
+        job_id = response.get("jobId", "")
         if args.output == "json":
-            out(render.dumps({"jobId": response.job_id, "jobName": response.job_name}))
+            from shoal.cli import render
+
+            out(render.dumps({"jobId": job_id, "jobName": response.get("jobName", "")}))
         else:
-            out(response.job_id)
+            out(job_id)
         if not args.wait:
             return EXIT_OK
-        return _wait(client, [response.job_id], None, lines_to_stderr=True, output="table")
+        return _wait(jobs, [job_id], None, lines_to_stderr=True, output="table")
 
 
-def run_wait(args: argparse.Namespace) -> int:
-    with connect(args) as client:
-        return _wait(client, args.job_ids, args.timeout, lines_to_stderr=False, output=args.output)
+def run_wait(args: Any) -> int:
+    with _jobs(args) as jobs:
+        return _wait(jobs, list(args.job_ids), args.timeout, lines_to_stderr=False, output=args.output)
 
 
-def _wait(
-    client: Client, job_ids: list[str], timeout: float | None, *, lines_to_stderr: bool, output: str
-) -> int:
+def _wait(jobs: Jobs, job_ids: list[str], timeout: float | None, *, lines_to_stderr: bool, output: str) -> int:
+    from shoal.cli import jobview, render
+    from shoal.errors import WaitTimeout
+
     emit = note if lines_to_stderr else out
     try:
-        final = client.wait(job_ids, timeout=timeout)
+        final = jobs.wait(job_ids, timeout)
     except WaitTimeout as err:
         if output == "json":
-            jobs = [render.job_json(j) for j in [*err.done.values(), *err.pending.values()]]
-            out(render.dumps({"jobs": jobs}))
+            docs = [jobview.job_json(j) for j in [*err.done.values(), *err.pending.values()]]
+            out(render.dumps({"jobs": docs}))
         else:
             for job in err.done.values():
-                emit(render.status_line(job))
+                emit(jobview.status_line(job))
         note(f"shoal: {err.message}")
         return EXIT_USAGE
     if output == "json":
-        out(render.dumps({"jobs": [render.job_json(j) for j in final.values()]}))
+        out(render.dumps({"jobs": [jobview.job_json(j) for j in final.values()]}))
     else:
         for job in final.values():
-            emit(render.status_line(job))
-    failed = any(j.status == types_pb2.JOB_STATUS_FAILED for j in final.values())
+            emit(jobview.status_line(job))
+    failed = any(jobview.status(j) == "FAILED" for j in final.values())
     return EXIT_JOB_FAILED if failed else EXIT_OK
 
 
-def run_describe(args: argparse.Namespace) -> int:
+def run_describe(args: Any) -> int:
+    from shoal.cli import jobview
+
     ids = list(dict.fromkeys(args.job_ids))
-    with connect(args) as client:
-        jobs = client.describe_jobs(ids)
-    by_id = {j.job_id: j for j in jobs}
+    with _jobs(args) as jobs:
+        found_jobs = jobs.describe_jobs(ids)
+    by_id = {j.get("jobId", ""): j for j in found_jobs}
     found = [by_id[i] for i in ids if i in by_id]
     missing = [i for i in ids if i not in by_id]
     if args.output == "json":
-        out(render.dumps({"jobs": [render.job_json(j) for j in found]}))
+        from shoal.cli import render
+
+        out(render.dumps({"jobs": [jobview.job_json(j) for j in found]}))
     elif found:
-        out("\n\n".join(render.job_detail(j) for j in found))
+        out("\n\n".join(jobview.job_detail(j) for j in found))
     for job_id in missing:
         note(f"shoal: job {job_id} not found")
     return EXIT_REFUSED if missing else EXIT_OK
 
 
-def run_list(args: argparse.Namespace) -> int:
-    with connect(args) as client:
-        summaries = list(client.list_jobs(queue=args.queue, status=args.status, name_prefix=args.name_prefix))
-    if args.output == "json":
-        out(render.dumps({"jobSummaryList": [render.summary_json(s) for s in summaries]}))
+def run_list(args: Any) -> int:
+    from shoal.cli import jobview
+
+    request: dict[str, Any] = {}
+    if args.queue:
+        request["jobQueue"] = args.queue
+    if args.status:
+        request["jobStatus"] = "JOB_STATUS_" + args.status
+    if args.name_prefix:
+        request["jobNamePrefix"] = args.name_prefix
+    with _jobs(args) as jobs:
+        summaries = jobs.list_jobs(request)
+    if getattr(args, "quiet", False):
+        if summaries:
+            out("\n".join(s.get("jobId", "") for s in summaries))
         return EXIT_OK
-    rows = [
-        (
-            s.job_id,
-            s.job_name,
-            s.job_queue,
-            render.status(s.status),
-            s.exit_code if s.HasField("exit_code") else "",
-            render.age(s.created_at),
-            render.shorten(s.status_reason),
-        )
-        for s in summaries
-    ]
-    out(render.table(("JOB ID", "NAME", "QUEUE", "STATUS", "EXIT", "CREATED", "REASON"), rows))
+    if args.output == "json":
+        from shoal.cli import render
+
+        out(render.dumps({"jobSummaryList": [jobview.summary_json(s) for s in summaries]}))
+        return EXIT_OK
+    out(jobview.summary_table(summaries))
     return EXIT_OK
 
 
 def run_logs(args: argparse.Namespace) -> int:
+    import sys
+
+    from shoal.cli import render
+    from shoal.cli.options import connect
+
     sink = sys.stdout.buffer
     renderer = None if args.raw else render.LogRenderer(timestamps=args.timestamps)
     with connect(args) as client:
@@ -416,14 +493,16 @@ def run_logs(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
-    with connect(args) as client:
-        client.cancel_job(args.job_id, args.reason)
-    note(f"{args.job_id}: cancel requested")
+    with _jobs(args) as jobs:
+        for job_id in dict.fromkeys(args.job_ids):
+            jobs.cancel_job(job_id, args.reason)
+            note(f"{job_id}: cancel requested")
     return EXIT_OK
 
 
 def run_terminate(args: argparse.Namespace) -> int:
-    with connect(args) as client:
-        client.terminate_job(args.job_id, args.reason)
-    note(f"{args.job_id}: terminate requested")
+    with _jobs(args) as jobs:
+        for job_id in dict.fromkeys(args.job_ids):
+            jobs.terminate_job(job_id, args.reason)
+            note(f"{job_id}: terminate requested")
     return EXIT_OK

@@ -7,31 +7,33 @@ stderr, `shoal: <message>`, and its kind decides the exit status (see EXIT_CODES
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import importlib
 import os
 import sys
-import traceback
-from collections.abc import Callable, Iterator, Sequence
 
-from shoal.cli import certs, defs, envs, jobs, nodes, queues, why
-from shoal.cli.options import (
+from shoal.cli.console import (
+    ADDRESS_ENV,
+    DEFAULT_ADDRESS,
     EXIT_BUG,
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
     EXIT_REFUSED,
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
-    Parser,
     UsageError,
-    formatter,
     note,
 )
-from shoal.client import ADDRESS_ENV, DEFAULT_ADDRESS
 from shoal.errors import DeadlineExceeded, ShoalError, Unavailable
-from shoal.jobdef import JobDefinitionFileError
 from shoal.tls import CA_ENV, TOKEN_ENV, TOKEN_FILE_ENV
+
+# Start-up time is part of every command (scripts call `shoal submit` in loops), so this module
+# imports only what the quick path needs; argparse, the SDK (grpc) and the noun modules' heavy
+# parts are imported when a command needs them. See docs/benchmarks.md (CLI start-up).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+
+    from shoal.cli.options import Parser
 
 DESCRIPTION = """\
 shoal runs batch jobs on your own machines, the AWS Batch way: submit jobs to queues, the
@@ -46,8 +48,9 @@ quick start:
 
 EPILOG = f"""\
 environment:
-  {ADDRESS_ENV}   controller address(es), HOST:PORT[,HOST:PORT...] (default {DEFAULT_ADDRESS});
-               --addr overrides it
+  {ADDRESS_ENV}   controller address(es), comma-separated: HOST:PORT (gRPC) and/or
+               http(s)://HOST:PORT (its HTTP edge: submit, describe, jobs list, wait, cancel and
+               terminate start faster through it); default {DEFAULT_ADDRESS}; --addr overrides it
   {CA_ENV}     cluster CA certificate (PEM) for TLS; --ca overrides it
   {TOKEN_ENV}  bearer token; --token overrides it ({TOKEN_FILE_ENV}: a file holding it)
 
@@ -62,7 +65,13 @@ _DELEGATED: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> Parser:
+def build_parser(argv: Sequence[str] = ("certs",)) -> Parser:
+    """The whole argparse tree; `certs`' flags only when `argv` is a `certs` command line."""
+    import argparse
+
+    from shoal.cli import certs, defs, envs, jobs, nodes, queues, why
+    from shoal.cli.options import Parser, formatter
+
     parser = Parser(
         prog="shoal",
         description=DESCRIPTION,
@@ -82,7 +91,7 @@ def build_parser() -> Parser:
     envs.register(sub)
     defs.register(sub)
     why.register(sub)
-    certs.register(sub)
+    certs.register(sub, detailed=bool(argv) and argv[0] == "certs")
     for name, (_, help_text) in _DELEGATED.items():
         p = sub.add_parser(name, help=help_text, add_help=False, description=help_text)
         p.add_argument("rest", nargs=argparse.REMAINDER)
@@ -92,6 +101,8 @@ def build_parser() -> Parser:
 
 
 def _record_prog(parser: argparse.ArgumentParser) -> None:
+    import argparse
+
     # Each (sub)command stores its own prog ("shoal jobs list") so that an error found after
     # parsing can point at the right --help.
     for action in parser._actions:
@@ -116,6 +127,8 @@ def _delegate_from_args(name: str) -> Callable[[argparse.Namespace], int]:
 
 def delegate(name: str, rest: Sequence[str]) -> int:
     """Run `shoal <name> ...` by handing the rest of the command line to its own main()."""
+    import importlib
+
     module_name, _ = _DELEGATED[name]
     try:
         module = importlib.import_module(module_name)
@@ -142,27 +155,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Delegated commands get their argv untouched (their own --help included).
     if args_list and args_list[0] in _DELEGATED:
         return _guarded(lambda: delegate(args_list[0], args_list[1:]))
-    parser = build_parser()
 
     def run() -> int:
-        with _global_options(args_list) as rest:
+        rest, restore = _global_options(args_list)
+        try:
             return parse_and_run(rest)
-
-    def parse_and_run(rest: list[str]) -> int:
-        args, extras = parser.parse_known_args(rest)
-        if extras:
-            prog = getattr(args, "_prog", "shoal")
-            hint = ""
-            if prog == "shoal submit":
-                hint = "; put the command after --, e.g. shoal submit -- sh -c 'echo hi'"
-            raise UsageError(f"unrecognized arguments: {' '.join(extras)}{hint} (see '{prog} --help')")
-        func = getattr(args, "func", None)
-        if func is None:
-            parser.print_help(sys.stderr)
-            return EXIT_USAGE
-        return int(func(args))
+        finally:
+            restore()
 
     return _guarded(run)
+
+
+def parse_and_run(rest: list[str]) -> int:
+    from shoal.cli import quick
+
+    # The common command lines of the hot commands are parsed without argparse (which costs a
+    # short-lived process about as much as the rest of the call); anything else, and every
+    # error, is argparse's. tests/unit/cli/test_quick.py checks that both agree.
+    args = quick.parse(rest)
+    if args is None:
+        args = _parse_full(rest)
+        if args is None:
+            return EXIT_USAGE
+    return int(args.func(args))
+
+
+def _parse_full(rest: list[str]) -> argparse.Namespace | None:
+    parser = build_parser(rest)
+    args, extras = parser.parse_known_args(rest)
+    if extras:
+        prog = getattr(args, "_prog", "shoal")
+        hint = ""
+        if prog == "shoal submit":
+            hint = "; put the command after --, e.g. shoal submit -- sh -c 'echo hi'"
+        raise UsageError(f"unrecognized arguments: {' '.join(extras)}{hint} (see '{prog} --help')")
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return None
+    return args
 
 
 def _guarded(run: Callable[[], int]) -> int:
@@ -173,10 +203,13 @@ def _guarded(run: Callable[[], int]) -> int:
     except UsageError as err:
         note(f"shoal: {err}")
         return EXIT_USAGE
-    except JobDefinitionFileError as err:
-        note(f"shoal: {err.message}")
-        return EXIT_USAGE
     except ShoalError as err:
+        # A job definition file that does not parse is a usage error. shoal.jobdef is loaded
+        # only by the commands that read such files: if it is not loaded, this is not one.
+        jobdef = sys.modules.get("shoal.jobdef")
+        if jobdef is not None and isinstance(err, jobdef.JobDefinitionFileError):
+            note(f"shoal: {err.message}")
+            return EXIT_USAGE
         note(f"shoal: {_one_line(err.message)}")
         return exit_code_for(err)
     except KeyboardInterrupt:
@@ -187,6 +220,8 @@ def _guarded(run: Callable[[], int]) -> int:
         return 141
     except Exception as err:  # noqa: BLE001 - last resort: one line instead of a traceback
         if os.environ.get("SHOAL_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         note(
             f"shoal: internal error: {type(err).__name__}: {_one_line(str(err))} (set SHOAL_DEBUG=1 for details)"
@@ -194,10 +229,10 @@ def _guarded(run: Callable[[], int]) -> int:
         return EXIT_BUG
 
 
-@contextlib.contextmanager
-def _global_options(argv: list[str]) -> Iterator[list[str]]:
+def _global_options(argv: list[str]) -> tuple[list[str], Callable[[], None]]:
     """Take --ca/--token from anywhere before `--` and hand them to the SDK through its
-    environment variables (restored afterwards, so main() can be called again in-process)."""
+    environment variables; returns the rest, and a function that restores the environment (so
+    main() can be called again in-process)."""
     rest: list[str] = []
     found: dict[str, str] = {}
     i = 0
@@ -219,14 +254,15 @@ def _global_options(argv: list[str]) -> Iterator[list[str]]:
         i += 1
     saved = {k: os.environ.get(k) for k in found}
     os.environ.update(found)
-    try:
-        yield rest
-    finally:
+
+    def restore() -> None:
         for key, old in saved.items():
             if old is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+
+    return rest, restore
 
 
 def _one_line(text: str) -> str:

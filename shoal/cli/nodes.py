@@ -7,8 +7,10 @@ import sys
 
 from shoal.cli import render
 from shoal.cli.options import EXIT_OK, EXIT_USAGE, addr_parent, connect, formatter, out, output_parent
-from shoal.client import enum_name
-from shoal.v1 import types_pb2
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shoal.v1 import types_pb2
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -62,7 +64,7 @@ def _print_node(args: argparse.Namespace, node: types_pb2.Node) -> int:
     if args.output == "json":
         out(render.dumps({"node": render.node_json(node)}))
     else:
-        out(f"{node.node_id} {enum_name(types_pb2.NodeStatus, node.status)}")
+        out(f"{node.node_id} {render.enum_label('NodeStatus', node.status)}")
     return EXIT_OK
 
 
@@ -90,7 +92,7 @@ def run_list(args: argparse.Namespace) -> int:
         (
             n.node_id,
             n.hostname,
-            enum_name(types_pb2.NodeStatus, n.status),
+            render.enum_label("NodeStatus", n.status),
             n.compute_environment,
             render.num(n.vcpus),
             render.memory(n.memory_mib),

@@ -13,36 +13,28 @@ Exit codes (also in `shoal --help`):
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from typing import Any, NoReturn
 
-from shoal.client import ADDRESS_ENV, DEFAULT_ADDRESS, Client, enum_value
-from shoal.errors import InvalidArgument
+from shoal.cli import values
+from shoal.cli.console import (  # noqa: F401 - re-exported: every noun module imports them from here
+    ADDRESS_ENV,
+    DEFAULT_ADDRESS,
+    EXIT_BUG,
+    EXIT_CODES_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    UsageError,
+    note,
+    out,
+)
 
-EXIT_OK = 0
-EXIT_JOB_FAILED = 1
-EXIT_USAGE = 2
-EXIT_REFUSED = 3
-EXIT_UNAVAILABLE = 4
-EXIT_BUG = 70  # EX_SOFTWARE: an unexpected exception
-EXIT_INTERRUPTED = 130
-
-EXIT_CODES_HELP = """\
-exit codes:
-  0    success
-  1    a job FAILED (wait, submit --wait)
-  2    usage error, an unsupported flag, or wait timed out
-  3    the server refused the request (invalid argument, not found, already exists,
-       failed precondition)
-  4    cannot reach a controller, or the cluster is unavailable
-  70   a bug in shoal (set SHOAL_DEBUG=1 for the traceback)
-  130  interrupted
-"""
-
-
-class UsageError(Exception):
-    """The command line is wrong or asks for something this release cannot do (exit 2)."""
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shoal.client import Client
 
 
 class Parser(argparse.ArgumentParser):
@@ -64,9 +56,10 @@ def addr_parent() -> Parser:
     parent = Parser(add_help=False)
     parent.add_argument(
         "--addr",
-        metavar="HOST:PORT[,...]",
+        metavar="ADDR[,...]",
         default=None,
-        help=f"controller address(es), comma-separated (default: ${ADDRESS_ENV}, else {DEFAULT_ADDRESS})",
+        help=f"controller address(es), comma-separated: HOST:PORT for gRPC, http(s)://HOST:PORT for "
+        f"its HTTP edge (default: ${ADDRESS_ENV}, else {DEFAULT_ADDRESS})",
     )
     return parent
 
@@ -86,17 +79,23 @@ def output_parent() -> Parser:
 
 
 def connect(args: argparse.Namespace) -> Client:
-    """A Client for --addr (else $SHOAL_ADDR, else the default address)."""
-    addresses = args.addr if args.addr else os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
-    return Client(addresses)
+    """A gRPC Client for the gRPC addresses of --addr (else $SHOAL_ADDR, else the default)."""
+    from shoal.cli import transport
+
+    return transport.grpc_client(args)
 
 
-def enum_type(enum: Any, what: str) -> Any:
-    """An argparse `type=` that accepts bare, case-insensitive enum names ("runnable")."""
+def enum_type(enum_name: str, what: str) -> Any:
+    """An argparse `type=` that accepts bare, case-insensitive names ("runnable") of the
+    shoal.v1 enum `enum_name` (e.g. "EntityState"), loaded only when a value is converted."""
 
     def convert(text: str) -> int:
+        from shoal.client import enum_value
+        from shoal.errors import InvalidArgument
+        from shoal.v1 import types_pb2
+
         try:
-            return int(enum_value(enum, text, what=what))
+            return int(enum_value(getattr(types_pb2, enum_name), text, what=what))
         except InvalidArgument as err:
             raise argparse.ArgumentTypeError(err.message) from None
 
@@ -104,43 +103,19 @@ def enum_type(enum: Any, what: str) -> Any:
     return convert
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
-    return value
+def _argparse_type(convert: Any) -> Any:
+    def wrapped(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    wrapped.__name__ = convert.__name__
+    return wrapped
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
-
-
-def out(text: str) -> None:
-    """One block of output to stdout."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def note(text: str) -> None:
-    """A line for the person at the terminal (stderr, so stdout stays parseable)."""
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
+positive_int = _argparse_type(values.positive_int)
+non_negative_int = _argparse_type(values.non_negative_int)
+positive_float = _argparse_type(values.positive_float)
+key_value = _argparse_type(values.key_value)
+job_status = _argparse_type(values.job_status)

@@ -18,8 +18,10 @@ from shoal.cli.options import (
     out,
     output_parent,
 )
-from shoal.client import enum_name
-from shoal.v1 import types_pb2
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shoal.v1 import types_pb2
 
 QUEUES_HELP = """\
 Job queues hold submitted jobs until they are placed. A queue has a priority (higher runs
@@ -41,7 +43,7 @@ def compute_envs(text: str) -> list[str]:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     addr, output = addr_parent(), output_parent()
-    state = enum_type(types_pb2.EntityState, "state")
+    state = enum_type("EntityState", "state")
     queues = sub.add_parser(
         "queues", help="manage job queues", description=QUEUES_HELP, formatter_class=formatter
     )
@@ -65,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--state",
         type=state,
-        default=types_pb2.ENTITY_STATE_ENABLED,
+        default="ENABLED",
         metavar="ENABLED|DISABLED",
         help="default: ENABLED",
     )
@@ -97,7 +99,7 @@ def _print(queues: list[types_pb2.JobQueue], output: str) -> None:
     rows = [
         (
             q.job_queue_name,
-            enum_name(types_pb2.EntityState, q.state),
+            render.enum_label("EntityState", q.state),
             q.priority,
             ",".join(
                 o.compute_environment for o in sorted(q.compute_environment_order, key=lambda o: o.order)

@@ -10,15 +10,26 @@ Tables align columns with two spaces, show times as local ISO-8601 and ages as "
 
 from __future__ import annotations
 
-import json
-import shlex
 import time
-from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any
 
-from shoal.client import enum_name
-from shoal.v1 import batch_pb2, types_pb2
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
+
+    from shoal.v1 import types_pb2
+
+# Loaded on first use (json, shlex, datetime, the generated protobuf code): `shoal jobs list`
+# and `shoal describe` go through here on every call, and most of it they never need.
+
+
+def enum_label(enum: str, value: int) -> str:
+    """The bare name of a value of the shoal.v1 enum named `enum` ("NodeStatus", 3 -> "DRAINED")."""
+    from shoal.client import enum_name
+    from shoal.v1 import types_pb2
+
+    return enum_name(getattr(types_pb2, enum), value)
+
 
 # --- scalars ---------------------------------------------------------------------------------------
 
@@ -33,14 +44,12 @@ def num(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
-def status(value: int) -> str:
-    return enum_name(types_pb2.JobStatus, value)
-
-
 def local_time(value: int) -> str:
     """Epoch ms -> local ISO-8601 to the second ('' for 0)."""
     if not value:
         return ""
+    from datetime import datetime
+
     return datetime.fromtimestamp(value / 1000).astimezone().isoformat(timespec="seconds")
 
 
@@ -69,99 +78,24 @@ def memory(mib: int) -> str:
 
 
 def dumps(document: Any) -> str:
+    import json
+
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
 # --- JSON documents --------------------------------------------------------------------------------
 
 
-def _environment(env: Iterable[types_pb2.KeyValue]) -> list[dict[str, str]]:
-    return [{"name": kv.name, "value": kv.value} for kv in env]
-
-
 def container_json(c: types_pb2.ContainerProperties) -> dict[str, Any]:
-    return {
-        "image": c.image,
-        "command": list(c.command),
-        "environment": _environment(c.environment),
-        "vcpus": num(c.resources.vcpus),
-        "memory": c.resources.memory_mib,
-        "gpus": c.resources.gpus,
-        "runtime": c.runtime,
-    }
+    from shoal.cli import jobview
+
+    return jobview.container_json(jobview.from_message(c))
 
 
 def retry_json(r: types_pb2.RetryStrategy) -> dict[str, Any]:
-    return {
-        "attempts": r.attempts or 1,
-        "evaluateOnExit": [
-            {
-                "onExitCode": rule.on_exit_code,
-                "onReason": rule.on_reason,
-                "onStatusReason": rule.on_status_reason,
-                "action": enum_name(types_pb2.RetryAction, rule.action),
-            }
-            for rule in r.evaluate_on_exit
-        ],
-        "interruptionAttempts": r.interruption_attempts,
-    }
+    from shoal.cli import jobview
 
-
-def attempt_json(a: types_pb2.AttemptDetail) -> dict[str, Any]:
-    return {
-        "attempt": a.attempt,
-        "exitCode": a.exit_code if a.HasField("exit_code") else None,
-        "statusReason": a.status_reason,
-        "reason": a.reason,
-        "nodeId": a.node_id,
-        "startedAt": ms(a.started_at),
-        "stoppedAt": ms(a.stopped_at),
-        "interrupted": a.interrupted,
-    }
-
-
-def job_json(job: types_pb2.Job) -> dict[str, Any]:
-    """One job as `shoal describe --output json` prints it."""
-    return {
-        "jobId": job.job_id,
-        "jobName": job.job_name,
-        "jobQueue": job.job_queue,
-        "status": status(job.status),
-        "statusReason": job.status_reason,
-        "createdAt": ms(job.created_at),
-        "startedAt": ms(job.started_at),
-        "stoppedAt": ms(job.stopped_at),
-        "attempts": [attempt_json(a) for a in job.attempts],
-        "jobDefinition": job.job_definition,
-        "dependsOn": [
-            {"jobId": d.job_id, "type": enum_name(types_pb2.DependencyType, d.type)} for d in job.depends_on
-        ],
-        "container": container_json(job.container),
-        "retryStrategy": retry_json(job.retry_strategy),
-        "timeout": {"attemptDurationSeconds": job.timeout.attempt_duration_seconds},
-        "arrayProperties": {"size": job.array_properties.size, "index": job.array_properties.index},
-        "nodeId": job.node_id,
-        "computeEnvironment": job.compute_environment,
-        "parameters": dict(job.parameters),
-        "tags": dict(job.tags),
-    }
-
-
-def summary_json(s: batch_pb2.JobSummary) -> dict[str, Any]:
-    """One line of `shoal jobs list --output json` (inside "jobSummaryList")."""
-    return {
-        "jobId": s.job_id,
-        "jobName": s.job_name,
-        "jobQueue": s.job_queue,
-        "status": status(s.status),
-        "statusReason": s.status_reason,
-        "createdAt": ms(s.created_at),
-        "startedAt": ms(s.started_at),
-        "stoppedAt": ms(s.stopped_at),
-        "exitCode": s.exit_code if s.HasField("exit_code") else None,
-        "nodeId": s.node_id,
-        "attempts": s.attempts,
-    }
+    return jobview.retry_json(jobview.from_message(r))
 
 
 def node_json(n: types_pb2.Node) -> dict[str, Any]:
@@ -169,7 +103,7 @@ def node_json(n: types_pb2.Node) -> dict[str, Any]:
     return {
         "nodeId": n.node_id,
         "hostname": n.hostname,
-        "status": enum_name(types_pb2.NodeStatus, n.status),
+        "status": enum_label("NodeStatus", n.status),
         "statusReason": n.status_reason,
         "computeEnvironment": n.compute_environment,
         "vcpus": num(n.vcpus),
@@ -186,7 +120,7 @@ def node_json(n: types_pb2.Node) -> dict[str, Any]:
 def queue_json(q: types_pb2.JobQueue) -> dict[str, Any]:
     return {
         "jobQueueName": q.job_queue_name,
-        "state": enum_name(types_pb2.EntityState, q.state),
+        "state": enum_label("EntityState", q.state),
         "priority": q.priority,
         "computeEnvironmentOrder": [
             {"order": o.order, "computeEnvironment": o.compute_environment}
@@ -199,8 +133,8 @@ def queue_json(q: types_pb2.JobQueue) -> dict[str, Any]:
 def compute_environment_json(ce: types_pb2.ComputeEnvironment) -> dict[str, Any]:
     return {
         "computeEnvironmentName": ce.compute_environment_name,
-        "type": enum_name(types_pb2.ComputeEnvironmentType, ce.type),
-        "state": enum_name(types_pb2.EntityState, ce.state),
+        "type": enum_label("ComputeEnvironmentType", ce.type),
+        "state": enum_label("EntityState", ce.state),
         "minvCpus": ce.min_vcpus,
         "desiredvCpus": ce.desired_vcpus,
         "maxvCpus": ce.max_vcpus,
@@ -242,86 +176,9 @@ def shorten(text: str, width: int = 60) -> str:
 
 
 def command_line(argv: Sequence[str]) -> str:
+    import shlex
+
     return shlex.join(argv)
-
-
-def status_line(job: types_pb2.Job) -> str:
-    """'<id> FAILED (exit 1): Essential container in task exited' — the end of a wait."""
-    line = f"{job.job_id} {status(job.status)}"
-    last_exit = next((a.exit_code for a in reversed(job.attempts) if a.HasField("exit_code")), None)
-    if last_exit is not None:
-        line += f" (exit {last_exit})"
-    if job.status_reason:
-        line += f": {job.status_reason}"
-    return line
-
-
-def job_detail(job: types_pb2.Job, now_ms: int | None = None) -> str:
-    """A job as `shoal describe` shows it to a person: key/value lines, then its attempts."""
-
-    def when(value: int) -> str:
-        return f"{local_time(value)} ({age(value, now_ms)} ago)" if value else "-"
-
-    c = job.container
-    resources = []
-    if c.resources.vcpus:
-        resources.append(f"{num(c.resources.vcpus)} vCPU")
-    if c.resources.memory_mib:
-        resources.append(f"{c.resources.memory_mib} MiB")
-    if c.resources.gpus:
-        resources.append(f"{c.resources.gpus} GPU")
-    fields: list[tuple[str, str]] = [
-        ("Job ID", job.job_id),
-        ("Name", job.job_name),
-        ("Queue", job.job_queue),
-        ("Status", status(job.status)),
-        ("Reason", job.status_reason or "-"),
-        ("Definition", job.job_definition or "-"),
-        ("Command", command_line(c.command) if c.command else "-"),
-    ]
-    if c.image:
-        fields.append(("Image", c.image))
-    fields += [
-        ("Resources", ", ".join(resources) or "-"),
-        ("Retry attempts", str(job.retry_strategy.attempts or 1)),
-    ]
-    if job.timeout.attempt_duration_seconds:
-        fields.append(("Timeout", f"{job.timeout.attempt_duration_seconds}s per attempt"))
-    if job.depends_on:
-        deps = [
-            d.job_id + (f" ({enum_name(types_pb2.DependencyType, d.type)})" if d.type else "")
-            for d in job.depends_on
-        ]
-        fields.append(("Depends on", ", ".join(deps)))
-    if job.array_properties.size:
-        fields.append(("Array size", str(job.array_properties.size)))
-    if job.node_id:
-        fields.append(
-            ("Node", job.node_id + (f" ({job.compute_environment})" if job.compute_environment else ""))
-        )
-    fields += [
-        ("Created", when(job.created_at)),
-        ("Started", when(job.started_at)),
-        ("Stopped", when(job.stopped_at)),
-    ]
-    width = max(len(k) for k, _ in fields) + 1
-    lines = [f"{(k + ':').ljust(width)}  {v}" for k, v in fields]
-    if job.attempts:
-        lines.append("Attempts:")
-        rows = [
-            (
-                a.attempt,
-                a.node_id or "-",
-                a.exit_code if a.HasField("exit_code") else "-",
-                local_time(a.started_at) or "-",
-                local_time(a.stopped_at) or "-",
-                a.status_reason or "-",
-            )
-            for a in job.attempts
-        ]
-        body = table(("#", "NODE", "EXIT", "STARTED", "STOPPED", "REASON"), rows)
-        lines += ["  " + line for line in body.splitlines()]
-    return "\n".join(lines)
 
 
 # --- job logs ---------------------------------------------------------------------------------------

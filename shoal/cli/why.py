@@ -6,8 +6,6 @@ import argparse
 
 from shoal.cli import render
 from shoal.cli.options import EXIT_OK, addr_parent, connect, formatter, out, output_parent
-from shoal.client import enum_name
-from shoal.v1 import types_pb2
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     with connect(args) as client:
         answer = client.explain_job(args.job_id)
-    status = enum_name(types_pb2.JobStatus, answer.status)
+    status = render.enum_label("JobStatus", answer.status)
     if args.output == "json":
         out(render.dumps({"jobId": answer.job_id, "status": status, "reasons": list(answer.reasons)}))
         return EXIT_OK
