@@ -175,10 +175,20 @@ def shorten(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def command_line(argv: Sequence[str]) -> str:
-    import shlex
+_SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-")
 
-    return shlex.join(argv)
+
+def shell_quote(word: str) -> str:
+    """shlex.quote, without importing shlex (and re with it) on `shoal describe`'s path."""
+    if not word:
+        return "''"
+    if all(ch in _SHELL_SAFE for ch in word):
+        return word
+    return "'" + word.replace("'", "'\"'\"'") + "'"
+
+
+def command_line(argv: Sequence[str]) -> str:
+    return " ".join(shell_quote(word) for word in argv)
 
 
 # --- job logs ---------------------------------------------------------------------------------------

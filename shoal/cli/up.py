@@ -73,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         if cluster.http_url:
             print(f"  AWS Batch endpoint: {cluster.http_url}   (boto3 endpoint_url / aws --endpoint-url)", flush=True)
             print(f"  dashboard:          {cluster.http_url}/ui/", flush=True)
+        # The HTTP edge first: the job commands start faster through it (shoal/cli/transport.py);
+        # the gRPC address serves the rest (logs, nodes, queues, ...).
+        addr = f"{cluster.http_url},{cluster.address}" if cluster.http_url else cluster.address
         print(
-            f"  export SHOAL_ADDR={cluster.address}\n"
+            f"  export SHOAL_ADDR={addr}\n"
             "  shoal submit -- echo hello     # then: shoal jobs list, shoal logs JOB_ID\n"
             "Ctrl-C stops the cluster.",
             file=sys.stderr,

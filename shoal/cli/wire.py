@@ -155,6 +155,11 @@ def split_url(url: str) -> tuple[bool, str, int, str]:
     return tls, host, port, prefix
 
 
+def _is_ipv4(host: str) -> bool:
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) < 256 for p in parts)
+
+
 class _Connection:
     """One request on a fresh connection (`Connection: close`): a CLI call makes one or two."""
 
@@ -171,10 +176,16 @@ class _Connection:
         import _socket
 
         last: OSError = OSError("no address")
-        try:
-            infos = _socket.getaddrinfo(self.host, self.port, 0, _socket.SOCK_STREAM)
-        except OSError:
-            raise OSError("cannot resolve host name") from None
+        if _is_ipv4(self.host):
+            infos = [(_socket.AF_INET, _socket.SOCK_STREAM, 0, "", (self.host, self.port))]
+        else:
+            # An ASCII name as bytes: a str goes through the idna codec, whose import (with
+            # stringprep and re) costs more than the rest of the call.
+            host: str | bytes = self.host.encode("ascii") if self.host.isascii() else self.host
+            try:
+                infos = _socket.getaddrinfo(host, self.port, 0, _socket.SOCK_STREAM)
+            except OSError:
+                raise OSError("cannot resolve host name") from None
         for family, kind, proto, _name, address in infos:
             sock = _socket.socket(family, kind, proto)
             sock.settimeout(timeout)
