@@ -22,6 +22,7 @@ from shoal.devcluster import EtcdServer, LocalCluster, free_port
 from shoal.v1 import types_pb2
 
 from .conftest import _dump_logs, make_cluster
+from .test_security import pki, token  # noqa: F401 - pki is a fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -210,3 +211,37 @@ def test_a_follower_s_edge_takes_submissions(cluster_factory) -> None:  # noqa: 
     assert follower is not None
     proc = run(follower, "submit", "--wait", "--", "true")
     assert (proc.returncode, proc.stderr.split(" ", 1)[1]) == (0, "SUCCEEDED (exit 0)\n"), proc.stderr
+
+
+def test_tls_and_tokens_over_the_edge_as_over_grpc(
+    etcd_server: EtcdServer, etcd_prefix: str, tmp_path: Path, pki: Path  # noqa: F811 - the fixture imported above
+) -> None:
+    secure = make_cluster(
+        etcd_server, etcd_prefix, tmp_path / "secure", agents=0, http_port=0,
+        controller_args=["--tls-cert", str(pki / "ctl.pem"), "--tls-key", str(pki / "ctl-key.pem"),
+                         "--tokens-file", str(pki / "tokens.yaml")],
+        ca_file=str(pki / "ca.pem"), token=token("root"),
+    )  # fmt: skip
+    secure.start()
+    try:
+        edge = f"https://{secure.http_addrs[0]}"
+        ca = ["--ca", str(pki / "ca.pem")]
+        for who, args, code in (
+            (None, ("submit", "--", "true"), 3),  # no token: UNAUTHENTICATED
+            ("rita", ("submit", "--", "true"), 3),  # a reader may not submit
+            ("rita", ("jobs", "list", "--quiet"), 0),
+            ("alice", ("submit", "--vcpus", "64", "--output", "json", "--name", "queued", "--", "true"), 0),
+        ):
+            auth = ["--token", token(who)] if who else []
+            via_http, via_grpc = run(edge, *ca, *auth, *args), run(secure.address, *ca, *auth, *args)
+            assert (via_http.returncode, via_grpc.returncode) == (code, code), (via_http.stderr, via_grpc.stderr)
+            assert via_http.stderr == via_grpc.stderr
+            if args[0] == "submit" and code == 0:
+                assert json.loads(via_http.stdout)["jobName"] == json.loads(via_grpc.stdout)["jobName"] == "queued"
+        listed = run(edge, *ca, "--token", token("rita"), "jobs", "list", "--quiet")
+        assert len(listed.stdout.split()) == 2
+        plain = run(f"http://{secure.http_addrs[0]}", *ca, "--token", token("rita"), "jobs", "list")
+        assert plain.returncode == 4  # an HTTPS port does not answer plaintext HTTP as a shoal edge
+    finally:
+        _dump_logs(secure)
+        secure.stop()
