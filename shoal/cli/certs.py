@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from shoal.cli.options import EXIT_OK, EXIT_USAGE, formatter, note, out, positive_int
 
@@ -29,6 +28,8 @@ def register(sub: argparse._SubParsersAction, *, detailed: bool = True) -> None:
     p.set_defaults(func=lambda args: _noun_help(p))
     if not detailed:
         return
+    from pathlib import Path
+
     from shoal import certs
 
     certs_sub = p.add_subparsers(title="commands", metavar="COMMAND")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 from shoal.cli import render
@@ -135,6 +134,8 @@ def _provisioner_kwargs(args: argparse.Namespace) -> dict[str, object]:
         if any(v is not None for v in given):
             raise UsageError("--provisioner-command, --node-vcpus and --node-memory-mib need --provisioner")
         return {}
+    import shlex
+
     command = shlex.split(args.provisioner_command) if args.provisioner_command else []
     return {
         "provisioner": args.provisioner,

@@ -72,13 +72,14 @@ def build_parser(argv: Sequence[str] = ("certs",)) -> Parser:
     from shoal.cli import certs, defs, envs, jobs, nodes, queues, why
     from shoal.cli.options import Parser, formatter
 
+    _VersionAction = _version_action()  # noqa: N806 - a class
     parser = Parser(
         prog="shoal",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=formatter,
     )
-    parser.add_argument("--version", action="version", version=f"shoal {_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show shoal's version and exit")
     # Read by _global_options before parsing (so they work after the command too); listed
     # here for --help.
     parser.add_argument("--ca", metavar="FILE", help=f"cluster CA (PEM): talk TLS to the controller (else ${CA_ENV})")
@@ -110,6 +111,22 @@ def _record_prog(parser: argparse.ArgumentParser) -> None:
             for child in action.choices.values():
                 child.set_defaults(_prog=child.prog)
                 _record_prog(child)
+
+
+def _version_action() -> type:
+    import argparse
+
+    class VersionAction(argparse.Action):
+        # argparse's own "version" action wants the text when the parser is built; looking the
+        # version up (importlib.metadata) costs more than building every command's parser.
+        def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+            super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)  # type: ignore[arg-type]
+
+        def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+            sys.stdout.write(f"shoal {_version()}\n")
+            parser.exit()
+
+    return VersionAction
 
 
 def _version() -> str:

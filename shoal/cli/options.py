@@ -13,7 +13,6 @@ Exit codes (also in `shoal --help`):
 from __future__ import annotations
 
 import argparse
-from typing import Any, NoReturn
 
 from shoal.cli import values
 from shoal.cli.console import (  # noqa: F401 - re-exported: every noun module imports them from here
@@ -34,6 +33,8 @@ from shoal.cli.console import (  # noqa: F401 - re-exported: every noun module i
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
     from shoal.client import Client
 
 
