@@ -68,3 +68,19 @@ def test_log_records_render_as_the_lines_printed_whatever_the_chunking() -> None
                                              "[shoal] Job attempt duration exceeded timeout", "not a record"]
     stamped = render.LogRenderer(timestamps=True)
     assert stamped.feed(records[:49]) == b"2024-05-01T12:00:00.000001Z stdout hello world\n"
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin", "America/St_Johns", "Asia/Kolkata"])
+def test_local_time_is_what_datetime_says(tz: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+    from datetime import datetime
+
+    monkeypatch.setenv("TZ", tz)
+    time.tzset()
+    try:
+        for ms in (1_700_000_000_123, 1_720_000_000_000, 86_400_000):
+            expected = datetime.fromtimestamp(ms / 1000).astimezone().isoformat(timespec="seconds")
+            assert render.local_time(ms) == expected
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
