@@ -172,3 +172,26 @@ def test_split_url(url: str, parts: tuple[bool, str, int, str]) -> None:
 def test_a_bad_port_is_an_invalid_address() -> None:
     with pytest.raises(errors.InvalidArgument, match="the port must be a number"):
         wire.split_url("http://host:eighty")
+
+
+def test_the_cli_follows_a_leader_hint_from_the_edge_over_grpc(canned, fake, shoal) -> None:  # noqa: ANN001
+    from shoal.v1 import batch_pb2
+
+    body = b'{"code": "unavailable", "message": "not the leader", "leader": "%s"}' % fake.address.encode()
+    edge = canned(lambda _: http("503 Service Unavailable", body))
+    fake.on("SubmitJob", batch_pb2.SubmitJobResponse(job_id="at-the-leader", job_name="true"))
+    result = shoal("submit", "--addr", edge.url, "--", "true")
+    assert (result.code, result.out, result.err) == (0, "at-the-leader\n", "")
+    (request,) = fake.calls("SubmitJob")
+    assert request.job_name == "true" and len(edge.requests) == 1
+
+
+def test_the_cli_uses_grpc_when_no_edge_answers(canned, fake, shoal) -> None:  # noqa: ANN001
+    from shoal.v1 import batch_pb2
+
+    not_shoal = canned(lambda _: http("404 Not Found", b"", shoal=False))
+    fake.on("SubmitJob", batch_pb2.SubmitJobResponse(job_id="via-grpc", job_name="true"))
+    result = shoal("submit", "--addr", f"{not_shoal.url},{fake.address}", "--", "true")
+    assert (result.code, result.out) == (0, "via-grpc\n")
+    result = shoal("submit", "--addr", not_shoal.url, "--", "true")
+    assert (result.code, result.err) == (4, f"shoal: cannot reach a controller at {not_shoal.url} (HTTP 404, not a shoal edge)\n")
