@@ -245,3 +245,41 @@ def test_tls_and_tokens_over_the_edge_as_over_grpc(
     finally:
         _dump_logs(secure)
         secure.stop()
+
+
+def _post(url: str, body: bytes, content_type: str) -> tuple[int, dict[str, str], bytes]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
+
+
+def test_the_native_routes_speak_protobuf_and_json(cluster: LocalCluster) -> None:
+    from shoal.v1 import batch_pb2
+
+    base = cluster.http_url + "/shoal.v1.Batch/"
+    request = batch_pb2.SubmitJobRequest(job_name="proto", container_overrides=batch_pb2.ContainerOverrides(command=["true"]))
+    status, headers, body = _post(base + "SubmitJob", request.SerializeToString(), "application/proto")
+    assert (status, headers["content-type"], headers["shoal-api"]) == (200, "application/proto", "1")
+    job_id = batch_pb2.SubmitJobResponse.FromString(body).job_id
+
+    status, _, body = _post(base + "DescribeJobs", json.dumps({"jobIds": [job_id]}).encode(), "application/json")
+    assert status == 200 and json.loads(body)["jobs"][0]["jobName"] == "proto"
+
+    for path, payload, kind, code, http_status in (
+        ("SubmitJob", b'{"jobName": "x y", "containerOverrides": {"command": ["true"]}}', "application/json", "invalid_argument", 400),
+        ("SubmitJob", b'{"jobNme": 1}', "application/json", "invalid_argument", 400),
+        ("SubmitJob", b"\xff\xff\xff", "application/proto", "invalid_argument", 400),
+        ("SubmitJob", b"{}", "text/plain", "invalid_argument", 400),
+        ("DescribeJob", b"{}", "application/json", "unimplemented", 501),
+        ("ExplainJob", json.dumps({"jobId": "00000000-0000-4000-8000-000000000000"}).encode(), "application/json", "not_found", 404),
+    ):
+        status, headers, body = _post(base + path, payload, kind)
+        doc = json.loads(body)
+        assert (status, doc["code"], headers["shoal-api"]) == (http_status, code, "1"), (path, doc)
+        assert doc["message"]
