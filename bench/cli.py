@@ -1,6 +1,7 @@
 """`python -m bench.cli`: the `shoal` command as scripts run it, one process per call, beside Slurm's.
 
     .venv/bin/python -m bench.cli [--calls 200] [--samples 30] [--rounds 3] [--with-slurm] [--json PATH]
+                                  [--baseline OTHER/.venv/bin/shoal]
 
 Starts a local cluster (etcd, one controller with its HTTP edge, one agent of 2 vCPUs running
 the jobs as processes), then measures, each as the median over --rounds:
@@ -11,6 +12,8 @@ the jobs as processes), then measures, each as the median over --rounds:
 * the wall time of single calls (median of --samples, each a fresh process, as in a loop):
   `shoal submit`, `shoal describe ID`, `shoal jobs list`, `shoal wait ID` (a finished job),
   `shoal --help`, and `python -c pass` (the interpreter's own floor);
+* with --baseline, another checkout's `shoal` (e.g. the commit before this work) against the
+  same cluster over gRPC: its loop rate and its `--help`, for a before/after from one run;
 * with --with-slurm, on a fresh single-node Slurm (bench/slurm/setup.sh stock): the same
   `sbatch --wrap true` loop and single calls of `sbatch`, `scontrol show job ID` (describe),
   `squeue` (jobs list), `sbatch --help`. The shoal cluster is stopped first, so each system has
@@ -68,7 +71,7 @@ def rounds(fn, n: int) -> dict[str, object]:  # noqa: ANN001
     return {"median": statistics.median(values), "runs": values}
 
 
-def shoal_side(calls: int, samples: int, n_rounds: int, scratch: Path) -> dict[str, object]:
+def shoal_side(calls: int, samples: int, n_rounds: int, scratch: Path, baseline: str = "") -> dict[str, object]:
     http_port = free_port()
     cluster = LocalCluster(
         data_dir=scratch / "shoal", agents=1, http_port=http_port,
@@ -93,6 +96,11 @@ def shoal_side(calls: int, samples: int, n_rounds: int, scratch: Path) -> dict[s
             out[f"jobs list --queue default --status RUNNING, {label}, ms"] = rounds(
                 lambda e=env: call_ms([SHOAL, "jobs", "list", "--queue", "default", "--status", "RUNNING"], samples, e), n_rounds
             )
+        if baseline:
+            old = f"{shlex.quote(baseline)} submit -- true"
+            out["baseline loop submit, gRPC, calls/s"] = rounds(lambda: loop_rate(old, max(1, calls // 4), grpc), n_rounds)
+            out["baseline --help, ms"] = rounds(lambda: call_ms([baseline, "--help"], samples, grpc), n_rounds)
+            out["baseline"] = baseline
         listed = subprocess.run([SHOAL, "jobs", "list", "--quiet"], env=fast, capture_output=True, text=True, check=True)
         out["jobs in the cluster at the end"] = len(listed.stdout.split())
         out["load_at_end"] = load()
@@ -150,6 +158,9 @@ def table(result: dict[str, dict[str, object]]) -> str:
         ("`shoal wait ID`, finished job (gRPC)", "ms", _m(shoal, "wait (finished job), gRPC, ms"), None, ""),
         ("`shoal --help` / `sbatch --help`", "ms", _m(shoal, "shoal --help, ms"), _m(slurm, "sbatch --help, ms"), "<= 100"),
         ("`python -c pass` (the floor)", "ms", _m(shoal, "python -c pass, ms"), None, ""),
+        ("before: baseline `shoal submit -- true` in a shell loop (gRPC)", "calls/s",
+         _m(shoal, "baseline loop submit, gRPC, calls/s"), None, ""),
+        ("before: baseline `shoal --help`", "ms", _m(shoal, "baseline --help, ms"), None, ""),
     ]  # fmt: skip
     lines = ["| command | unit | shoal | Slurm | target |", "|---|---|--:|--:|---|"]
     for name, unit, ours, theirs, target in rows:
@@ -164,11 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="rounds; the table shows their median (default %(default)s)")
     p.add_argument("--with-slurm", action="store_true", help="also run Slurm's side (root, Debian: installs slurm-wlm)")
     p.add_argument("--json", type=Path, help="write every round's numbers here")
+    p.add_argument("--baseline", default="", metavar="SHOAL", help="another checkout's shoal executable to compare with")
     ns = p.parse_args(argv)
     result: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="shoal-bench-cli-") as scratch:
         started = time.strftime("%Y-%m-%dT%H:%M:%S UTC", time.gmtime())
-        result["shoal"] = shoal_side(ns.calls, ns.samples, ns.rounds, Path(scratch))
+        result["shoal"] = shoal_side(ns.calls, ns.samples, ns.rounds, Path(scratch), ns.baseline)
         if ns.with_slurm:
             result["slurm"] = slurm_side(ns.calls, ns.samples, ns.rounds)
     result["run"] = {"started": started, "command": shlex.join(["python", "-m", "bench.cli", *(argv or sys.argv[1:])]),
