@@ -94,7 +94,7 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         for key, value in context.invocation_metadata() or ():
             if key == errors.STALE_LEADER_METADATA_KEY:
                 stale = value if isinstance(value, str) else value.decode()
-        if self.r.leader_address and self.r.leader_address != stale:
+        if self.r.leader_address and self.r.leader_address not in (stale, self.r.config.advertised):
             return  # a leader the agent has not tried: redirect at once
         await self.r.wait_for_leader(stale, timeout=self.r.config.lease_ttl + 2.0)
         if self.r.stopping:
