@@ -42,6 +42,9 @@ import psutil
 
 from agent.runtime import fence, logwriter
 from agent.runtime.reattach import output_written
+from shoal import log
+
+_log = log.get("agent.runtime.output")
 
 WRITER_SCRIPT = Path(logwriter.__file__).resolve()
 # Defaults: 64 MiB per file, 3 rotated files kept: at most 256 MiB of logs per attempt.
@@ -119,6 +122,8 @@ class Output:
         knows. OSError if the writer is gone (the attempt must not run unfenced)."""
         if self._writer is None:
             raise OSError("no log writer holds this attempt")
+        if self._writer.closed:  # it died: the writer that took over (see `_refence`)
+            self._writer = await _writer(self._writer.directory)
         await self._writer.watch(self.log_path, target)
 
     @property
@@ -269,7 +274,8 @@ class _Writer:
         self.closed = False
         self._acks: dict[bytes, asyncio.Future[int]] = {}
         self._done: dict[bytes, asyncio.Future[bool]] = {}
-        self._watched: set[str] = set()
+        # Attempts the fence watches for this process: log path -> what to stop (all it was told).
+        self._watched: dict[str, fence.Target] = {}
         self._next = 0
         self._idle: asyncio.TimerHandle | None = None
         sock.setblocking(False)
@@ -303,7 +309,8 @@ class _Writer:
         ))  # fmt: skip
         ack: asyncio.Future[int] = self.loop.create_future()
         self._acks[key] = ack
-        self._watched.add(log_path)
+        known = self._watched.get(log_path)
+        self._watched[log_path] = target if known is None else known.merged(target)
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
@@ -311,10 +318,10 @@ class _Writer:
             await self._send(message, [])
             await asyncio.wait_for(ack, ACK_SECONDS)
         except TimeoutError:
-            self._watched.discard(log_path)
+            self._watched.pop(log_path, None)
             raise OSError(f"the log writer in {self.directory} did not answer within {ACK_SECONDS:g}s") from None
         except BaseException:
-            self._watched.discard(log_path)
+            self._watched.pop(log_path, None)
             raise
         finally:
             self._acks.pop(key, None)
@@ -322,7 +329,7 @@ class _Writer:
 
     def release(self, log_path: str) -> None:
         if log_path in self._watched:
-            self._watched.discard(log_path)
+            del self._watched[log_path]
             self.send_control(b"release\0" + os.fsencode(log_path))
             self._schedule_idle_close()
 
@@ -391,8 +398,11 @@ class _Writer:
                 return
             except OSError:
                 message = b""
-            if not message:  # the writer exited (or died)
+            if not message:  # the writer died (it never exits while an agent is connected)
+                lost = dict(self._watched)
                 self.close()
+                if lost:
+                    _refence(self.directory, lost, self.loop)
                 return
             kind, _, rest = message.partition(b"\0")
             key, _, text = rest.partition(b"\0")
@@ -452,6 +462,39 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+def _refence(directory: Path, lost: dict[str, fence.Target], loop: asyncio.AbstractEventLoop) -> None:
+    """The writer died: its attempts lost their pipes (the rest of their output) and their fence.
+    Start a new writer and tell it every attempt the old one watched for this process, so that
+    they are still stopped if this agent dies too."""
+
+    async def again() -> None:
+        _log.warning("the log writer died: a new one fences the attempts (their further output is lost)",
+                     directory=str(directory), attempts=len(lost))
+        try:
+            writer = await _writer(directory)
+        except OSError as err:
+            _log.error("cannot start a new log writer: the attempts run unfenced", directory=str(directory),
+                       error=str(err))
+            return
+        for path, target in lost.items():
+            try:
+                await writer.watch(path, target)
+            except OSError as err:
+                _log.error("cannot fence an attempt again", log_path=path, error=str(err))
+
+    _refencing[directory] = loop.create_task(again(), name=f"refence-{directory}")
+
+
+async def refenced() -> None:
+    """Until attempts of writers that died are fenced again by new writers (see `_refence`)."""
+    while _refencing:
+        directory, task = next(iter(_refencing.items()))
+        await asyncio.gather(task, return_exceptions=True)
+        if _refencing.get(directory) is task:
+            del _refencing[directory]
+
+
+_refencing: dict[Path, asyncio.Task[None]] = {}
 _writers: dict[Path, _Writer] = {}
 _locks: dict[Path, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from agent.runtime import fence
@@ -248,5 +249,40 @@ async def test_a_claim_within_the_window_takes_the_attempt_over(tmp_path: Path) 
         assert fence.read_fenced(str(log)) == fence.REASON_AGENT_GONE
     finally:
         agent.kill()
+        if alive(handle.pid):
+            os.killpg(handle.pgid, signal.SIGKILL)
+
+
+async def test_when_the_writer_dies_a_new_one_fences_the_running_attempts(tmp_path: Path) -> None:
+    from agent.runtime.base import AttemptSpec
+    from agent.runtime.output import refenced
+    from agent.runtime.process import ProcessRuntime
+
+    attempt = tmp_path / "state" / "attempts" / "job-w" / "1"
+    (attempt / "work").mkdir(parents=True)
+    log = attempt / "output.log"
+    runtime = ProcessRuntime(cgroups=False)
+    spec = AttemptSpec(job_id="job-w", attempt=1, command=("sh", "-c", "while true; do sleep 0.05; done"),
+                       work_dir=attempt / "work")
+    handle = await runtime.start(spec, log)
+    state = str(tmp_path / "state")
+
+    def new_writer() -> bool:
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = proc.info["cmdline"] or []
+            if proc.pid != handle.writer_pid and cmdline[-2:] == ["--serve", state]:
+                return True
+        return False
+
+    try:
+        os.kill(handle.writer_pid, signal.SIGKILL)  # the attempt loses its pipes and its fence
+        await eventually(new_writer, what="a new writer")
+        await refenced()  # it was told what the dead one watched
+        assert alive(handle.pid)
+        # This process "dies" (lets go of its writer): the new writer stops the attempt.
+        await disconnect_log_writers()
+        await eventually(lambda: not alive(handle.pid), what="the new writer stopping the attempt")
+        assert fence.read_fenced(str(log)) == fence.REASON_AGENT_GONE
+    finally:
         if alive(handle.pid):
             os.killpg(handle.pgid, signal.SIGKILL)
