@@ -16,6 +16,10 @@ running. The next agent process re-attaches to every attempt of the state file (
 still running -> supervised again (its timeout counted from its original start); ended while
 no agent ran -> its real exit status (the process runtime's exit file, a container's inspect);
 gone without a trace -> "Host lost: agent restarted". A clean stop (SIGTERM) still stops them.
+The host's fence (agent/runtime/fence.py, in the log writer) stops what a dead agent left unless
+the next agent claims it in time (`claim`, once the controller accepted it): such an attempt ends
+while re-attached and is reported with the fence's reason ("Host lost: agent exited and its jobs
+were stopped"), never with a result.
 
 On disk, per attempt:  <state_dir>/attempts/<job id>/<attempt>/output.log   (stdout + stderr,
                        timestamped records, rotated to output.log.<offset>: agent/runtime/logwriter.py)
@@ -23,9 +27,11 @@ On disk, per attempt:  <state_dir>/attempts/<job id>/<attempt>/output.log   (std
                        the exit status its gate wrote, for an agent restarted meanwhile)
                        <state_dir>/attempts/<job id>/<attempt>/output.written (the log writer
                        wrote everything: a restarted agent waits for it)
+                       <state_dir>/attempts/<job id>/<attempt>/output.fenced  (the host's fence
+                       stopped it while no agent held it: the status reason to report)
                        <state_dir>/attempts/<job id>/<attempt>/work/        (its cwd)
 Per agent:             <state_dir>/attempts.json, <state_dir>/started/*.json (see above),
-                       <state_dir>/logwriter.v1.sock and .lock (the agent's log writer)
+                       <state_dir>/logwriter.v2.sock and .lock (the agent's log writer and fence)
 """
 
 from __future__ import annotations

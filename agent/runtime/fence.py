@@ -30,6 +30,7 @@ The rule, for every attempt an agent handed to its writer:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 from dataclasses import dataclass, field
@@ -229,6 +230,7 @@ def proc_start_time(pid: int) -> float | None:
         return None
 
 
+@functools.cache
 def _boot_time() -> float:
     with open("/proc/stat", "rb") as source:
         for line in source:
@@ -262,27 +264,40 @@ def same_process(pid: int, start: float) -> bool:
     return found is not None and found[0] not in ("Z", "X")
 
 
-def group_alive(pgid: int, not_before: float) -> bool:
-    """Whether process group `pgid` has a live member created at or after `not_before` (an older
-    group that reused the number is not ours)."""
-    if pgid <= 0:
+class Groups:
+    """Live processes by process group, read from /proc once (on first use) and kept: one scan
+    serves every attempt stopped at the same moment, however many."""
+
+    def __init__(self) -> None:
+        self._members: dict[int, list[int]] | None = None
+
+    def alive(self, pgid: int, not_before: float) -> bool:
+        """Whether group `pgid` has a live member created at or after `not_before` (an older
+        group that reused the number is not ours)."""
+        if pgid <= 0:
+            return False
+        if self._members is None:
+            self._members = {}
+            for name in os.listdir("/proc"):
+                if name.isdigit():
+                    found = _proc_state_and_group(int(name))
+                    if found is not None and found[0] not in ("Z", "X"):
+                        self._members.setdefault(found[1], []).append(int(name))
+        for pid in self._members.get(pgid, ()):
+            created = proc_start_time(pid)
+            if created is not None and created >= not_before - START_SLACK:
+                return True
         return False
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        found = _proc_state_and_group(int(name))
-        if found is None or found[1] != pgid or found[0] in ("Z", "X"):
-            continue
-        created = proc_start_time(int(name))
-        if created is not None and created >= not_before - START_SLACK:
-            return True
-    return False
 
 
-def target_alive(target: Target) -> bool:
+def group_alive(pgid: int, not_before: float) -> bool:
+    return Groups().alive(pgid, not_before)
+
+
+def target_alive(target: Target, groups: Groups | None = None) -> bool:
     """Whether anything of the attempt may still run (unknown counts as alive)."""
     if target.kind == PROCESS:
-        return same_process(target.pid, target.pid_start) or group_alive(target.pgid, target.pid_start)
+        return same_process(target.pid, target.pid_start) or (groups or Groups()).alive(target.pgid, target.pid_start)
     if target.kind == CONTAINER:
         if target.pid:
             return same_process(target.pid, target.pid_start)
@@ -297,18 +312,20 @@ class Fence:
         self.book = book
 
     def run_due(self, now: float) -> None:
-        for action in self.book.due(now):
+        actions = self.book.due(now)
+        groups = Groups()
+        for action in actions:
             try:
                 if action.kind == "terminate":
-                    self._terminate(action, now)
+                    self._terminate(action, now, groups)
                 else:
-                    self._kill(action)
+                    self._kill(action, groups)
             except Exception:  # noqa: BLE001 - one attempt's failure must not stop the others
                 self.book.stopped(action.path)
 
-    def _terminate(self, action: Action, now: float) -> None:
+    def _terminate(self, action: Action, now: float, groups: Groups) -> None:
         target = action.target
-        if not target_alive(target):
+        if not target_alive(target, groups):
             self.book.stopped(action.path)
             return
         _write_marker(action.path, REASON_AGENT_GONE)
@@ -318,22 +335,22 @@ class Fence:
             self.book.stopped(action.path)
             return
         if action.grace > 0:
-            self._signal(target, signal.SIGTERM)
+            self._signal(target, signal.SIGTERM, groups)
             self.book.terminated(action.path, now)
         else:
-            self._kill(action)
+            self._kill(action, groups)
 
-    def _kill(self, action: Action) -> None:
+    def _kill(self, action: Action, groups: Groups) -> None:
         target = action.target
-        self._signal(target, signal.SIGKILL)
+        self._signal(target, signal.SIGKILL, groups)
         if target.kind == CONTAINER:
             _spawn_cli(target.binary, "rm", "--force", target.container_id)
         self.book.stopped(action.path)
 
     @staticmethod
-    def _signal(target: Target, signum: int) -> None:
+    def _signal(target: Target, signum: int, groups: Groups) -> None:
         if target.kind == PROCESS:
-            if same_process(target.pid, target.pid_start) or group_alive(target.pgid, target.pid_start):
+            if same_process(target.pid, target.pid_start) or groups.alive(target.pgid, target.pid_start):
                 with contextlib.suppress(OSError):
                     os.killpg(target.pgid, signum)
             return

@@ -1,7 +1,7 @@
 """The log writer: one small process per agent between the jobs' stdout/stderr pipes and their logs.
 
 Run as `python -I -S logwriter.py --serve DIR` (the agent starts it, see `agent.runtime.output`).
-It listens on the unix socket `DIR/logwriter.v1.sock` (SOCK_SEQPACKET; DIR is the agent's state
+It listens on the unix socket `DIR/logwriter.v2.sock` (SOCK_SEQPACKET; DIR is the agent's state
 directory) and serves every attempt of that agent: per attempt, the agent sends one message with
 the log path, the size cap and the read ends of the attempt's stdout and stderr pipes
 (SCM_RIGHTS); the writer acknowledges it (with its pid), copies both pipes into the log until
@@ -19,15 +19,20 @@ Lifetime:
   itself (the fork) runs in a session of its own, not as a child of the agent: a kill -9 of the
   agent's process group does not reach it, and it is no descendant of the agent's to be taken
   for a job;
-- one writer per DIR: it holds an exclusive lock on `DIR/logwriter.v1.lock` while it lives, so a
+- one writer per DIR: it holds an exclusive lock on `DIR/logwriter.v2.lock` while it lives, so a
   second one started meanwhile (two agents racing, or an agent while the previous writer exits)
   exits at once with EXIT_ALREADY_SERVED and the agent connects to the first;
 - it exits once no agent is connected and no attempt is open (a connected agent keeps it, also
   when idle; an agent killed with attempts open leaves it writing them until they end, and a
   restarted agent connects to it again); a writer nobody connects to exits after STARTUP_WAIT.
-- if it dies, attempts it served lose the rest of their output (their jobs see EPIPE); the next
-  attempt starts a new writer; waits for an attempt's output end when the marker exists or the
-  writer is gone.
+- it is the host's local fence (agent/runtime/fence.py): when an agent's connection ends (the
+  agent died, however) the attempts it handed over are stopped after the agent's window unless a
+  new agent claims them; so it stays while such an orphan waits for its deadline or its SIGKILL;
+- if it dies, attempts it served lose the rest of their output (their jobs see EPIPE); a
+  connected agent starts a new writer at once and tells it what the dead one watched (so the
+  attempts stay fenced); waits for an attempt's output end when the marker exists or the writer
+  is gone. (If the agent and its writer die together and the host lives on, nothing stops the
+  attempts: the one case the fence does not cover.)
 
 Log format, one record per line (the CRI log format of Kubernetes):
 
@@ -70,9 +75,10 @@ MAX_PIECE = 16 * 1024
 IDLE_FLUSH_SECONDS = 0.2
 READ_BYTES = 64 * 1024
 
-# Protocol version in the names: an agent of another version starts a writer of its own.
-SOCKET_NAME = "logwriter.v1.sock"
-LOCK_NAME = "logwriter.v1.lock"
+# Protocol version in the names: an agent of another version starts a writer of its own (v2: the
+# fence's messages; a v2 agent claims a v1 writer's attempts from a v2 writer, which adopts them).
+SOCKET_NAME = "logwriter.v2.sock"
+LOCK_NAME = "logwriter.v2.lock"
 DONE_SUFFIX = ".written"
 MAX_MESSAGE = 16 * 1024
 STARTUP_WAIT = 10.0
