@@ -1,8 +1,8 @@
-"""Recovery times of issue #4, measured on a local cluster of real processes (not a test).
+"""Recovery times of issues #4 and #11, measured on a local cluster of real processes (not a test).
 
     .venv/bin/python -m bench.recovery [--runs 5] [--timings default,fast]
 
-Three figures, each the median over `--runs` runs, for each set of timings:
+Four figures, each the median over `--runs` runs, for each set of timings:
 
 - **agent kill**: kill -9 of an agent and its jobs (a host crash) -> its job RUNNING on another
   agent. Expected: the controller's wait after a broken stream (fence window 0.5 s + fence kill
