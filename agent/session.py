@@ -43,7 +43,7 @@ from agent.attempts import Attempt, Attempts, Token
 from agent.config import AgentConfig
 from agent.logs import read_log
 from agent.runtime.base import spec_from_container
-from agent.runtime.output import announce_handover
+from agent.runtime.output import announce_handover, renew_lease
 from shoal import log
 from shoal.errors import leader_hint
 from shoal.v1 import agent_pb2, agent_pb2_grpc, types_pb2
@@ -68,6 +68,9 @@ _TRANSIENT = frozenset(
     }
 )
 INTERRUPTED_REASON = "Host interrupted: termination notice"
+# The fence's lease (agent/runtime/fence.py) is renewed at most this often, for the fence
+# timeout plus this: it never runs out before the agent's own self-fencing would strike.
+LEASE_RENEW_SECONDS = 0.25
 # TLS credentials of every Connect (CA + this node's certificate), set once by agent.main from
 # --tls-ca/--tls-cert/--tls-key; None = plaintext. (A process-wide default because AgentConfig
 # carries no credentials yet; a Session may also be given its own.)
@@ -180,6 +183,7 @@ class Session:
         self._registrations = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._handover_ack: asyncio.Future[int] | None = None
+        self._lease_renewed = float("-inf")
         self._claiming: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -437,6 +441,11 @@ class Session:
         if message is grpc.aio.EOF:
             return None
         self._last_heard = time.monotonic()
+        if self._last_heard - self._lease_renewed >= LEASE_RENEW_SECONDS:
+            # The host's fence stops our attempts itself if we go quiet as long as our own
+            # self-fencing would (e.g. SIGSTOP); a renewal covers the time until the next one.
+            self._lease_renewed = self._last_heard
+            renew_lease(self.config.fence_timeout + LEASE_RENEW_SECONDS, self.config.kill_grace)
         return message  # type: ignore[no-any-return]
 
     async def _read_loop(self, stream: _Stream) -> None:

@@ -22,6 +22,11 @@ The rule, for every attempt an agent handed to its writer:
   through the runtime's CLI (`stop`, then `rm --force`).
 - The controller waits W + G + its `--fence-margin` after a broken stream before it requeues
   (the agent reports W and G in Register), so attempt 1 is dead before attempt 2 can start.
+- A lease covers an agent that is alive but stuck (SIGSTOP, a hung process): the agent renews
+  it each time it hears from a controller, for its fence timeout F; if it runs out while the
+  connection is still open, the fence stops that agent's attempts at once (SIGTERM, the agent's
+  kill grace, SIGKILL), as the agent's own self-fencing would if it could run: by F + kill
+  grace, before the controller's agent-lost timeout. A lease is armed only by a first renewal.
 
 `Book` is the pure part (no I/O, no clock: `now` is an argument); `Fence` performs its decisions
 (signals, markers, CLI calls in children of their own) and is driven by the writer's loop.
@@ -40,6 +45,7 @@ CONTAINER = "container"
 KINDS = (PROCESS, CONTAINER)
 FENCED_SUFFIX = ".fenced"
 REASON_AGENT_GONE = "Host lost: agent exited and its jobs were stopped"
+REASON_AGENT_STUCK = "Host lost: agent stopped responding and its jobs were stopped"
 DEFAULT_WINDOW = 0.5
 """Seconds a dead agent's attempts wait for a new agent before they are stopped (W)."""
 DEFAULT_GRACE = 0.5
@@ -101,6 +107,9 @@ class Owner:
     grace: float = DEFAULT_GRACE
     handover: float = 0.0
     """Announced hand-over window (0 = none): replaces `window` when the connection ends."""
+    lease_until: float | None = None
+    """While connected: its attempts are stopped at this time unless renewed (None = no lease)."""
+    lease_grace: float = DEFAULT_GRACE
 
 
 OWNED, ORPHANED, TERMINATING, STOPPED = "owned", "orphaned", "terminating", "stopped"
@@ -117,6 +126,7 @@ class Watched:
     deadline: float = 0.0
     """ORPHANED: when it is stopped; TERMINATING: when SIGKILL follows."""
     grace: float = DEFAULT_GRACE
+    reason: str = REASON_AGENT_GONE
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,7 @@ class Action:
     path: str
     target: Target
     grace: float
+    reason: str = REASON_AGENT_GONE
 
 
 class Book:
@@ -142,6 +153,12 @@ class Book:
     def handover(self, conn: int, seconds: float) -> None:
         owner = self.owners.setdefault(conn, Owner())
         owner.handover = max(seconds, 0.0)
+
+    def renew(self, conn: int, now: float, seconds: float, grace: float) -> None:
+        """The agent heard from a controller: its attempts are safe for `seconds` more."""
+        owner = self.owners.setdefault(conn, Owner())
+        owner.lease_until = now + max(seconds, 0.0)
+        owner.lease_grace = max(grace, 0.0)
 
     def opened(self, conn: int, path: str) -> str:
         """A new attempt's log handed over: "" if accepted, else why not."""
@@ -187,11 +204,21 @@ class Book:
 
     def due(self, now: float) -> list[Action]:
         """What to do now; the caller reports back with `terminated` / `stopped`."""
+        for conn, owner in self.owners.items():
+            if owner.lease_until is not None and owner.lease_until <= now:
+                owner.lease_until = None  # stuck: its attempts are stopped now (a later
+                for watched in self.watched.values():  # renewal saves only newer ones)
+                    if watched.owner == conn and watched.state == OWNED:
+                        watched.owner = None
+                        watched.state = ORPHANED
+                        watched.deadline = now
+                        watched.grace = owner.lease_grace
+                        watched.reason = REASON_AGENT_STUCK
         actions = []
         for watched in self.watched.values():
             if watched.state in (ORPHANED, TERMINATING) and watched.deadline <= now:
                 kind = "terminate" if watched.state == ORPHANED else "kill"
-                actions.append(Action(kind, watched.path, watched.target, watched.grace))
+                actions.append(Action(kind, watched.path, watched.target, watched.grace, watched.reason))
         return actions
 
     def terminated(self, path: str, now: float) -> None:
@@ -208,8 +235,18 @@ class Book:
             watched.state = STOPPED
 
     def next_deadline(self) -> float | None:
+        """The next orphan's deadline or SIGKILL (None: nothing pending)."""
         pending = [w.deadline for w in self.watched.values() if w.state in (ORPHANED, TERMINATING)]
         return min(pending) if pending else None
+
+    def next_wake(self) -> float | None:
+        """When `due` has something to do next: a deadline, or a lease of an owner of attempts."""
+        owning = {w.owner for w in self.watched.values() if w.state == OWNED}
+        times = [o.lease_until for c, o in self.owners.items() if o.lease_until is not None and c in owning]
+        deadline = self.next_deadline()
+        if deadline is not None:
+            times.append(deadline)
+        return min(times) if times else None
 
     def busy(self) -> bool:
         """Whether an orphan still waits for its deadline or its SIGKILL (the writer must stay)."""
@@ -328,7 +365,7 @@ class Fence:
         if not target_alive(target, groups):
             self.book.stopped(action.path)
             return
-        _write_marker(action.path, REASON_AGENT_GONE)
+        _write_marker(action.path, action.reason)
         if target.kind == CONTAINER and not target.pid:
             # Its host pid is not known: the CLI stops it (and removes it), in a child of its own.
             _spawn_container_stop(target, action.grace)

@@ -87,7 +87,7 @@ EXIT_SERVING = 0
 """Exit status of the started process: the writer listens (its fork serves)."""
 EXIT_ALREADY_SERVED = 3
 """Exit status of the started process: another writer holds the lock of DIR."""
-FENCE_MESSAGES = frozenset({b"hello", b"watch", b"release", b"handover"})
+FENCE_MESSAGES = frozenset({b"hello", b"watch", b"release", b"handover", b"renew"})
 """Messages of the local fence (agent/runtime/fence.py), sent without fds:
 
     hello\0WINDOW_MS\0GRACE_MS              first on a connection: its window W and kill grace G
@@ -96,6 +96,8 @@ FENCE_MESSAGES = frozenset({b"hello", b"watch", b"release", b"handover"})
                                             (a new agent): answered "ok" or "fenced" (too late)
     release\0LOG_PATH                       the attempt ended and was cleaned up: forget it
     handover\0WINDOW_MS                     this agent exits on purpose: wait this long instead of W
+    renew\0LEASE_MS\0GRACE_MS                the agent heard from a controller: if it says nothing
+                                            more for LEASE_MS, stop its attempts (kill grace GRACE_MS)
 """
 # Longest path a unix socket address takes (sun_path is 108 bytes with its NUL).
 MAX_SOCKET_PATH = 107
@@ -297,7 +299,7 @@ class Server:
             timeouts.append(max(min(s.since for s in self.partial) + IDLE_FLUSH_SECONDS - now, 0.0))
         if not self.ever_connected and not self.conns and not self.streams:
             timeouts.append(max(started + startup_wait - time.monotonic(), 0.0))
-        deadline = self.book.next_deadline()
+        deadline = self.book.next_wake()
         if deadline is not None:
             timeouts.append(max(deadline - time.monotonic(), 0.0))
         return min(timeouts) if timeouts else None
@@ -413,6 +415,8 @@ class Server:
                 self.book.hello(conn_id, int(parts[1]) / 1000, int(parts[2]) / 1000)
             elif kind == b"handover" and len(parts) == 2:
                 self.book.handover(conn_id, int(parts[1]) / 1000)
+            elif kind == b"renew" and len(parts) == 3:
+                self.book.renew(conn_id, time.monotonic(), int(parts[1]) / 1000, int(parts[2]) / 1000)
             elif kind == b"release" and len(parts) == 2:
                 self.book.release(os.fsdecode(parts[1]))
             elif kind == b"watch" and len(parts) == 9:

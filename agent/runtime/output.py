@@ -217,6 +217,14 @@ def release(log_path: Path) -> None:
         writer.release(path)
 
 
+def renew_lease(seconds: float, grace: float) -> None:
+    """This agent heard from a controller: every writer it talks to holds off its lease-expiry
+    stop (agent/runtime/fence.py) for `seconds` more; a few bytes per writer, no answer."""
+    message = b"renew\0" + str(int(seconds * 1000)).encode() + b"\0" + str(int(grace * 1000)).encode()
+    for writer in list(_writers.values()):
+        writer.send_control(message)
+
+
 def announce_handover(seconds: float) -> int:
     """This agent exits on purpose: every writer it talks to waits `seconds` (not the window)
     before stopping its attempts. Returns how many writers were told."""

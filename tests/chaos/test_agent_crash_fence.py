@@ -144,3 +144,45 @@ def test_sigusr2_hand_over_and_a_restart_within_the_window_keep_the_job(
     assert final.status == S.JOB_STATUS_SUCCEEDED, final.status_reason
     assert [a.exit_code for a in final.attempts] == [0]
     assert deaths.wait_ended([pid])
+
+
+def test_sigstop_of_the_agent_alone_its_jobs_are_stopped_before_they_run_elsewhere(
+    chaos_cluster, client_for, journal: Path, deaths: DeathWatch
+) -> None:  # noqa: ANN001
+    """A stuck agent (SIGSTOP, its jobs running on) cannot fence itself: its lease with the host's
+    fence runs out after the fence timeout, and the fence stops its jobs before the controller
+    gives up on the agent (agent-lost timeout) and runs them elsewhere."""
+    cluster = chaos_cluster(agents=3)
+    client = client_for(cluster)
+    jobs, victim, proc = start_and_pick_victim(client, cluster, journal, "w-long-a", long_seconds=14)
+    seen = read_journal(journal)
+    watched: dict[tuple[str, int], int] = {}
+    for job in jobs_on(client, jobs, victim, statuses=ACTIVE):
+        run = seen.run(job.job_id, job.current.attempt)
+        if run is not None:
+            try:
+                deaths.watch(run.pid)
+            except ProcessLookupError:
+                continue
+            watched[(job.job_id, job.current.attempt)] = run.pid
+    assert proc.proc is not None
+
+    os.kill(proc.proc.pid, signal.SIGSTOP)
+    try:
+        ended = deaths.wait_ended(watched.values())
+        (anchor,) = ids(jobs, ["w-long-a"])
+        eventually(lambda: client.describe_job(anchor).node_id != victim, timeout=60, what="w-long-a moved on")
+    finally:
+        os.kill(proc.proc.pid, signal.SIGCONT)
+    eventually(lambda: node_status(client, victim) == READY, what=f"{victim} READY again")
+
+    report = check_invariants(client, jobs, journal)
+    for (job_id, attempt), pid in watched.items():
+        attempts = {a.attempt: a for a in report.records[job_id].attempts}
+        if attempt + 1 in attempts:
+            assert ended[pid] * 1000 < attempts[attempt + 1].started_at, (
+                f"{jobs[job_id].name}: attempt {attempt} ended at {ended[pid]:.3f}, after attempt {attempt + 1} "
+                f"started at {attempts[attempt + 1].started_at / 1000:.3f}"
+            )
+            assert attempts[attempt].status_reason.startswith("Host lost"), attempts[attempt].status_reason
+    assert report.records[anchor].status == S.JOB_STATUS_SUCCEEDED

@@ -286,3 +286,28 @@ async def test_when_the_writer_dies_a_new_one_fences_the_running_attempts(tmp_pa
     finally:
         if alive(handle.pid):
             os.killpg(handle.pgid, signal.SIGKILL)
+
+
+# ---- the lease: an agent alive but stuck -----------------------------------------------------
+
+
+def test_an_agent_that_stops_renewing_its_lease_has_its_attempts_stopped_at_once() -> None:
+    book = book_with("a")
+    assert book.next_wake() is None  # no lease before the first renewal
+    book.renew(AGENT, now=0.0, seconds=6.0, grace=2.0)
+    assert book.next_wake() == 6.0
+    book.renew(AGENT, now=5.0, seconds=6.0, grace=2.0)  # heard from a controller again
+    assert kinds(book, 10.9) == []
+    (stop,) = book.due(11.0)  # silent for the whole lease: stuck (SIGSTOP, hung)
+    assert (stop.kind, stop.reason, stop.grace) == ("terminate", fence.REASON_AGENT_STUCK, 2.0)
+    book.terminated("a", now=11.0)
+    assert kinds(book, 13.0) == [("kill", "a")]
+    book.renew(AGENT, now=14.0, seconds=6.0, grace=2.0)  # waking up saves nothing already stopping
+    assert not book.watch(NEXT_AGENT, "a", JOB)
+
+
+def test_a_lease_wakes_the_fence_only_while_its_agent_owns_attempts() -> None:
+    book = book_with("a")
+    book.renew(AGENT, now=0.0, seconds=6.0, grace=2.0)
+    book.release("a")
+    assert book.next_wake() is None and kinds(book, 100.0) == []
