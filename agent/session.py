@@ -46,7 +46,7 @@ from agent.attempts import Attempt, Attempts, Token
 from agent.config import AgentConfig
 from agent.logs import read_log
 from agent.runtime.base import spec_from_container
-from agent.runtime.output import announce_handover, renew_lease
+from agent.runtime.output import announce_handover, forget_lease, renew_lease
 from shoal import log
 from shoal.errors import STALE_LEADER_METADATA_KEY, leader_hint
 from shoal.v1 import agent_pb2, agent_pb2_grpc, types_pb2
@@ -235,6 +235,7 @@ class Session:
         if self._fence_task is not None:
             await asyncio.gather(self._fence_task, return_exceptions=True)
         await self.attempts.close()
+        forget_lease()
 
     async def _hand_over(self) -> float:
         """Ask the controller to keep our attempts for the hand-over window: the seconds granted

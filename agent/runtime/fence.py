@@ -26,7 +26,8 @@ The rule, for every attempt an agent handed to its writer:
   it each time it hears from a controller, for its fence timeout F; if it runs out while the
   connection is still open, the fence stops that agent's attempts at once (SIGTERM, the agent's
   kill grace, SIGKILL), as the agent's own self-fencing would if it could run: by F + kill
-  grace, before the controller's agent-lost timeout. A lease is armed only by a first renewal.
+  grace, before the controller's agent-lost timeout. A lease is armed by the first renewal (an
+  agent that heard from a controller sends what is left of its lease when it connects).
 
 `Book` is the pure part (no I/O, no clock: `now` is an argument); `Fence` performs its decisions
 (signals, markers, CLI calls in children of their own) and is driven by the writer's loop.
@@ -37,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
 import signal
 from dataclasses import dataclass, field
 
@@ -429,9 +431,10 @@ _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 def _spawn(argv: list[str]) -> None:
     """Start `argv` detached (its exit is reaped by the kernel: the writer ignores SIGCHLD),
     bounded by CLI_TIMEOUT so a hung CLI does not linger forever."""
-    argv = ["timeout", "-s", "KILL", str(CLI_TIMEOUT), *argv]
     env = dict(os.environ)
     env.setdefault("PATH", _PATH)
+    if shutil.which("timeout", path=env["PATH"]):  # coreutils; without it, unbounded
+        argv = ["timeout", "-s", "KILL", str(CLI_TIMEOUT), *argv]
     with contextlib.suppress(OSError):
         devnull = os.open(os.devnull, os.O_RDWR)
         try:

@@ -402,6 +402,7 @@ class Server:
         self._send(conn, b"ok\0" + key + b"\0" + str(self.pid).encode())
         for fd, name in zip(fds, (b"stdout", b"stderr"), strict=True):
             os.set_blocking(fd, False)
+            os.set_inheritable(fd, False)  # received fds are inheritable: not for the fence's CLI calls
             stream = Stream(fd, name, attempt)
             self.streams[fd] = stream
             self.selector.register(fd, selectors.EVENT_READ, stream)

@@ -219,10 +219,20 @@ def release(log_path: Path) -> None:
 
 def renew_lease(seconds: float, grace: float) -> None:
     """This agent heard from a controller: every writer it talks to holds off its lease-expiry
-    stop (agent/runtime/fence.py) for `seconds` more; a few bytes per writer, no answer."""
-    message = b"renew\0" + str(int(seconds * 1000)).encode() + b"\0" + str(int(grace * 1000)).encode()
+    stop (agent/runtime/fence.py) for `seconds` more; a few bytes per writer, no answer. A writer
+    connected later gets what is left of the lease at once (`_Writer.__init__`)."""
+    _lease[0] = (time.monotonic() + seconds, grace)
     for writer in list(_writers.values()):
-        writer.send_control(message)
+        writer.renew()
+
+
+# (monotonic time the lease runs out, kill grace) of the last renewal; None before the first.
+_lease: list[tuple[float, float] | None] = [None]
+
+
+def forget_lease() -> None:
+    """No lease for writers connected from now on (the session that renewed it has ended)."""
+    _lease[0] = None
 
 
 def announce_handover(seconds: float) -> int:
@@ -248,6 +258,7 @@ def _prepare_files(log_path: Path) -> tuple[Path, str]:
 
 async def disconnect_log_writers() -> None:
     """Close this process's connections to log writers (each exits once its attempts ended)."""
+    forget_lease()
     for writer in list(_writers.values()):
         writer.close(notify=writer.loop is asyncio.get_running_loop())
 
@@ -292,7 +303,15 @@ class _Writer:
         # First on the connection: what the fence waits and grants when this agent dies.
         self.send_control(b"hello\0" + str(int(settings.window * 1000)).encode() + b"\0"
                           + str(int(settings.grace * 1000)).encode())
+        self.renew()  # the lease runs from this agent's last word from a controller, not from now
         self._schedule_idle_close()
+
+    def renew(self) -> None:
+        lease = _lease[0]
+        if lease is not None and lease[0] > time.monotonic():  # an expired one: our own self-fencing acts
+            until, grace = lease
+            left = until - time.monotonic()
+            self.send_control(b"renew\0" + str(int(left * 1000)).encode() + b"\0" + str(int(grace * 1000)).encode())
 
     def send_control(self, message: bytes) -> bool:
         """A message without an answer (a few bytes: the socket buffer always takes it)."""

@@ -184,7 +184,7 @@ AGENT_SCRIPT = """
 import asyncio, json, sys
 from pathlib import Path
 from agent.runtime.base import AttemptSpec
-from agent.runtime.output import FenceSettings, configure_fence
+from agent.runtime.output import FenceSettings, configure_fence, renew_lease
 from agent.runtime.process import ProcessRuntime
 
 async def main():
@@ -192,8 +192,14 @@ async def main():
     runtime = ProcessRuntime(cgroups=False)
     spec = AttemptSpec(job_id="job-f", attempt=1, command=("sh", "-c", sys.argv[1]), work_dir=Path(sys.argv[3]))
     handle = await runtime.start(spec, Path(sys.argv[2]))
+    lease = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
+    if lease:  # armed before the test hears of the attempt
+        renew_lease(lease, 0.2)
     print(json.dumps(handle.to_dict()), flush=True)
-    await asyncio.Event().wait()
+    while True:  # renewed as if heard from a controller every 0.1 s
+        if lease:
+            renew_lease(lease, 0.2)
+        await asyncio.sleep(0.1)
 
 asyncio.run(main())
 """
@@ -205,13 +211,15 @@ async def disconnected() -> AsyncIterator[None]:
     await disconnect_log_writers()
 
 
-async def start_agent_with_attempt(tmp_path: Path, window: float) -> tuple[subprocess.Popen[str], AttemptHandle, Path]:
+async def start_agent_with_attempt(
+    tmp_path: Path, window: float, lease: float = 0.0
+) -> tuple[subprocess.Popen[str], AttemptHandle, Path]:
     attempt = tmp_path / "state" / "attempts" / "job-f" / "1"
     (attempt / "work").mkdir(parents=True)
     log = attempt / "output.log"
     agent = subprocess.Popen(  # noqa: ASYNC220 - a quick fork+exec
         [sys.executable, "-c", AGENT_SCRIPT, "trap '' TERM; while true; do sleep 0.05; done", str(log),
-         str(attempt / "work"), str(window)],
+         str(attempt / "work"), str(window), str(lease)],
         cwd=REPO, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert agent.stdout is not None
@@ -311,3 +319,16 @@ def test_a_lease_wakes_the_fence_only_while_its_agent_owns_attempts() -> None:
     book.renew(AGENT, now=0.0, seconds=6.0, grace=2.0)
     book.release("a")
     assert book.next_wake() is None and kinds(book, 100.0) == []
+
+
+async def test_a_stuck_agent_whose_lease_ran_out_has_its_attempt_stopped(tmp_path: Path) -> None:
+    agent, handle, log = await start_agent_with_attempt(tmp_path, window=30, lease=1.0)
+    try:
+        agent.send_signal(signal.SIGSTOP)  # alive, connected, silent
+        await eventually(lambda: not alive(handle.pid), what="the fence stopping the stuck agent's attempt")
+        assert fence.read_fenced(str(log)) == fence.REASON_AGENT_STUCK
+    finally:
+        agent.kill()
+        agent.wait()
+        if alive(handle.pid):
+            os.killpg(handle.pgid, signal.SIGKILL)
