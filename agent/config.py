@@ -9,6 +9,9 @@ from pathlib import Path
 DEFAULT_FENCE_TIMEOUT_SECONDS = 6.0
 DEFAULT_KILL_GRACE_SECONDS = 2.0
 DEFAULT_ERROR_RETRY_SECONDS = 5.0
+DEFAULT_FENCE_WINDOW_SECONDS = 0.5
+DEFAULT_FENCE_KILL_GRACE_SECONDS = 0.5
+DEFAULT_HANDOVER_WINDOW_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,17 @@ class AgentConfig:
     keep_jobs_on_exit: bool = False
     """SIGTERM/SIGINT leave the attempts running for the next agent process (as SIGUSR2 always
     does) instead of stopping them: for restarts by a service manager (upgrades)."""
+    fence_window: float = DEFAULT_FENCE_WINDOW_SECONDS
+    """W: when this agent process dies (crash, kill -9, OOM kill), the host's fence (its log
+    writer) stops its attempts unless a new agent of the same state directory claims them
+    within this many seconds (after registering with the controller)."""
+    fence_kill_grace: float = DEFAULT_FENCE_KILL_GRACE_SECONDS
+    """G: the fence's SIGTERM-to-SIGKILL grace. The controller requeues a dead agent's attempts
+    after W + G + its fence margin."""
+    handover_window: float = DEFAULT_HANDOVER_WINDOW_SECONDS
+    """An intentional exit leaving the attempts running (SIGUSR2, `keep_jobs_on_exit`) asks the
+    controller for this window instead of W (it grants at most its agent-lost timeout minus G
+    and the margin) and gives the fence the granted one."""
     error_retry: float = DEFAULT_ERROR_RETRY_SECONDS
     """Seconds between registrations refused with a non-retryable error (e.g. the compute
     environment does not exist yet)."""

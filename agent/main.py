@@ -11,7 +11,10 @@ from agent.attempts import STATE_FILE
 from agent.capacity import hostname, measure_host, offered_capacity
 from agent.config import (
     DEFAULT_ERROR_RETRY_SECONDS,
+    DEFAULT_FENCE_KILL_GRACE_SECONDS,
     DEFAULT_FENCE_TIMEOUT_SECONDS,
+    DEFAULT_FENCE_WINDOW_SECONDS,
+    DEFAULT_HANDOVER_WINDOW_SECONDS,
     DEFAULT_KILL_GRACE_SECONDS,
     AgentConfig,
 )
@@ -33,11 +36,14 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
             "memory, run the job attempts the controller places here, stream their logs and "
             "report how they ended. Stop it with SIGTERM or Ctrl-C: running attempts get "
             "SIGTERM, the kill grace, then SIGKILL, and the controller requeues them. "
-            "Restart it without stopping its jobs (upgrades) with SIGUSR2: it exits at once and "
-            "leaves every attempt running; the next agent started with the same --state-dir "
-            "re-attaches to them (so does an agent restarted after a crash or a kill -9). Jobs "
-            "survive only if the new agent registers within the controller's --reconnect-grace; "
-            "otherwise the controller requeues them and the new agent kills them as stale."
+            "Restart it without stopping its jobs (upgrades) with SIGUSR2: it announces a hand-over "
+            "to the controller, exits and leaves every attempt running; the next agent started "
+            "with the same --state-dir re-attaches to them if it registers within the "
+            "--handover-window. If the agent dies instead (crash, kill -9, OOM kill), the host's "
+            "fence (the agent's log writer process, which outlives it) stops its attempts after "
+            "the --fence-window unless a new agent took them over by then, and the controller "
+            "requeues them only after the fence window + --fence-kill-grace + its --fence-margin: "
+            "a job never runs twice at once."
         ),
     )
     parser.add_argument(
@@ -87,6 +93,21 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         metavar="SECONDS",
                         help="SIGTERM-to-SIGKILL grace when the agent stops attempts itself "
                              "(fencing, shutdown, timeouts; default: %(default)gs)")
+    parser.add_argument("--fence-window", type=float, default=DEFAULT_FENCE_WINDOW_SECONDS, metavar="SECONDS",
+                        help="when this agent process dies, the host's fence stops its attempts unless "
+                             "a new agent with the same --state-dir registered and took them over "
+                             "within this long (default: %(default)gs; the controller waits this + "
+                             "--fence-kill-grace + its --fence-margin before it requeues them)")
+    parser.add_argument("--fence-kill-grace", type=float, default=DEFAULT_FENCE_KILL_GRACE_SECONDS,
+                        metavar="SECONDS",
+                        help="SIGTERM-to-SIGKILL grace when the fence stops a dead agent's attempts "
+                             "(default: %(default)gs)")
+    parser.add_argument("--handover-window", type=float, default=DEFAULT_HANDOVER_WINDOW_SECONDS,
+                        metavar="SECONDS",
+                        help="on SIGUSR2 (or --keep-jobs-on-exit) the next agent must take the attempts "
+                             "over within this long, announced to the controller, which grants at most "
+                             "its agent-lost timeout minus the fence kill grace and margin (default: "
+                             "%(default)gs)")
     parser.add_argument("--keep-jobs-on-exit", action="store_true",
                         help="on SIGTERM/SIGINT too, exit leaving the attempts running for the next "
                              "agent to re-attach to (as SIGUSR2 always does), e.g. when a service "
@@ -135,6 +156,10 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         raise InvalidArgument("--fence-timeout must be > 0")
     if args.kill_grace < 0:
         raise InvalidArgument("--kill-grace cannot be negative")
+    for flag, value in (("--fence-window", args.fence_window), ("--fence-kill-grace", args.fence_kill_grace),
+                        ("--handover-window", args.handover_window)):
+        if value < 0 or value > 3600:
+            raise InvalidArgument(f"{flag} must be between 0 and 3600 seconds")
     capacity = offered_capacity(
         measure_host(),
         vcpus=args.vcpus,
@@ -171,6 +196,9 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         fence_timeout=args.fence_timeout,
         kill_grace=args.kill_grace,
         keep_jobs_on_exit=args.keep_jobs_on_exit,
+        fence_window=args.fence_window,
+        fence_kill_grace=args.fence_kill_grace,
+        handover_window=args.handover_window,
         error_retry=DEFAULT_ERROR_RETRY_SECONDS,
     )
 

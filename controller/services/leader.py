@@ -121,6 +121,11 @@ class LeaderLoop:
         self._wake = asyncio.Event()
         self._term_started = mono()
         self._disconnected_at: dict[str, float] = {}
+        # Broken streams: node -> seconds after `_disconnected_at` its attempts are failed over
+        # (its host's fence has stopped them by then: sessions.requeue_delay).
+        self._requeue_after: dict[str, float] = {}
+        # Hand-overs announced on the current stream: node -> granted window (seconds).
+        self._handovers: dict[str, float] = {}
         # StartAttempt already sent in this term (or known held by the agent).
         self._sent_starts: set[tuple[str, int]] = set()
         self._first_pass = True
@@ -395,6 +400,10 @@ class LeaderLoop:
             if self.sessions.get(node_id) is session:
                 del self.sessions[node_id]
                 self._disconnected_at[node_id] = mono
+                self._requeue_after[node_id] = S.requeue_delay(
+                    session.register, handover=self._handovers.pop(node_id, 0.0),
+                    reconnect_grace=self.config.reconnect_grace, fence_margin=self.config.fence_margin,
+                )
             return
         if isinstance(event, S.Registered):
             self._register(p, session, now)
@@ -407,6 +416,9 @@ class LeaderLoop:
                 self._set(p, J.mark_running(job, event.msg.started_at or now))
         elif isinstance(event, S.Finished):
             self._finish(p, node_id, event.msg, now)
+        elif isinstance(event, S.HandedOver):
+            self._handovers[node_id] = event.seconds
+            logger.info("agent.handing_over", node_id=node_id, seconds=event.seconds)
         elif isinstance(event, S.Interrupted):
             session.accepting = False
             # The agent is alive and stopping its attempts (SIGTERM, grace, SIGKILL): requeue
@@ -437,6 +449,8 @@ class LeaderLoop:
             old.close()
         self.sessions[node_id] = session
         self._disconnected_at.pop(node_id, None)
+        self._requeue_after.pop(node_id, None)
+        self._handovers.pop(node_id, None)
 
         stale: list[types_pb2.AttemptToken] = []
         held: set[tuple[str, int]] = set()
@@ -539,8 +553,9 @@ class LeaderLoop:
     def _check_timeouts(self, p: _Pass, now: int, mono: float) -> None:
         cfg = self.config
         for node_id, since in list(self._disconnected_at.items()):
-            if mono - since >= cfg.reconnect_grace:
+            if mono - since >= self._requeue_after.get(node_id, cfg.reconnect_grace):
                 del self._disconnected_at[node_id]
+                self._requeue_after.pop(node_id, None)
                 self._lose_node(p, node_id, REASON_AGENT_DISCONNECTED, now)
         for node_id, session in list(self.sessions.items()):
             silent = mono - session.last_seen
