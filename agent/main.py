@@ -73,6 +73,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         help="logical CPUs to offer before the reserve (default: all; at most all)")
     parser.add_argument("--memory-mib", type=int, default=None, metavar="N",
                         help="memory to offer in MiB before the reserve (default: all; at most all)")
+    parser.add_argument("--gpus", default="auto", metavar="N|ID,ID...|auto|none",
+                        help="GPUs to offer: auto = the host's NVIDIA GPUs from nvidia-smi (none "
+                             "without it), a count N (devices 0..N-1), or device ids such as 0,1 "
+                             "(default: %(default)s)")
     parser.add_argument("--reserve-vcpus", type=float, default=0.0, metavar="N",
                         help="logical CPUs kept back for the host (default: %(default)g)")
     parser.add_argument("--reserve-memory-mib", type=int, default=0, metavar="N",
@@ -136,7 +140,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
     if args.kill_grace < 0:
         raise InvalidArgument("--kill-grace cannot be negative")
     capacity = offered_capacity(
-        measure_host(),
+        measure_host(args.gpus),
         vcpus=args.vcpus,
         memory_mib=args.memory_mib,
         reserve_vcpus=args.reserve_vcpus,
@@ -161,6 +165,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         vcpus=capacity.vcpus,
         memory_mib=capacity.memory_mib,
         gpus=capacity.gpus,
+        gpu_ids=capacity.gpu_ids,
         compute_environment=args.compute_env,
         runtime=runtime,
         image_pull=args.image_pull,

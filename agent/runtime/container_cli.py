@@ -303,6 +303,12 @@ class ContainerCliRuntime:
             args += ["--memory", f"{memory}m", "--memory-swap", f"{memory}m"]
         for key, value in spec.environment.items():
             args += ["--env", f"{key}={value}"]
+        if spec.gpu_ids:
+            if self.name == "podman":  # CDI names, as `nvidia-ctk cdi generate` writes them
+                for gpu_id in spec.gpu_ids:
+                    args += ["--device", f"nvidia.com/gpu={gpu_id}"]
+            else:  # docker: the quotes keep the comma list one value of --gpus
+                args += ["--gpus", '"device=' + ",".join(spec.gpu_ids) + '"']
         if spec.working_dir:
             args += ["--workdir", spec.working_dir]
         if spec.user:
