@@ -252,6 +252,7 @@ class CatalogService:
                 retry_strategy=req.retry_strategy,
                 timeout=req.timeout,
                 created_at=_now_ms(),
+                scheduling_priority=req.scheduling_priority,
             )
             definition.parameters.update(req.parameters)
             definition.tags.update(req.tags)

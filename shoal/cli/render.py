@@ -244,6 +244,7 @@ def job_definition_json(d: types_pb2.JobDefinition) -> dict[str, Any]:
         "parameters": dict(d.parameters),
         "tags": dict(d.tags),
         "createdAt": ms(d.created_at),
+        "schedulingPriority": d.scheduling_priority,
     }
 
 
