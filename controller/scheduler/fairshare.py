@@ -90,10 +90,12 @@ def reserved_fraction(compute_reservation: int, active_shares: int) -> float:
     return (compute_reservation / 100) ** max(1, active_shares)
 
 
-def load(fair: FairShare, share: str, running_milli: int) -> float:
+def load(fair: FairShare, share: str, running_milli: int, weight: float | None = None) -> float:
     """The share's weighted load in vCPUs (lower goes first)."""
     past = fair.usage.get(share, 0.0) / fair.decay_seconds if fair.decay_seconds > 0 else 0.0
-    return weight_of(share, fair.weights) * (past + running_milli / 1000)
+    if weight is None:
+        weight = weight_of(share, fair.weights)
+    return weight * (past + running_milli / 1000)
 
 
 _ORDER = attrgetter("order")
@@ -112,7 +114,7 @@ class FairOrder:
     next of its jobs — a smaller one, say — is tried next: backfill within the share).
     """
 
-    __slots__ = ("fair", "_lists", "_pos", "_running", "_heap", "_last", "limit", "used", "active")
+    __slots__ = ("fair", "_lists", "_pos", "_running", "_weights", "_heap", "_last", "limit", "used", "active")
 
     def __init__(self, jobs: Sequence[JobView], fair: FairShare, capacity_milli: int = 0) -> None:
         self.fair = fair
@@ -129,7 +131,11 @@ class FairOrder:
         self._lists = lists
         self._pos = dict.fromkeys(lists, 0)
         self._running = dict(fair.running)
-        self._heap = [(load(fair, s, self._running.get(s, 0)), js[0].order, s) for s, js in lists.items()]
+        # Resolved once per share (a wildcard entry is a scan of the distribution).
+        self._weights = {s: weight_of(s, fair.weights) for s in lists}
+        self._heap = [
+            (load(fair, s, self._running.get(s, 0), self._weights[s]), js[0].order, s) for s, js in lists.items()
+        ]
         heapq.heapify(self._heap)
         self._last: JobView | None = None  # the job yielded last
         self.active = len(set(lists) | {s for s, milli in fair.running.items() if milli > 0})
@@ -167,7 +173,7 @@ class FairOrder:
         if i >= len(share_jobs):
             heapq.heappop(heap)
         else:
-            heapq.heapreplace(heap, (load(self.fair, share, running), share_jobs[i].order, share))
+            heapq.heapreplace(heap, (load(self.fair, share, running, self._weights[share]), share_jobs[i].order, share))
 
     def allows(self, milli: int) -> bool:
         """Whether the compute reservation leaves room for `milli` more vCPUs."""
