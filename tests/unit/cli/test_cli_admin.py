@@ -116,7 +116,7 @@ def test_queues_list_table(fake: FakeBatch, shoal) -> None:
     )
     fake.on("DescribeJobQueues", batch_pb2.DescribeJobQueuesResponse(job_queues=[queue]))
     lines = shoal("queues", "list", "--addr", fake.address).out.splitlines()
-    assert lines[1].split() == ["default", "ENABLED", "1", "local"]
+    assert lines[1].split() == ["default", "ENABLED", "1", "local", "FIFO"]
 
 
 def test_envs_create_and_update(fake: FakeBatch, shoal) -> None:
