@@ -629,7 +629,12 @@ class _Pass:
             target = targets.get(shape_key[0])
             if target is None:
                 target = targets[shape_key[0]] = self._target(envs, shape_key[0])
-            reason_of[shape_key] = target if type(target) is str else target.fail(shape_key[1:])
+            if type(target) is str:
+                reason_of[shape_key] = target
+            elif order is not None and not order.allows(shape_key[1]):
+                reason_of[shape_key] = order.reservation_text()  # as the loop would have said
+            else:
+                reason_of[shape_key] = target.fail(shape_key[1:])
         self.tails.append(_Tail(name, jobs, start, ahead, lane.skip, reason_of, self.placed))
 
 

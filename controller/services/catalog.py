@@ -69,13 +69,17 @@ class CatalogService:
                 return record
         raise errors.Conflict(f"{what} is being changed concurrently; try again")
 
-    async def _delete(self, key: bytes, cls: type[M], what: str, check: Callable[[M], None]) -> None:
+    async def _delete(
+        self, key: bytes, cls: type[M], what: str, check: Callable[[M], None], also: tuple[bytes, ...] = ()
+    ) -> None:
+        """Delete `key` (and the keys `also`, in the same transaction) once `check` passes."""
         for _ in range(_CAS_ATTEMPTS):
             kv = await self.client.get(key)
             if kv is None:
                 raise errors.NotFound(f"{what} does not exist")
             check(cls.FromString(kv.value))
-            result = await self.client.txn([Compare.mod_revision(key, "==", kv.mod_revision)], [Op.delete(key)])
+            ops = [Op.delete(key)] + [Op.delete(k) for k in also]
+            result = await self.client.txn([Compare.mod_revision(key, "==", kv.mod_revision)], ops)
             if result.succeeded:
                 await self.view.wait_for(result.revision)
                 return
@@ -151,7 +155,11 @@ class CatalogService:
                     f"job queue '{name}' still has {active} unfinished jobs; cancel or terminate them first"
                 )
 
-        await self._delete(self.keys.queue(name), types_pb2.JobQueue, f"job queue '{name}'", check)
+        # Its fair-share usage goes with it (no attempt of it is left to charge: it has no
+        # unfinished jobs), so a new queue of the same name starts from nothing.
+        await self._delete(
+            self.keys.queue(name), types_pb2.JobQueue, f"job queue '{name}'", check, also=(self.keys.usage(name),)
+        )
 
     async def _policy_exists(self, name: str) -> None:
         if name not in self.view.data.policies:

@@ -148,7 +148,22 @@ def test_usage_survives_a_leader_failover_and_keeps_accumulating(cluster_factory
         assert all(j.status == S.JOB_STATUS_SUCCEEDED for j in client.wait(more, timeout=120).values())
         added = sum(b - a for a, b in intervals(client.describe_jobs(more))) / 1000
         assert usage_of(client, probe) == pytest.approx(after + added, rel=0.05), (after, added)
+
+        # Deleting the queue deletes its usage: a new queue of the same name starts from zero.
         client.cancel_job(probe, "test over")
+        assert client.wait([probe], timeout=60)[probe].status == S.JOB_STATUS_FAILED
+        client.update_job_queue(queue, state="DISABLED")
+        client.delete_job_queue(queue)
+        client.create_job_queue(queue, ["default"], scheduling_policy="survive")
+        (again,) = [
+            r.job_id
+            for r in client.submit_jobs([build_submit_request(
+                "probe", job_queue=queue, command=["true"], vcpus=1, memory_mib=4000, share_identifier="alice",
+            )])
+        ]  # fmt: skip
+        assert eventually(lambda: usage_of(client, again) is not None, what="why of the new queue")
+        assert usage_of(client, again) == 0.0
+        client.cancel_job(again, "test over")
 
 
 def test_policies_and_share_identifiers_are_validated_and_nothing_is_written(

@@ -6,6 +6,8 @@ import math
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.scheduler import NodeView, Resources, Snapshot, place
 from controller.scheduler.fairshare import FairShare, charge, decayed, reserved_fraction, weight_of
@@ -231,3 +233,59 @@ def test_free_count_is_capped_by_the_ids_known():
     view = NodeView("g0", "a", capacity, capacity, True, frozenset({"process"}), gpu_ids=("1",))
     snap = snapshot(nodes=[view], jobs=jobs(n=2, gpus=1, name="g"))
     assert [p.gpu_ids for p in plan_of(snap).placements] == [("1",)]
+
+
+# -- properties -------------------------------------------------------------------------------
+
+SHARE_NAMES = ["a", "b", "c-1", "c-2"]
+
+
+@st.composite
+def fair_snapshots(draw):
+    node_list = []
+    for i in range(draw(st.integers(0, 5))):
+        ids = tuple(f"g{k}" for k in range(draw(st.integers(0, 3))))
+        free_ids = tuple(g for g in ids if draw(st.booleans()))
+        cap = Resources(draw(st.sampled_from([1000, 2000, 4000])), 4096, len(ids))
+        free = Resources(draw(st.integers(0, cap.milli_vcpus)), draw(st.integers(0, 4096)), len(free_ids))
+        node_list.append(NodeView(f"n{i}", "a", cap, free, True, frozenset({"process"}), gpu_ids=free_ids))
+    fair = FairShare(
+        weights=draw(st.dictionaries(st.sampled_from(["a", "b", "c-*"]), st.sampled_from([0.5, 1.0, 3.0]))),
+        decay_seconds=draw(st.sampled_from([0, 60])),
+        compute_reservation=draw(st.sampled_from([0, 0, 30, 90])),
+        usage=draw(st.dictionaries(st.sampled_from(SHARE_NAMES), st.floats(0, 1000))),
+        running=draw(st.dictionaries(st.sampled_from(SHARE_NAMES), st.integers(0, 4000))),
+        policy="p",
+    )
+    queues = [replace(queue("q"), fairshare=fair), replace(queue("f"), priority=draw(st.integers(0, 2)))]
+    job_list = []
+    for i in range(draw(st.integers(0, 25))):
+        q = draw(st.sampled_from(["q", "q", "f"]))
+        job_list += jobs(
+            queue=q, n=1, name=f"j{i}-", vcpus=draw(st.sampled_from([0.5, 1, 2])), memory=draw(st.sampled_from([64, 1024])),
+            gpus=draw(st.sampled_from([0, 0, 1, 2])), share=draw(st.sampled_from(SHARE_NAMES)) if q == "q" else "",
+            priority=draw(st.sampled_from([0, 0, 5])),
+        )  # fmt: skip
+    return snapshot(queues=queues, nodes=node_list, jobs=job_list)
+
+
+@given(fair_snapshots())
+@settings(max_examples=150, deadline=None)
+def test_fair_share_plans_keep_the_invariants_and_never_share_a_device(snap: Snapshot) -> None:
+    plan = plan_of(snap)  # invariants + early stop changes nothing
+    free_ids = {n.node_id: set(n.gpu_ids or ()) for n in snap.nodes}
+    request = {j.job_id: j.request for j in snap.runnable}
+    for p in plan.placements:
+        assert len(p.gpu_ids) == request[p.job_id].gpus
+        assert set(p.gpu_ids) <= free_ids[p.node_id], "a device that is not free"
+        free_ids[p.node_id] -= set(p.gpu_ids)  # each device given at most once
+    # Within a share, a job never starts while an older job of the same shape, priority and
+    # share waits (fair share changes the order between shares, not within one).
+    placed = {p.job_id for p in plan.placements}
+    for waiting_id in plan.waiting:
+        w = next(j for j in snap.runnable if j.job_id == waiting_id)
+        if w.queue != "q":
+            continue
+        for j in snap.runnable:
+            if j.job_id in placed and j.queue == "q" and j.share == w.share and j.priority == w.priority and j.order > w.order:
+                assert shape_of(j) != shape_of(w), f"{j.job_id} started before the older {w.job_id}"
