@@ -321,10 +321,14 @@ def job_detail(job: types_pb2.Job, now_ms: int | None = None) -> str:
         fields.append(("Depends on", ", ".join(deps)))
     if job.array_properties.size:
         fields.append(("Array size", str(job.array_properties.size)))
+    if job.share_identifier:
+        fields.append(("Share", f"{job.share_identifier} (scheduling priority {job.scheduling_priority})"))
     if job.node_id:
         fields.append(
             ("Node", job.node_id + (f" ({job.compute_environment})" if job.compute_environment else ""))
         )
+    if job.gpu_ids:
+        fields.append(("GPU devices", ",".join(job.gpu_ids)))
     fields += [
         ("Created", when(job.created_at)),
         ("Started", when(job.started_at)),

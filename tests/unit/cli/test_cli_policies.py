@@ -94,3 +94,13 @@ def test_definition_file_scheduling_priority_and_gpus() -> None:
     assert (request.scheduling_priority, request.container_properties.resources.gpus) == (50, 2)
     with pytest.raises(JobDefinitionFileError, match="schedulingPriority"):
         parse_text("jobDefinitionName: t\nschedulingPriority: 10000\ncontainerProperties: {command: [x]}\n")
+
+
+def test_describe_shows_share_and_gpu_devices() -> None:
+    from shoal.cli import render
+
+    job = types_pb2.Job(job_id="j", share_identifier="teamA", scheduling_priority=5, node_id="n1", gpu_ids=["0", "1"])
+    text = render.job_detail(job, now_ms=0)
+    assert "teamA (scheduling priority 5)" in text and "0,1" in text
+    shown = render.job_json(job)
+    assert (shown["shareIdentifier"], shown["schedulingPriority"], shown["gpuIds"]) == ("teamA", 5, ["0", "1"])
