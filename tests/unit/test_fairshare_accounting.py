@@ -109,3 +109,18 @@ def test_why_names_share_weight_usage_and_place_in_line() -> None:
     # a: 1 x 600/60 = 10; b-1: 3 x 1 = 3: a is second in line.
     assert "load 10.00, 2 of 2 shares in line" in line and "scheduling priority 5" in line
     assert explain_share(data, job("f", "fifo", "", 1), NOW) == []
+
+
+def test_metrics_show_each_shares_decayed_usage() -> None:
+    import time
+
+    from controller.metrics import _fairshare_usage
+
+    data = view(decay=600)
+    stored = state_pb2.FairshareUsage()
+    stored.shares["a"].vcpu_seconds = 50.0
+    stored.shares["a"].as_of = int(time.time() * 1000)
+    data.usage["fair"] = stored
+    data.usage["orphan"] = stored  # a queue that is gone: not shown
+    (sample,) = _fairshare_usage(data).samples
+    assert sample.labels == {"queue": "fair", "share": "a"} and sample.value == pytest.approx(50.0, rel=0.01)
