@@ -66,5 +66,8 @@ def test_containers_get_their_devices_the_way_each_runtime_names_them() -> None:
     assert "--device nvidia.com/gpu=0 --device nvidia.com/gpu=2" in " ".join(podman)
     docker = ContainerCliRuntime("docker", binary="docker").create_args(spec, "n")
     assert docker[docker.index("--gpus") + 1] == '"device=0,2"'
+    # In the container its two devices are 0 and 1 to CUDA; the host's ids stay in NVIDIA_VISIBLE_DEVICES.
+    for args in (podman, docker):
+        assert "CUDA_VISIBLE_DEVICES=0,1" in args and "NVIDIA_VISIBLE_DEVICES=0,2" in args
     none = spec_from_container("j", 1, container)
     assert "--gpus" not in ContainerCliRuntime("docker", binary="docker").create_args(none, "n")
