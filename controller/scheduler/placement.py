@@ -5,7 +5,10 @@ Policy, in the order it is applied:
 1. Queues by priority, higher first; equal priorities by queue name.
 2. Within a queue, FIFO by submission order (`JobView.order`; equal orders keep the order in
    which the snapshot lists them). The sort is cheapest when `runnable` is already in
-   submission order, which is how the leader should keep it.
+   submission order, which is how the leader should keep it. A fair-share queue (one whose
+   `QueueView.fairshare` is set) goes in fair-share order instead: the share with the lowest
+   weighted load first, then schedulingPriority, then submission order
+   (`controller.scheduler.fairshare`), within its compute reservation.
 3. For each job, the queue's ENABLED compute environments in the queue's order; inside an
    environment only schedulable (READY) nodes, and only nodes offering the job's runtime when
    it names one.
@@ -13,6 +16,8 @@ Policy, in the order it is applied:
    compared as (free vCPUs, free memory, free GPUs, node id) — so the tie-break is the node id.
 5. Backfill: a job that does not fit now is skipped, and smaller jobs behind it may use the
    free capacity. Free capacity is updated as jobs are placed, so no node is ever over capacity.
+6. GPUs: a job asking for N GPUs gets the first N of its node's free device ids
+   (`NodeView.gpu_ids`) in its `Placement`, so no device is given twice.
 
 Every runnable job ends up either in `Plan.placements` or with a reason in `Plan.waiting`,
 worded so a user can act on it (this is what `shoal why JOB` shows).
