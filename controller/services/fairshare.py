@@ -88,9 +88,14 @@ def charge_usage(
         entry = data.jobs.get(job_id)
         before = len(entry.job.attempts) if entry is not None else 0
         vcpus = job.container.resources.vcpus
-        for detail in job.attempts[before:]:
-            if detail.started_at and detail.stopped_at > detail.started_at:
-                seconds = (detail.stopped_at - detail.started_at) / 1000
+        attempts = job.attempts
+        for k in range(before, len(attempts)):
+            detail = attempts[k]
+            # An attempt lost before it reported its start carries the job's previous start:
+            # never charge time before the previous attempt stopped twice.
+            start = max(detail.started_at, attempts[k - 1].stopped_at if k else 0)
+            if detail.started_at and detail.stopped_at > start:
+                seconds = (detail.stopped_at - start) / 1000
                 shares = added.setdefault(queue_name, {})
                 shares[job.share_identifier] = shares.get(job.share_identifier, 0.0) + vcpus * seconds
     out = {}

@@ -124,3 +124,12 @@ def test_metrics_show_each_shares_decayed_usage() -> None:
     data.usage["orphan"] = stored  # a queue that is gone: not shown
     (sample,) = _fairshare_usage(data).samples
     assert sample.labels == {"queue": "fair", "share": "a"} and sample.value == pytest.approx(50.0, rel=0.01)
+
+
+def test_a_lost_attempt_never_recharges_the_previous_attempts_time() -> None:
+    data = view()
+    before = job("j", "fair", "a", 1, (NOW - 10_000, NOW - 6_000))
+    data.jobs["j"] = JobEntry(before, (1, 0), 1)
+    # The second attempt was lost while STARTING: its detail carries the first one's start.
+    after = job("j", "fair", "a", 1, (NOW - 10_000, NOW - 6_000), (NOW - 10_000, NOW))
+    assert charge_usage(data, {"j": after}, NOW)["fair"].shares["a"].vcpu_seconds == pytest.approx(6.0)
