@@ -109,8 +109,8 @@ def build(n_jobs: int, n_nodes: int, *, shuffled: bool = False, seed: int = 7, f
                 Resources.from_vcpus(vcpus, mem),
                 (1000 + i // 100, i % 100),
                 runtime,
-                share,
-                priority,
+                share=share,
+                priority=priority,
             )
         )
     if shuffled:

@@ -80,7 +80,7 @@ def jobs(
     request = Resources.from_vcpus(vcpus, mib(memory), gpus)
     prefix = name if name is not None else f"{queue}-j"
     return [
-        JobView(f"{prefix}{i}", queue, request, (next(_submission), 0), runtime, share, priority)
+        JobView(f"{prefix}{i}", queue, request, (next(_submission), 0), runtime, share=share, priority=priority)
         for i in range(n)
     ]
 
