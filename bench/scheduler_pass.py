@@ -93,7 +93,7 @@ def build(n_jobs: int, n_nodes: int, *, shuffled: bool = False, seed: int = 7, f
         "high": QueueView("high", 500, True, ("ondemand", "spot")),
         "default": QueueView("default", 100, True, ("spot", "ondemand")),
         "low": QueueView("low", 10, True, ("spot",)),
-        "fair": QueueView("fair", 300, True, ("ondemand", "spot"), fair_policy(rng) if fairshare else None),
+        "fair": QueueView("fair", 300, True, ("ondemand", "spot"), fairshare=fair_policy(rng) if fairshare else None),
     }
     queue_names = list(queues)
     jobs = []

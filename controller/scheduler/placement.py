@@ -591,7 +591,7 @@ class _Pass:
                     placed.add(job_id)
                     node = nodes[entry[3]]
                     gpu_ids = node.take(milli, mem, gpus)
-                    placements_append(Placement(job_id, node.node_id, node.env, gpu_ids))
+                    placements_append(Placement(job_id, node.node_id, node.env, gpu_ids=gpu_ids))
                     if order is not None:
                         order.placed(job)
                     break
