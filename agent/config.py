@@ -45,7 +45,9 @@ class AgentConfig:
     log_keep: int = 3
     """Rotated log files kept per attempt: logs take at most (log_keep + 1) x log_max_mib."""
     gpus: int = 0
-    """GPUs offered to jobs (not measured yet)."""
+    """GPUs offered to jobs (nvidia-smi, or `--gpus`)."""
+    gpu_ids: tuple[str, ...] = ()
+    """Their device ids, one per GPU: the scheduler assigns attempts from these."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Placement labels (k=v) reported at registration."""
     fence_timeout: float = DEFAULT_FENCE_TIMEOUT_SECONDS

@@ -79,6 +79,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         help="logical CPUs to offer before the reserve (default: all; at most all)")
     parser.add_argument("--memory-mib", type=int, default=None, metavar="N",
                         help="memory to offer in MiB before the reserve (default: all; at most all)")
+    parser.add_argument("--gpus", default="auto", metavar="N|ID,ID...|auto|none",
+                        help="GPUs to offer: auto = the host's NVIDIA GPUs from nvidia-smi (none "
+                             "without it), a count N (devices 0..N-1), or device ids such as 0,1 "
+                             "(default: %(default)s)")
     parser.add_argument("--reserve-vcpus", type=float, default=0.0, metavar="N",
                         help="logical CPUs kept back for the host (default: %(default)g)")
     parser.add_argument("--reserve-memory-mib", type=int, default=0, metavar="N",
@@ -161,7 +165,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         if value < 0 or value > 3600:
             raise InvalidArgument(f"{flag} must be between 0 and 3600 seconds")
     capacity = offered_capacity(
-        measure_host(),
+        measure_host(args.gpus),
         vcpus=args.vcpus,
         memory_mib=args.memory_mib,
         reserve_vcpus=args.reserve_vcpus,
@@ -186,6 +190,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         vcpus=capacity.vcpus,
         memory_mib=capacity.memory_mib,
         gpus=capacity.gpus,
+        gpu_ids=capacity.gpu_ids,
         compute_environment=args.compute_env,
         runtime=runtime,
         image_pull=args.image_pull,

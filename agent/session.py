@@ -405,6 +405,7 @@ class Session:
             vcpus=config.vcpus,
             memory_mib=config.memory_mib,
             gpus=config.gpus,
+            gpu_ids=list(config.gpu_ids),
             labels=dict(config.labels),
             # preferred first; a container node also runs image-less jobs as processes
             runtimes=list(getattr(self.attempts.runtime, "names", (config.runtime,))),
@@ -544,7 +545,9 @@ class Session:
             self.attempts.reject(token, f"runtime {container.runtime!r} is not available on this node "
                                         f"(it has {self.attempts.runtime.name!r})")
             return
-        spec = spec_from_container(token.job_id, token.attempt, container)
+        spec = spec_from_container(
+            token.job_id, token.attempt, container, gpu_ids=tuple(start.gpu_ids), node_has_gpus=bool(self.config.gpus)
+        )
         timeout = float(start.timeout.attempt_duration_seconds)
         asyncio.get_running_loop().create_task(
             self.attempts.start(token, spec, timeout_seconds=timeout), name=f"start-{token}"

@@ -58,6 +58,7 @@ _TOP_KEYS = (
     "timeout",
     "parameters",
     "tags",
+    "schedulingPriority",
 )
 _CONTAINER_KEYS = ("command", "image", "vcpus", "memory", "resourceRequirements", "environment", "runtime",
                    "workingDir", "user", "privileged", "readonlyRootFilesystem", "ulimits", "mounts",
@@ -378,6 +379,9 @@ def parse(data: Any, source: str = "<definition>") -> batch_pb2.RegisterJobDefin
         parameters=r.string_map(top.get("parameters"), "parameters"),
         tags=r.string_map(top.get("tags"), "tags"),
     )
+    if top.get("schedulingPriority") is not None:
+        # Orders jobs within a share of a fair-share queue (0-9999, higher first), as AWS.
+        request.scheduling_priority = r.integer(top["schedulingPriority"], "schedulingPriority", maximum=9999)
     if r.secret_env:
         request.tags[SECRET_ENV_TAG] = ",".join(dict.fromkeys(r.secret_env))
     if top.get("retryStrategy") is not None:

@@ -344,8 +344,19 @@ class ContainerCliRuntime:
             # Swap = memory: exceeding the limit is an OOM kill, not a slow swap-out.
             memory = spec.memory_mib + (1 if parent is not None else 0)
             args += ["--memory", f"{memory}m", "--memory-swap", f"{memory}m"]
-        for key, value in spec.environment.items():
+        environment = dict(spec.environment)
+        if spec.gpu_ids:
+            # Inside the container only its devices exist, numbered from 0: CUDA must count
+            # them so. NVIDIA_VISIBLE_DEVICES keeps the host's ids (what --gpus asks for too).
+            environment["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(spec.gpu_ids)))
+        for key, value in environment.items():
             args += ["--env", f"{key}={value}"]
+        if spec.gpu_ids:
+            if self.name == "podman":  # CDI names, as `nvidia-ctk cdi generate` writes them
+                for gpu_id in spec.gpu_ids:
+                    args += ["--device", f"nvidia.com/gpu={gpu_id}"]
+            else:  # docker: the quotes keep the comma list one value of --gpus
+                args += ["--gpus", '"device=' + ",".join(spec.gpu_ids) + '"']
         if spec.working_dir:
             args += ["--workdir", spec.working_dir]
         if spec.user:

@@ -142,15 +142,51 @@ class BatchServicer(batch_pb2_grpc.BatchServicer):
         envs = self.r.catalog.describe_envs(list(request.compute_environments))
         return batch_pb2.DescribeComputeEnvironmentsResponse(compute_environments=envs)
 
+    # ---- scheduling policies -----------------------------------------------------------
+
+    @unary
+    async def CreateSchedulingPolicy(
+        self, request: batch_pb2.CreateSchedulingPolicyRequest, context: Ctx
+    ) -> types_pb2.SchedulingPolicy:
+        return await self.r.catalog.create_policy(request)
+
+    @unary
+    async def UpdateSchedulingPolicy(
+        self, request: batch_pb2.UpdateSchedulingPolicyRequest, context: Ctx
+    ) -> types_pb2.SchedulingPolicy:
+        return await self.r.catalog.update_policy(request)
+
+    @unary
+    async def DeleteSchedulingPolicy(
+        self, request: batch_pb2.DeleteSchedulingPolicyRequest, context: Ctx
+    ) -> batch_pb2.DeleteSchedulingPolicyResponse:
+        await self.r.catalog.delete_policy(request.name)
+        return batch_pb2.DeleteSchedulingPolicyResponse()
+
+    @unary
+    async def DescribeSchedulingPolicies(
+        self, request: batch_pb2.DescribeSchedulingPoliciesRequest, context: Ctx
+    ) -> batch_pb2.DescribeSchedulingPoliciesResponse:
+        policies = self.r.catalog.describe_policies(list(request.names))
+        return batch_pb2.DescribeSchedulingPoliciesResponse(scheduling_policies=policies)
+
     # ---- nodes -------------------------------------------------------------------------
 
     @unary
     async def ListNodes(self, request: batch_pb2.ListNodesRequest, context: Ctx) -> batch_pb2.ListNodesResponse:
-        nodes = [
-            n
-            for _, n in sorted(self.r.view.data.nodes.items())
-            if not request.compute_environment or n.compute_environment == request.compute_environment
-        ]
+        data = self.r.view.data
+        nodes = []
+        for _, stored in sorted(data.nodes.items()):
+            if request.compute_environment and stored.compute_environment != request.compute_environment:
+                continue
+            node = stored
+            if stored.gpus:  # GPUs free: not stored, worked out from the attempts placed there
+                node = types_pb2.Node()
+                node.CopyFrom(stored)
+                used = sum(j.container.resources.gpus for j in self.r.view.active_jobs_on(stored.node_id)
+                           if j.status in J.ACTIVE)  # fmt: skip
+                node.gpus_free = max(0, stored.gpus - used)
+            nodes.append(node)
         return batch_pb2.ListNodesResponse(nodes=nodes)
 
     @unary

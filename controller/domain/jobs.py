@@ -11,7 +11,7 @@ are passed in (milliseconds since the epoch): nothing here reads a clock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from controller.domain import retry
 from shoal.v1 import agent_pb2, types_pb2
@@ -118,6 +118,8 @@ def array_children(parent: types_pb2.Job) -> list[types_pb2.Job]:
             retry_strategy=parent.retry_strategy,
             timeout=parent.timeout,
             batch_index=i,
+            share_identifier=parent.share_identifier,
+            scheduling_priority=parent.scheduling_priority,
         )
         child.array_properties.index = i
         child.tags.update(parent.tags)
@@ -171,9 +173,9 @@ def summarize_array(parent: types_pb2.Job, children: list[types_pb2.Job], now_ms
 
 
 def start_attempt(
-    job: types_pb2.Job, *, node_id: str, compute_environment: str, epoch: int
+    job: types_pb2.Job, *, node_id: str, compute_environment: str, epoch: int, gpu_ids: Sequence[str] = ()
 ) -> types_pb2.Job:
-    """RUNNABLE -> STARTING with a fresh attempt token."""
+    """RUNNABLE -> STARTING with a fresh attempt token (and the node's GPU devices it gets)."""
     new = _copy(job)
     new.status = STARTING
     new.status_reason = ""
@@ -182,6 +184,8 @@ def start_attempt(
     new.current.epoch = epoch
     new.node_id = node_id
     new.compute_environment = compute_environment
+    del new.gpu_ids[:]
+    new.gpu_ids.extend(gpu_ids)
     return new
 
 
@@ -227,6 +231,8 @@ def finish_attempt(
     detail.started_at = result.started_at or job.started_at
     detail.stopped_at = result.stopped_at or now_ms
     detail.interrupted = interrupted
+    detail.gpu_ids.extend(job.gpu_ids)
+    del new.gpu_ids[:]
     new.ClearField("current")
     new.node_id = ""
     new.compute_environment = ""

@@ -64,6 +64,7 @@ MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 MAX_PARAMETERS = 100
 MAX_PRIORITY = 1000
+MAX_SCHEDULING_PRIORITY = 9999  # a job's schedulingPriority (fair-share queues), as AWS
 MAX_QUEUE_ENVS = 3
 MAX_REASON = 1024
 RUNTIMES = frozenset({"process", "podman", "docker"})
@@ -364,6 +365,8 @@ def validate_submit(
         _validate_vcpus(overrides.vcpus, f"{o_field}.vcpus")
     if overrides.HasField("memory_mib"):
         _validate_memory(overrides.memory_mib, f"{o_field}.memory_mib")
+    if overrides.HasField("gpus") and overrides.gpus > MAX_GPUS:
+        raise _fail(f"{o_field}.gpus", f"must be <= {MAX_GPUS} (got {overrides.gpus})")
     _validate_runtime(overrides.runtime, f"{o_field}.runtime")
 
     if len(req.depends_on) > MAX_DEPENDS_ON:
@@ -478,6 +481,8 @@ def validate_register_job_definition(req: batch_pb2.RegisterJobDefinitionRequest
     validate_retry_strategy(req.retry_strategy, "retry_strategy")
     _validate_tags(req.tags, "tags")
     _validate_parameters(req.parameters, "parameters")
+    if not 0 <= req.scheduling_priority <= MAX_SCHEDULING_PRIORITY:
+        raise _fail("scheduling_priority", f"must be 0..{MAX_SCHEDULING_PRIORITY} (got {req.scheduling_priority})")
 
 
 # -- queues and compute environments ----------------------------------------------------------
@@ -513,6 +518,8 @@ def validate_create_job_queue(req: batch_pb2.CreateJobQueueRequest) -> None:
     _validate_state(req.state, "state")
     _validate_priority(req.priority, "priority")
     _validate_env_order(req.compute_environment_order, "compute_environment_order")
+    if req.scheduling_policy:
+        validate_name(req.scheduling_policy, "scheduling_policy")
 
 
 def validate_update_job_queue(req: batch_pb2.UpdateJobQueueRequest) -> None:
@@ -522,6 +529,8 @@ def validate_update_job_queue(req: batch_pb2.UpdateJobQueueRequest) -> None:
         _validate_priority(req.priority, "priority")
     if req.compute_environment_order:  # empty = unchanged
         _validate_env_order(req.compute_environment_order, "compute_environment_order")
+    if req.scheduling_policy:  # empty = unchanged
+        validate_name(req.scheduling_policy, "scheduling_policy")
 
 
 def _validate_vcpu_range(min_vcpus: int, desired: int, max_vcpus: int, managed: bool) -> None:
@@ -640,6 +649,14 @@ def validate_register(reg: agent_pb2.Register) -> None:
         raise _fail("memory_mib", f"must be > 0 and <= {1 << 32} (got {reg.memory_mib})")
     if reg.gpus > MAX_GPUS:
         raise _fail("gpus", f"must be <= {MAX_GPUS} (got {reg.gpus})")
+    if reg.gpu_ids:  # one distinct id per GPU (agents of before device ids send none)
+        if len(reg.gpu_ids) != reg.gpus:
+            raise _fail("gpu_ids", f"must list one id per GPU ({reg.gpus} GPUs, {len(reg.gpu_ids)} ids)")
+        if len(set(reg.gpu_ids)) != len(reg.gpu_ids):
+            raise _fail("gpu_ids", "lists a device twice")
+        for i, gpu_id in enumerate(reg.gpu_ids):
+            if not _NODE_ID.fullmatch(gpu_id):
+                raise _fail(f"gpu_ids[{i}]", f"must be 1..128 letters, digits, '.', '_' or '-' (got {gpu_id!r})")
     if not reg.runtimes:
         raise _fail("runtimes", "must list at least one runtime (process, podman, docker)")
     for i, runtime in enumerate(reg.runtimes):
@@ -685,6 +702,8 @@ def resolve_submission(
         container.resources.vcpus = overrides.vcpus
     if overrides.HasField("memory_mib"):
         container.resources.memory_mib = overrides.memory_mib
+    if overrides.HasField("gpus"):
+        container.resources.gpus = overrides.gpus
     if overrides.image:
         container.image = overrides.image
     if overrides.runtime:

@@ -13,8 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Container, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shoal.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from controller.scheduler.fairshare import FairShare
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,8 @@ class QueueView:
     enabled: bool
     compute_environments: tuple[str, ...]
     """Tried in this order for every job of the queue."""
+    fairshare: FairShare | None = None
+    """Set for a fair-share queue: its policy and usage (`controller.scheduler.fairshare`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +109,9 @@ class NodeView:
     schedulable: bool
     """READY: connected and accepting work. DRAINING/LOST nodes are listed with False."""
     runtimes: frozenset[str] = frozenset({"process"})
+    gpu_ids: tuple[str, ...] | None = None
+    """Ids of the node's free GPU devices, in the order to hand them out (None: counts only,
+    no ids assigned). The free GPU count is then at most their number."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +123,10 @@ class JobView:
     """Submission order: (etcd create revision, index within its SubmitJobs batch)."""
     runtime: str = ""
     """'' = any runtime; otherwise only nodes offering this runtime qualify."""
+    share: str = ""
+    """shareIdentifier (fair-share queues only)."""
+    priority: int = 0
+    """schedulingPriority: higher first within its share (fair-share queues only)."""
 
 
 ShapeKey = tuple[str, int, int, int]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from controller.api import limits
 from controller.domain import jobs as J
+from controller.domain import policies as P
 from controller.domain import validation as V
 from controller.services.history import HistoryStore
 from controller.services.view import ClusterView
@@ -179,6 +180,7 @@ class JobService:
                     f"{field}depends_on[{i}]: N_TO_N needs an array job of the same size "
                     f"(job '{dep.job_id}' has {target.array_properties.size} children, this one {req.array_properties.size})"
                 )
+        share, priority = P.resolve_fairshare(req, data.queues[queue], definition, field.rstrip("."))
         container, retry, timeout, definition_ref = V.resolve_submission(req, definition)
         parameters = dict(definition.parameters) if definition is not None else {}
         parameters.update(req.parameters)
@@ -196,6 +198,8 @@ class JobService:
             retry_strategy=retry,
             timeout=timeout,
             array_properties=req.array_properties,
+            share_identifier=share,
+            scheduling_priority=priority,
         )
         job.tags.update(req.tags)
         secret = _secret_names(definition.tags if definition is not None else {}) | _secret_names(req.tags)

@@ -28,6 +28,7 @@ from controller.scheduler import (
     place,
 )
 from controller.scheduler.snapshot import Lane, shape_of
+from controller.services import fairshare as F
 from controller.services import sessions as S
 from controller.services.history import HistoryStore, archivable
 from controller.services.runnable import job_view
@@ -284,6 +285,9 @@ class LeaderLoop:
         self._resend_starts(p)
         if p.jobs or p.nodes or p.deletes or p.batch_deletes:
             ops = [Op.put(self.keys.job(jid), job.SerializeToString()) for jid, job in p.jobs.items()]
+            # Fair-share usage of the attempts this pass ended: one value per queue, same txns.
+            usage = F.charge_usage(self.view.data, p.jobs, now)
+            ops += [Op.put(self.keys.usage(q), u.SerializeToString()) for q, u in usage.items()]
             ops += [Op.put(self.keys.node(nid), node.SerializeToString()) for nid, node in p.nodes.items()]
             ops += [Op.delete(k) for k in p.deletes]
             ops += [Op.delete(k) for k in p.batch_deletes]
@@ -488,6 +492,7 @@ class LeaderLoop:
             vcpus=reg.vcpus,
             memory_mib=reg.memory_mib,
             gpus=reg.gpus,
+            gpu_ids=list(reg.gpu_ids),
             runtimes=list(reg.runtimes),
             agent_version=reg.agent_version,
             last_seen_at=now,
@@ -606,6 +611,7 @@ class LeaderLoop:
             why = self.waiting.get(job.job_id)
             if why:
                 reasons.append(why)
+            reasons += F.explain_share(data, job, self._wall_ms())
             if queue is not None:
                 for order in sorted(queue.compute_environment_order, key=lambda o: o.order):
                     scaling = self.scaling_status(order.compute_environment)
@@ -872,8 +878,10 @@ class LeaderLoop:
                     ),  # fmt: skip
                     schedulable=True,
                     runtimes=frozenset(node.runtimes) or frozenset({"process"}),
+                    gpu_ids=F.free_gpu_ids(node, active.get(node_id, ())) if node.gpus else None,
                 )
             )
+        fair = F.fair_shares(data, (job for jobs in active.values() for job in jobs), self._wall_ms())
         queues = {
             name: QueueView(
                 name=name,
@@ -882,6 +890,7 @@ class LeaderLoop:
                 compute_environments=tuple(
                     o.compute_environment for o in sorted(q.compute_environment_order, key=lambda o: o.order)
                 ),
+                fairshare=fair.get(name),
             )
             for name, q in data.queues.items()
         }
@@ -901,6 +910,7 @@ class LeaderLoop:
                 node_id=placement.node_id,
                 compute_environment=placement.compute_environment,
                 epoch=self.epoch,
+                gpu_ids=placement.gpu_ids,
             )
             self._set(p, started)
 
@@ -966,6 +976,8 @@ class LeaderLoop:
             container.environment.extend(
                 J.attempt_environment(job, node_hostname=node.hostname if node else "")
             )
-            start = agent_pb2.StartAttempt(token=job.current, container=container, timeout=job.timeout)
+            start = agent_pb2.StartAttempt(
+                token=job.current, container=container, timeout=job.timeout, gpu_ids=job.gpu_ids
+            )
             p.commands.append((job.node_id, agent_pb2.ControllerMessage(start_attempt=start)))
             self._sent_starts.add(key)

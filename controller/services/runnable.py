@@ -42,6 +42,8 @@ def job_view(job: types_pb2.Job, order: tuple[int, int]) -> JobView | None:
         order=order,
         # An image without a runtime needs a node with any container runtime.
         runtime=container.runtime or ("container" if container.image else ""),
+        share=job.share_identifier,
+        priority=job.scheduling_priority,
     )
 
 

@@ -47,6 +47,9 @@ class ViewData:
     envs: dict[str, types_pb2.ComputeEnvironment] = field(default_factory=dict)
     definitions: dict[tuple[str, int], types_pb2.JobDefinition] = field(default_factory=dict)
     nodes: dict[str, types_pb2.Node] = field(default_factory=dict)
+    policies: dict[str, types_pb2.SchedulingPolicy] = field(default_factory=dict)
+    # Fair-share queue name -> its shares' decayed usage (written by the leader).
+    usage: dict[str, state_pb2.FairshareUsage] = field(default_factory=dict)
     # Indexes, kept in step with `jobs`.
     by_status: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     by_node: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -182,6 +185,10 @@ class ClusterView:
             d.definitions[(definition.job_definition_name, definition.revision)] = definition
         elif kind == "nodes":
             d.nodes[name] = types_pb2.Node.FromString(kv.value)
+        elif kind == "policies":
+            d.policies[name] = types_pb2.SchedulingPolicy.FromString(kv.value)
+        elif kind == "usage":
+            d.usage[name] = state_pb2.FairshareUsage.FromString(kv.value)
 
     def _apply_delete(self, kv: KeyValue) -> None:
         kind, name = self._keys.parse(kv.key)
@@ -210,6 +217,10 @@ class ClusterView:
                 d.definitions.pop((def_name, int(rev)), None)
         elif kind == "nodes":
             d.nodes.pop(name, None)
+        elif kind == "policies":
+            d.policies.pop(name, None)
+        elif kind == "usage":
+            d.usage.pop(name, None)
 
     def _index_job(
         self,

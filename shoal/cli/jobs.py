@@ -42,6 +42,8 @@ examples:
   shoal submit --definition hello:2 --env NAME=you
   shoal submit --depends-on 6f1c...e2 --retry-attempts 3 --timeout 600 -- ./step2.sh
   shoal submit --wait -- make test          # exit status follows the job's
+  shoal submit --gpus 1 -- python train.py  # on a node with a free GPU; CUDA_VISIBLE_DEVICES set
+  shoal submit --queue fair --share-identifier teamA --scheduling-priority 10 -- ./etl.sh
 """
 
 WAIT_HELP = """\
@@ -133,6 +135,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--vcpus", type=positive_float, metavar="N", help="vCPUs to reserve, may be fractional (0.5)"
     )
     p.add_argument("--memory", type=positive_int, metavar="MIB", help="memory to reserve, in MiB")
+    p.add_argument("--gpus", type=non_negative_int, metavar="N",
+                   help="whole GPUs to reserve; the job gets its devices in CUDA_VISIBLE_DEVICES")
+    p.add_argument("--share-identifier", default="", metavar="ID",
+                   help="fair-share queues (required there): the share this job's usage is charged to")
+    p.add_argument("--scheduling-priority", type=non_negative_int, metavar="N",
+                   help="fair-share queues: 0-9999, higher runs first within its share (overrides the definition's)")
     p.add_argument("--image", metavar="IMAGE",
                    help="container image: the job runs in a podman/docker container on a node that has one")
     p.add_argument("--runtime", default="", choices=("", "process", "podman", "docker"),
@@ -317,6 +325,9 @@ def run_submit(args: argparse.Namespace) -> int:
         retry_strategy=args.retry_attempts,
         timeout=args.timeout,
         parameters=dict(args.parameter),
+        gpus=args.gpus,
+        share_identifier=args.share_identifier,
+        scheduling_priority=args.scheduling_priority,
     )
     if args.array_parallelism:
         request.array_properties.parallelism = args.array_parallelism

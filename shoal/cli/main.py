@@ -15,7 +15,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 
-from shoal.cli import certs, defs, envs, jobs, nodes, queues, why
+from shoal.cli import certs, defs, envs, jobs, nodes, policies, queues, why
 from shoal.cli.options import (
     EXIT_BUG,
     EXIT_CODES_HELP,
@@ -79,6 +79,7 @@ def build_parser() -> Parser:
     jobs.register(sub)
     nodes.register(sub)
     queues.register(sub)
+    policies.register(sub)
     envs.register(sub)
     defs.register(sub)
     why.register(sub)

@@ -117,6 +117,7 @@ def attempt_json(a: types_pb2.AttemptDetail) -> dict[str, Any]:
         "startedAt": ms(a.started_at),
         "stoppedAt": ms(a.stopped_at),
         "interrupted": a.interrupted,
+        "gpuIds": list(a.gpu_ids),
     }
 
 
@@ -144,6 +145,9 @@ def job_json(job: types_pb2.Job) -> dict[str, Any]:
         "computeEnvironment": job.compute_environment,
         "parameters": dict(job.parameters),
         "tags": dict(job.tags),
+        "shareIdentifier": job.share_identifier,
+        "schedulingPriority": job.scheduling_priority,
+        "gpuIds": list(job.gpu_ids),
     }
 
 
@@ -175,6 +179,8 @@ def node_json(n: types_pb2.Node) -> dict[str, Any]:
         "vcpus": num(n.vcpus),
         "memoryMib": n.memory_mib,
         "gpus": n.gpus,
+        "gpusFree": n.gpus_free,
+        "gpuIds": list(n.gpu_ids),
         "labels": dict(n.labels),
         "runtimes": list(n.runtimes),
         "registeredAt": ms(n.registered_at),
@@ -193,6 +199,25 @@ def queue_json(q: types_pb2.JobQueue) -> dict[str, Any]:
             for o in q.compute_environment_order
         ],
         "createdAt": ms(q.created_at),
+        "schedulingPolicy": q.scheduling_policy,
+    }
+
+
+def policy_json(p: types_pb2.SchedulingPolicy) -> dict[str, Any]:
+    """One scheduling policy, in AWS Batch's shape (fairsharePolicy)."""
+    fp = p.fairshare_policy
+    return {
+        "name": p.name,
+        "fairsharePolicy": {
+            "shareDecaySeconds": fp.share_decay_seconds,
+            "computeReservation": fp.compute_reservation,
+            "shareDistribution": [
+                {"shareIdentifier": s.share_identifier, "weightFactor": num(s.weight_factor)}
+                for s in fp.share_distribution
+            ],
+        },
+        "tags": dict(p.tags),
+        "createdAt": ms(p.created_at),
     }
 
 
@@ -219,6 +244,7 @@ def job_definition_json(d: types_pb2.JobDefinition) -> dict[str, Any]:
         "parameters": dict(d.parameters),
         "tags": dict(d.tags),
         "createdAt": ms(d.created_at),
+        "schedulingPriority": d.scheduling_priority,
     }
 
 
@@ -295,10 +321,14 @@ def job_detail(job: types_pb2.Job, now_ms: int | None = None) -> str:
         fields.append(("Depends on", ", ".join(deps)))
     if job.array_properties.size:
         fields.append(("Array size", str(job.array_properties.size)))
+    if job.share_identifier:
+        fields.append(("Share", f"{job.share_identifier} (scheduling priority {job.scheduling_priority})"))
     if job.node_id:
         fields.append(
             ("Node", job.node_id + (f" ({job.compute_environment})" if job.compute_environment else ""))
         )
+    if job.gpu_ids:
+        fields.append(("GPU devices", ",".join(job.gpu_ids)))
     fields += [
         ("Created", when(job.created_at)),
         ("Started", when(job.started_at)),

@@ -36,7 +36,7 @@ class HeldAttempt(_message.Message):
     def __init__(self, token: _Optional[_Union[_types_pb2.AttemptToken, _Mapping]] = ..., started_at: _Optional[int] = ..., finished: _Optional[_Union[AttemptFinished, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
-    __slots__ = ("node_id", "hostname", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "agent_version", "attempts", "fence_timeout_ms", "fence_window_ms", "fence_kill_grace_ms")
+    __slots__ = ("node_id", "hostname", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "agent_version", "attempts", "fence_timeout_ms", "fence_window_ms", "fence_kill_grace_ms", "gpu_ids")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +57,7 @@ class Register(_message.Message):
     FENCE_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     FENCE_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
     FENCE_KILL_GRACE_MS_FIELD_NUMBER: _ClassVar[int]
+    GPU_IDS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     compute_environment: str
@@ -70,7 +71,8 @@ class Register(_message.Message):
     fence_timeout_ms: int
     fence_window_ms: int
     fence_kill_grace_ms: int
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., agent_version: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[HeldAttempt, _Mapping]]] = ..., fence_timeout_ms: _Optional[int] = ..., fence_window_ms: _Optional[int] = ..., fence_kill_grace_ms: _Optional[int] = ...) -> None: ...
+    gpu_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., agent_version: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[HeldAttempt, _Mapping]]] = ..., fence_timeout_ms: _Optional[int] = ..., fence_window_ms: _Optional[int] = ..., fence_kill_grace_ms: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class HandOver(_message.Message):
     __slots__ = ("window_ms",)
@@ -171,14 +173,16 @@ class HeartbeatAck(_message.Message):
     def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class StartAttempt(_message.Message):
-    __slots__ = ("token", "container", "timeout")
+    __slots__ = ("token", "container", "timeout", "gpu_ids")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    GPU_IDS_FIELD_NUMBER: _ClassVar[int]
     token: _types_pb2.AttemptToken
     container: _types_pb2.ContainerProperties
     timeout: _types_pb2.JobTimeout
-    def __init__(self, token: _Optional[_Union[_types_pb2.AttemptToken, _Mapping]] = ..., container: _Optional[_Union[_types_pb2.ContainerProperties, _Mapping]] = ..., timeout: _Optional[_Union[_types_pb2.JobTimeout, _Mapping]] = ...) -> None: ...
+    gpu_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, token: _Optional[_Union[_types_pb2.AttemptToken, _Mapping]] = ..., container: _Optional[_Union[_types_pb2.ContainerProperties, _Mapping]] = ..., timeout: _Optional[_Union[_types_pb2.JobTimeout, _Mapping]] = ..., gpu_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class KillAttempt(_message.Message):
     __slots__ = ("token", "reason", "grace_period_ms")

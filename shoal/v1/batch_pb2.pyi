@@ -8,23 +8,25 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ContainerOverrides(_message.Message):
-    __slots__ = ("command", "environment", "vcpus", "memory_mib", "image", "runtime")
+    __slots__ = ("command", "environment", "vcpus", "memory_mib", "image", "runtime", "gpus")
     COMMAND_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     VCPUS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
     command: _containers.RepeatedScalarFieldContainer[str]
     environment: _containers.RepeatedCompositeFieldContainer[_types_pb2.KeyValue]
     vcpus: float
     memory_mib: int
     image: str
     runtime: str
-    def __init__(self, command: _Optional[_Iterable[str]] = ..., environment: _Optional[_Iterable[_Union[_types_pb2.KeyValue, _Mapping]]] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., image: _Optional[str] = ..., runtime: _Optional[str] = ...) -> None: ...
+    gpus: int
+    def __init__(self, command: _Optional[_Iterable[str]] = ..., environment: _Optional[_Iterable[_Union[_types_pb2.KeyValue, _Mapping]]] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., image: _Optional[str] = ..., runtime: _Optional[str] = ..., gpus: _Optional[int] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
-    __slots__ = ("job_name", "job_queue", "job_definition", "container_overrides", "depends_on", "array_properties", "retry_strategy", "timeout", "parameters", "tags")
+    __slots__ = ("job_name", "job_queue", "job_definition", "container_overrides", "depends_on", "array_properties", "retry_strategy", "timeout", "parameters", "tags", "share_identifier", "scheduling_priority_override")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +51,8 @@ class SubmitJobRequest(_message.Message):
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    SHARE_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULING_PRIORITY_OVERRIDE_FIELD_NUMBER: _ClassVar[int]
     job_name: str
     job_queue: str
     job_definition: str
@@ -59,7 +63,9 @@ class SubmitJobRequest(_message.Message):
     timeout: _types_pb2.JobTimeout
     parameters: _containers.ScalarMap[str, str]
     tags: _containers.ScalarMap[str, str]
-    def __init__(self, job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., job_definition: _Optional[str] = ..., container_overrides: _Optional[_Union[ContainerOverrides, _Mapping]] = ..., depends_on: _Optional[_Iterable[_Union[_types_pb2.JobDependency, _Mapping]]] = ..., array_properties: _Optional[_Union[_types_pb2.ArrayProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[_types_pb2.RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[_types_pb2.JobTimeout, _Mapping]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    share_identifier: str
+    scheduling_priority_override: int
+    def __init__(self, job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., job_definition: _Optional[str] = ..., container_overrides: _Optional[_Union[ContainerOverrides, _Mapping]] = ..., depends_on: _Optional[_Iterable[_Union[_types_pb2.JobDependency, _Mapping]]] = ..., array_properties: _Optional[_Union[_types_pb2.ArrayProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[_types_pb2.RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[_types_pb2.JobTimeout, _Mapping]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., share_identifier: _Optional[str] = ..., scheduling_priority_override: _Optional[int] = ...) -> None: ...
 
 class SubmitJobResponse(_message.Message):
     __slots__ = ("job_id", "job_name")
@@ -172,7 +178,7 @@ class TerminateJobResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class RegisterJobDefinitionRequest(_message.Message):
-    __slots__ = ("job_definition_name", "container_properties", "retry_strategy", "timeout", "parameters", "tags")
+    __slots__ = ("job_definition_name", "container_properties", "retry_strategy", "timeout", "parameters", "tags", "scheduling_priority")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -193,13 +199,15 @@ class RegisterJobDefinitionRequest(_message.Message):
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULING_PRIORITY_FIELD_NUMBER: _ClassVar[int]
     job_definition_name: str
     container_properties: _types_pb2.ContainerProperties
     retry_strategy: _types_pb2.RetryStrategy
     timeout: _types_pb2.JobTimeout
     parameters: _containers.ScalarMap[str, str]
     tags: _containers.ScalarMap[str, str]
-    def __init__(self, job_definition_name: _Optional[str] = ..., container_properties: _Optional[_Union[_types_pb2.ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[_types_pb2.RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[_types_pb2.JobTimeout, _Mapping]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    scheduling_priority: int
+    def __init__(self, job_definition_name: _Optional[str] = ..., container_properties: _Optional[_Union[_types_pb2.ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[_types_pb2.RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[_types_pb2.JobTimeout, _Mapping]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., scheduling_priority: _Optional[int] = ...) -> None: ...
 
 class RegisterJobDefinitionResponse(_message.Message):
     __slots__ = ("job_definition_name", "revision")
@@ -234,28 +242,32 @@ class DeregisterJobDefinitionResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class CreateJobQueueRequest(_message.Message):
-    __slots__ = ("job_queue_name", "state", "priority", "compute_environment_order")
+    __slots__ = ("job_queue_name", "state", "priority", "compute_environment_order", "scheduling_policy")
     JOB_QUEUE_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_ENVIRONMENT_ORDER_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULING_POLICY_FIELD_NUMBER: _ClassVar[int]
     job_queue_name: str
     state: _types_pb2.EntityState
     priority: int
     compute_environment_order: _containers.RepeatedCompositeFieldContainer[_types_pb2.ComputeEnvironmentOrder]
-    def __init__(self, job_queue_name: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.EntityState, str]] = ..., priority: _Optional[int] = ..., compute_environment_order: _Optional[_Iterable[_Union[_types_pb2.ComputeEnvironmentOrder, _Mapping]]] = ...) -> None: ...
+    scheduling_policy: str
+    def __init__(self, job_queue_name: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.EntityState, str]] = ..., priority: _Optional[int] = ..., compute_environment_order: _Optional[_Iterable[_Union[_types_pb2.ComputeEnvironmentOrder, _Mapping]]] = ..., scheduling_policy: _Optional[str] = ...) -> None: ...
 
 class UpdateJobQueueRequest(_message.Message):
-    __slots__ = ("job_queue_name", "state", "priority", "compute_environment_order")
+    __slots__ = ("job_queue_name", "state", "priority", "compute_environment_order", "scheduling_policy")
     JOB_QUEUE_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_ENVIRONMENT_ORDER_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULING_POLICY_FIELD_NUMBER: _ClassVar[int]
     job_queue_name: str
     state: _types_pb2.EntityState
     priority: int
     compute_environment_order: _containers.RepeatedCompositeFieldContainer[_types_pb2.ComputeEnvironmentOrder]
-    def __init__(self, job_queue_name: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.EntityState, str]] = ..., priority: _Optional[int] = ..., compute_environment_order: _Optional[_Iterable[_Union[_types_pb2.ComputeEnvironmentOrder, _Mapping]]] = ...) -> None: ...
+    scheduling_policy: str
+    def __init__(self, job_queue_name: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.EntityState, str]] = ..., priority: _Optional[int] = ..., compute_environment_order: _Optional[_Iterable[_Union[_types_pb2.ComputeEnvironmentOrder, _Mapping]]] = ..., scheduling_policy: _Optional[str] = ...) -> None: ...
 
 class DeleteJobQueueRequest(_message.Message):
     __slots__ = ("job_queue_name",)
@@ -450,3 +462,50 @@ class DescribeClusterResponse(_message.Message):
     view_revision: int
     etcd_healthy: bool
     def __init__(self, replica_id: _Optional[str] = ..., replica_address: _Optional[str] = ..., is_leader: _Optional[bool] = ..., leader_address: _Optional[str] = ..., epoch: _Optional[int] = ..., view_revision: _Optional[int] = ..., etcd_healthy: _Optional[bool] = ...) -> None: ...
+
+class CreateSchedulingPolicyRequest(_message.Message):
+    __slots__ = ("name", "fairshare_policy", "tags")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FAIRSHARE_POLICY_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    fairshare_policy: _types_pb2.FairsharePolicy
+    tags: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., fairshare_policy: _Optional[_Union[_types_pb2.FairsharePolicy, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class UpdateSchedulingPolicyRequest(_message.Message):
+    __slots__ = ("name", "fairshare_policy")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FAIRSHARE_POLICY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    fairshare_policy: _types_pb2.FairsharePolicy
+    def __init__(self, name: _Optional[str] = ..., fairshare_policy: _Optional[_Union[_types_pb2.FairsharePolicy, _Mapping]] = ...) -> None: ...
+
+class DeleteSchedulingPolicyRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteSchedulingPolicyResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DescribeSchedulingPoliciesRequest(_message.Message):
+    __slots__ = ("names",)
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DescribeSchedulingPoliciesResponse(_message.Message):
+    __slots__ = ("scheduling_policies",)
+    SCHEDULING_POLICIES_FIELD_NUMBER: _ClassVar[int]
+    scheduling_policies: _containers.RepeatedCompositeFieldContainer[_types_pb2.SchedulingPolicy]
+    def __init__(self, scheduling_policies: _Optional[_Iterable[_Union[_types_pb2.SchedulingPolicy, _Mapping]]] = ...) -> None: ...

@@ -192,7 +192,7 @@ class ArrayProperties(_message.Message):
     def __init__(self, size: _Optional[int] = ..., index: _Optional[int] = ..., parallelism: _Optional[int] = ...) -> None: ...
 
 class JobDefinition(_message.Message):
-    __slots__ = ("job_definition_name", "revision", "status", "container_properties", "retry_strategy", "timeout", "parameters", "tags", "created_at")
+    __slots__ = ("job_definition_name", "revision", "status", "container_properties", "retry_strategy", "timeout", "parameters", "tags", "created_at", "scheduling_priority")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -216,6 +216,7 @@ class JobDefinition(_message.Message):
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULING_PRIORITY_FIELD_NUMBER: _ClassVar[int]
     job_definition_name: str
     revision: int
     status: str
@@ -225,7 +226,8 @@ class JobDefinition(_message.Message):
     parameters: _containers.ScalarMap[str, str]
     tags: _containers.ScalarMap[str, str]
     created_at: int
-    def __init__(self, job_definition_name: _Optional[str] = ..., revision: _Optional[int] = ..., status: _Optional[str] = ..., container_properties: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[int] = ...) -> None: ...
+    scheduling_priority: int
+    def __init__(self, job_definition_name: _Optional[str] = ..., revision: _Optional[int] = ..., status: _Optional[str] = ..., container_properties: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[int] = ..., scheduling_priority: _Optional[int] = ...) -> None: ...
 
 class ComputeEnvironmentOrder(_message.Message):
     __slots__ = ("order", "compute_environment")
@@ -236,18 +238,20 @@ class ComputeEnvironmentOrder(_message.Message):
     def __init__(self, order: _Optional[int] = ..., compute_environment: _Optional[str] = ...) -> None: ...
 
 class JobQueue(_message.Message):
-    __slots__ = ("job_queue_name", "state", "priority", "compute_environment_order", "created_at")
+    __slots__ = ("job_queue_name", "state", "priority", "compute_environment_order", "created_at", "scheduling_policy")
     JOB_QUEUE_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_ENVIRONMENT_ORDER_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULING_POLICY_FIELD_NUMBER: _ClassVar[int]
     job_queue_name: str
     state: EntityState
     priority: int
     compute_environment_order: _containers.RepeatedCompositeFieldContainer[ComputeEnvironmentOrder]
     created_at: int
-    def __init__(self, job_queue_name: _Optional[str] = ..., state: _Optional[_Union[EntityState, str]] = ..., priority: _Optional[int] = ..., compute_environment_order: _Optional[_Iterable[_Union[ComputeEnvironmentOrder, _Mapping]]] = ..., created_at: _Optional[int] = ...) -> None: ...
+    scheduling_policy: str
+    def __init__(self, job_queue_name: _Optional[str] = ..., state: _Optional[_Union[EntityState, str]] = ..., priority: _Optional[int] = ..., compute_environment_order: _Optional[_Iterable[_Union[ComputeEnvironmentOrder, _Mapping]]] = ..., created_at: _Optional[int] = ..., scheduling_policy: _Optional[str] = ...) -> None: ...
 
 class Provisioner(_message.Message):
     __slots__ = ("kind", "command", "node_vcpus", "node_memory_mib")
@@ -292,7 +296,7 @@ class AttemptToken(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., attempt: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class AttemptDetail(_message.Message):
-    __slots__ = ("attempt", "node_id", "exit_code", "status_reason", "reason", "started_at", "stopped_at", "interrupted")
+    __slots__ = ("attempt", "node_id", "exit_code", "status_reason", "reason", "started_at", "stopped_at", "interrupted", "gpu_ids")
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -301,6 +305,7 @@ class AttemptDetail(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     STOPPED_AT_FIELD_NUMBER: _ClassVar[int]
     INTERRUPTED_FIELD_NUMBER: _ClassVar[int]
+    GPU_IDS_FIELD_NUMBER: _ClassVar[int]
     attempt: int
     node_id: str
     exit_code: int
@@ -309,10 +314,11 @@ class AttemptDetail(_message.Message):
     started_at: int
     stopped_at: int
     interrupted: bool
-    def __init__(self, attempt: _Optional[int] = ..., node_id: _Optional[str] = ..., exit_code: _Optional[int] = ..., status_reason: _Optional[str] = ..., reason: _Optional[str] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., interrupted: _Optional[bool] = ...) -> None: ...
+    gpu_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, attempt: _Optional[int] = ..., node_id: _Optional[str] = ..., exit_code: _Optional[int] = ..., status_reason: _Optional[str] = ..., reason: _Optional[str] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., interrupted: _Optional[bool] = ..., gpu_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "job_name", "job_queue", "status", "status_reason", "created_at", "started_at", "stopped_at", "attempts", "depends_on", "job_definition", "container", "retry_strategy", "timeout", "array_properties", "tags", "parameters", "current", "node_id", "compute_environment", "terminate_reason", "interruptions_used", "batch_index", "array_status_summary", "interrupt_reason")
+    __slots__ = ("job_id", "job_name", "job_queue", "status", "status_reason", "created_at", "started_at", "stopped_at", "attempts", "depends_on", "job_definition", "container", "retry_strategy", "timeout", "array_properties", "tags", "parameters", "current", "node_id", "compute_environment", "terminate_reason", "interruptions_used", "batch_index", "array_status_summary", "interrupt_reason", "share_identifier", "scheduling_priority", "gpu_ids")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -359,6 +365,9 @@ class Job(_message.Message):
     BATCH_INDEX_FIELD_NUMBER: _ClassVar[int]
     ARRAY_STATUS_SUMMARY_FIELD_NUMBER: _ClassVar[int]
     INTERRUPT_REASON_FIELD_NUMBER: _ClassVar[int]
+    SHARE_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULING_PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    GPU_IDS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job_name: str
     job_queue: str
@@ -384,10 +393,13 @@ class Job(_message.Message):
     batch_index: int
     array_status_summary: _containers.ScalarMap[str, int]
     interrupt_reason: str
-    def __init__(self, job_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[int] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., attempts: _Optional[_Iterable[_Union[AttemptDetail, _Mapping]]] = ..., depends_on: _Optional[_Iterable[_Union[JobDependency, _Mapping]]] = ..., job_definition: _Optional[str] = ..., container: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., array_properties: _Optional[_Union[ArrayProperties, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., current: _Optional[_Union[AttemptToken, _Mapping]] = ..., node_id: _Optional[str] = ..., compute_environment: _Optional[str] = ..., terminate_reason: _Optional[str] = ..., interruptions_used: _Optional[int] = ..., batch_index: _Optional[int] = ..., array_status_summary: _Optional[_Mapping[str, int]] = ..., interrupt_reason: _Optional[str] = ...) -> None: ...
+    share_identifier: str
+    scheduling_priority: int
+    gpu_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[int] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., attempts: _Optional[_Iterable[_Union[AttemptDetail, _Mapping]]] = ..., depends_on: _Optional[_Iterable[_Union[JobDependency, _Mapping]]] = ..., job_definition: _Optional[str] = ..., container: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., array_properties: _Optional[_Union[ArrayProperties, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., current: _Optional[_Union[AttemptToken, _Mapping]] = ..., node_id: _Optional[str] = ..., compute_environment: _Optional[str] = ..., terminate_reason: _Optional[str] = ..., interruptions_used: _Optional[int] = ..., batch_index: _Optional[int] = ..., array_status_summary: _Optional[_Mapping[str, int]] = ..., interrupt_reason: _Optional[str] = ..., share_identifier: _Optional[str] = ..., scheduling_priority: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("node_id", "hostname", "status", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "registered_at", "last_seen_at", "agent_version", "status_reason", "drain_deadline_at")
+    __slots__ = ("node_id", "hostname", "status", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "registered_at", "last_seen_at", "agent_version", "status_reason", "drain_deadline_at", "gpu_ids", "gpus_free")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -409,6 +421,8 @@ class Node(_message.Message):
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
     DRAIN_DEADLINE_AT_FIELD_NUMBER: _ClassVar[int]
+    GPU_IDS_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FREE_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     status: NodeStatus
@@ -423,4 +437,43 @@ class Node(_message.Message):
     agent_version: str
     status_reason: str
     drain_deadline_at: int
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., registered_at: _Optional[int] = ..., last_seen_at: _Optional[int] = ..., agent_version: _Optional[str] = ..., status_reason: _Optional[str] = ..., drain_deadline_at: _Optional[int] = ...) -> None: ...
+    gpu_ids: _containers.RepeatedScalarFieldContainer[str]
+    gpus_free: int
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., registered_at: _Optional[int] = ..., last_seen_at: _Optional[int] = ..., agent_version: _Optional[str] = ..., status_reason: _Optional[str] = ..., drain_deadline_at: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[str]] = ..., gpus_free: _Optional[int] = ...) -> None: ...
+
+class ShareAttributes(_message.Message):
+    __slots__ = ("share_identifier", "weight_factor")
+    SHARE_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    share_identifier: str
+    weight_factor: float
+    def __init__(self, share_identifier: _Optional[str] = ..., weight_factor: _Optional[float] = ...) -> None: ...
+
+class FairsharePolicy(_message.Message):
+    __slots__ = ("share_decay_seconds", "compute_reservation", "share_distribution")
+    SHARE_DECAY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    SHARE_DISTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    share_decay_seconds: int
+    compute_reservation: int
+    share_distribution: _containers.RepeatedCompositeFieldContainer[ShareAttributes]
+    def __init__(self, share_decay_seconds: _Optional[int] = ..., compute_reservation: _Optional[int] = ..., share_distribution: _Optional[_Iterable[_Union[ShareAttributes, _Mapping]]] = ...) -> None: ...
+
+class SchedulingPolicy(_message.Message):
+    __slots__ = ("name", "fairshare_policy", "tags", "created_at")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FAIRSHARE_POLICY_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    fairshare_policy: FairsharePolicy
+    tags: _containers.ScalarMap[str, str]
+    created_at: int
+    def __init__(self, name: _Optional[str] = ..., fairshare_policy: _Optional[_Union[FairsharePolicy, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[int] = ...) -> None: ...
