@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from shoal.v1 import types_pb2 as shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14shoal/v1/agent.proto\x12\x08shoal.v1\x1a\x14shoal/v1/types.proto\"\xa9\x02\n\x0c\x41gentMessage\x12&\n\x08register\x18\x01 \x01(\x0b\x32\x12.shoal.v1.RegisterH\x00\x12(\n\theartbeat\x18\x02 \x01(\x0b\x32\x13.shoal.v1.HeartbeatH\x00\x12\x33\n\x0f\x61ttempt_started\x18\x03 \x01(\x0b\x32\x18.shoal.v1.AttemptStartedH\x00\x12\x35\n\x10\x61ttempt_finished\x18\x04 \x01(\x0b\x32\x19.shoal.v1.AttemptFinishedH\x00\x12%\n\x08log_data\x18\x05 \x01(\x0b\x32\x11.shoal.v1.LogDataH\x00\x12,\n\x0binterrupted\x18\x06 \x01(\x0b\x32\x15.shoal.v1.InterruptedH\x00\x42\x06\n\x04\x62ody\"u\n\x0bHeldAttempt\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.shoal.v1.AttemptToken\x12\x12\n\nstarted_at\x18\x02 \x01(\x03\x12+\n\x08\x66inished\x18\x03 \x01(\x0b\x32\x19.shoal.v1.AttemptFinished\"\xc6\x02\n\x08Register\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x1b\n\x13\x63ompute_environment\x18\x03 \x01(\t\x12\r\n\x05vcpus\x18\x04 \x01(\x01\x12\x12\n\nmemory_mib\x18\x05 \x01(\x04\x12\x0c\n\x04gpus\x18\x06 \x01(\r\x12.\n\x06labels\x18\x07 \x03(\x0b\x32\x1e.shoal.v1.Register.LabelsEntry\x12\x10\n\x08runtimes\x18\x08 \x03(\t\x12\x15\n\ragent_version\x18\t \x01(\t\x12\'\n\x08\x61ttempts\x18\n \x03(\x0b\x32\x15.shoal.v1.HeldAttempt\x12\x18\n\x10\x66\x65nce_timeout_ms\x18\x0b \x01(\r\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"A\n\tHeartbeat\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\'\n\x07running\x18\x02 \x03(\x0b\x32\x16.shoal.v1.AttemptToken\"K\n\x0e\x41ttemptStarted\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.shoal.v1.AttemptToken\x12\x12\n\nstarted_at\x18\x02 \x01(\x03\"\xad\x01\n\x0f\x41ttemptFinished\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.shoal.v1.AttemptToken\x12\x16\n\texit_code\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x15\n\rstatus_reason\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\nstarted_at\x18\x05 \x01(\x03\x12\x12\n\nstopped_at\x18\x06 \x01(\x03\x42\x0c\n\n_exit_code\"G\n\x07LogData\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0b\n\x03\x65of\x18\x03 \x01(\x08\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"\x1d\n\x0bInterrupted\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\xae\x02\n\x11\x43ontrollerMessage\x12*\n\nregistered\x18\x01 \x01(\x0b\x32\x14.shoal.v1.RegisteredH\x00\x12/\n\rheartbeat_ack\x18\x02 \x01(\x0b\x32\x16.shoal.v1.HeartbeatAckH\x00\x12/\n\rstart_attempt\x18\x03 \x01(\x0b\x32\x16.shoal.v1.StartAttemptH\x00\x12-\n\x0ckill_attempt\x18\x04 \x01(\x0b\x32\x15.shoal.v1.KillAttemptH\x00\x12\'\n\tread_logs\x18\x05 \x01(\x0b\x32\x12.shoal.v1.ReadLogsH\x00\x12+\n\x0b\x63\x61ncel_logs\x18\x06 \x01(\x0b\x32\x14.shoal.v1.CancelLogsH\x00\x42\x06\n\x04\x62ody\"r\n\nRegistered\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12\x1d\n\x15heartbeat_interval_ms\x18\x03 \x01(\r\x12%\n\x05stale\x18\x04 \x03(\x0b\x32\x16.shoal.v1.AttemptToken\"\x1b\n\x0cHeartbeatAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"\x8e\x01\n\x0cStartAttempt\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.shoal.v1.AttemptToken\x12\x30\n\tcontainer\x18\x02 \x01(\x0b\x32\x1d.shoal.v1.ContainerProperties\x12%\n\x07timeout\x18\x03 \x01(\x0b\x32\x14.shoal.v1.JobTimeout\"]\n\x0bKillAttempt\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.shoal.v1.AttemptToken\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x17\n\x0fgrace_period_ms\x18\x03 \x01(\r\"_\n\x08ReadLogs\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x0e\n\x06\x66ollow\x18\x05 \x01(\x08\" \n\nCancelLogs\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x32R\n\x0c\x41gentGateway\x12\x42\n\x07\x43onnect\x12\x16.shoal.v1.AgentMessage\x1a\x1b.shoal.v1.ControllerMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14shoal/v1/agent.proto\x12\x08shoal.v1\x1a\x14shoal/v1/types.proto\"\xa9\x02\n\x0c\x41gentMessage\x12&\n\x08register\x18\x01 \x01(\x0b\x32\x12.shoal.v1.RegisterH\x00\x12(\n\theartbeat\x18\x02 \x01(\x0b\x32\x13.shoal.v1.HeartbeatH\x00\x12\x33\n\x0f\x61ttempt_started\x18\x03 \x01(\x0b\x32\x18.shoal.v1.AttemptStartedH\x00\x12\x35\n\x10\x61ttempt_finished\x18\x04 \x01(\x0b\x32\x19.shoal.v1.AttemptFinishedH\x00\x12%\n\x08log_data\x18\x05 \x01(\x0b\x32\x11.shoal.v1.LogDataH\x00\x12,\n\x0binterrupted\x18\x06 \x01(\x0b\x32\x15.shoal.v1.InterruptedH\x00\x42\x06\n\x04\x62ody\"u\n\x0bHeldAttempt\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.shoal.v1.AttemptToken\x12\x12\n\nstarted_at\x18\x02 \x01(\x03\x12+\n\x08\x66inished\x18\x03 \x01(\x0b\x32\x19.shoal.v1.AttemptFinished\"\xe1\x02\n\x08Register\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x1b\n\x13\x63ompute_environment\x18\x03 \x01(\t\x12\r\n\x05vcpus\x18\x04 \x01(\x01\x12\x12\n\nmemory_mib\x18\x05 \x01(\x04\x12\x0c\n\x04gpus\x18\x06 \x01(\r\x12.\n\x06labels\x18\x07 \x03(\x0b\x32\x1e.shoal.v1.Register.LabelsEntry\x12\x10\n\x08runtimes\x18\x08 \x03(\t\x12\x15\n\ragent_version\x18\t \x01(\t\x12\'\n\x08\x61ttempts\x18\n \x03(\x0b\x32\x15.shoal.v1.HeldAttempt\x12\x18\n\x10\x66\x65nce_timeout_ms\x18\x0b \x01(\r\x12\x19\n\x11\x61\x64vertise_address\x18P \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"A\n\tHeartbeat\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\'\n\x07running\x18\x02 \x03(\x0b\x32\x16.shoal.v1.AttemptToken\"K\n\x0e\x41ttemptStarted\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.shoal.v1.AttemptToken\x12\x12\n\nstarted_at\x18\x02 \x01(\x03\"\xad\x01\n\x0f\x41ttemptFinished\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.shoal.v1.AttemptToken\x12\x16\n\texit_code\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x15\n\rstatus_reason\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\nstarted_at\x18\x05 \x01(\x03\x12\x12\n\nstopped_at\x18\x06 \x01(\x03\x42\x0c\n\n_exit_code\"G\n\x07LogData\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0b\n\x03\x65of\x18\x03 \x01(\x08\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"\x1d\n\x0bInterrupted\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\xae\x02\n\x11\x43ontrollerMessage\x12*\n\nregistered\x18\x01 \x01(\x0b\x32\x14.shoal.v1.RegisteredH\x00\x12/\n\rheartbeat_ack\x18\x02 \x01(\x0b\x32\x16.shoal.v1.HeartbeatAckH\x00\x12/\n\rstart_attempt\x18\x03 \x01(\x0b\x32\x16.shoal.v1.StartAttemptH\x00\x12-\n\x0ckill_attempt\x18\x04 \x01(\x0b\x32\x15.shoal.v1.KillAttemptH\x00\x12\'\n\tread_logs\x18\x05 \x01(\x0b\x32\x12.shoal.v1.ReadLogsH\x00\x12+\n\x0b\x63\x61ncel_logs\x18\x06 \x01(\x0b\x32\x14.shoal.v1.CancelLogsH\x00\x42\x06\n\x04\x62ody\"r\n\nRegistered\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12\x1d\n\x15heartbeat_interval_ms\x18\x03 \x01(\r\x12%\n\x05stale\x18\x04 \x03(\x0b\x32\x16.shoal.v1.AttemptToken\"\x1b\n\x0cHeartbeatAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"\x8e\x01\n\x0cStartAttempt\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.shoal.v1.AttemptToken\x12\x30\n\tcontainer\x18\x02 \x01(\x0b\x32\x1d.shoal.v1.ContainerProperties\x12%\n\x07timeout\x18\x03 \x01(\x0b\x32\x14.shoal.v1.JobTimeout\"]\n\x0bKillAttempt\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.shoal.v1.AttemptToken\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x17\n\x0fgrace_period_ms\x18\x03 \x01(\r\"_\n\x08ReadLogs\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x0e\n\x06\x66ollow\x18\x05 \x01(\x08\" \n\nCancelLogs\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x32R\n\x0c\x41gentGateway\x12\x42\n\x07\x43onnect\x12\x16.shoal.v1.AgentMessage\x1a\x1b.shoal.v1.ControllerMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,33 +39,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HELDATTEMPT']._serialized_start=356
   _globals['_HELDATTEMPT']._serialized_end=473
   _globals['_REGISTER']._serialized_start=476
-  _globals['_REGISTER']._serialized_end=802
-  _globals['_REGISTER_LABELSENTRY']._serialized_start=757
-  _globals['_REGISTER_LABELSENTRY']._serialized_end=802
-  _globals['_HEARTBEAT']._serialized_start=804
-  _globals['_HEARTBEAT']._serialized_end=869
-  _globals['_ATTEMPTSTARTED']._serialized_start=871
-  _globals['_ATTEMPTSTARTED']._serialized_end=946
-  _globals['_ATTEMPTFINISHED']._serialized_start=949
-  _globals['_ATTEMPTFINISHED']._serialized_end=1122
-  _globals['_LOGDATA']._serialized_start=1124
-  _globals['_LOGDATA']._serialized_end=1195
-  _globals['_INTERRUPTED']._serialized_start=1197
-  _globals['_INTERRUPTED']._serialized_end=1226
-  _globals['_CONTROLLERMESSAGE']._serialized_start=1229
-  _globals['_CONTROLLERMESSAGE']._serialized_end=1531
-  _globals['_REGISTERED']._serialized_start=1533
-  _globals['_REGISTERED']._serialized_end=1647
-  _globals['_HEARTBEATACK']._serialized_start=1649
-  _globals['_HEARTBEATACK']._serialized_end=1676
-  _globals['_STARTATTEMPT']._serialized_start=1679
-  _globals['_STARTATTEMPT']._serialized_end=1821
-  _globals['_KILLATTEMPT']._serialized_start=1823
-  _globals['_KILLATTEMPT']._serialized_end=1916
-  _globals['_READLOGS']._serialized_start=1918
-  _globals['_READLOGS']._serialized_end=2013
-  _globals['_CANCELLOGS']._serialized_start=2015
-  _globals['_CANCELLOGS']._serialized_end=2047
-  _globals['_AGENTGATEWAY']._serialized_start=2049
-  _globals['_AGENTGATEWAY']._serialized_end=2131
+  _globals['_REGISTER']._serialized_end=829
+  _globals['_REGISTER_LABELSENTRY']._serialized_start=784
+  _globals['_REGISTER_LABELSENTRY']._serialized_end=829
+  _globals['_HEARTBEAT']._serialized_start=831
+  _globals['_HEARTBEAT']._serialized_end=896
+  _globals['_ATTEMPTSTARTED']._serialized_start=898
+  _globals['_ATTEMPTSTARTED']._serialized_end=973
+  _globals['_ATTEMPTFINISHED']._serialized_start=976
+  _globals['_ATTEMPTFINISHED']._serialized_end=1149
+  _globals['_LOGDATA']._serialized_start=1151
+  _globals['_LOGDATA']._serialized_end=1222
+  _globals['_INTERRUPTED']._serialized_start=1224
+  _globals['_INTERRUPTED']._serialized_end=1253
+  _globals['_CONTROLLERMESSAGE']._serialized_start=1256
+  _globals['_CONTROLLERMESSAGE']._serialized_end=1558
+  _globals['_REGISTERED']._serialized_start=1560
+  _globals['_REGISTERED']._serialized_end=1674
+  _globals['_HEARTBEATACK']._serialized_start=1676
+  _globals['_HEARTBEATACK']._serialized_end=1703
+  _globals['_STARTATTEMPT']._serialized_start=1706
+  _globals['_STARTATTEMPT']._serialized_end=1848
+  _globals['_KILLATTEMPT']._serialized_start=1850
+  _globals['_KILLATTEMPT']._serialized_end=1943
+  _globals['_READLOGS']._serialized_start=1945
+  _globals['_READLOGS']._serialized_end=2040
+  _globals['_CANCELLOGS']._serialized_start=2042
+  _globals['_CANCELLOGS']._serialized_end=2074
+  _globals['_AGENTGATEWAY']._serialized_start=2076
+  _globals['_AGENTGATEWAY']._serialized_end=2158
 # @@protoc_insertion_point(module_scope)

@@ -34,7 +34,7 @@ class HeldAttempt(_message.Message):
     def __init__(self, token: _Optional[_Union[_types_pb2.AttemptToken, _Mapping]] = ..., started_at: _Optional[int] = ..., finished: _Optional[_Union[AttemptFinished, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
-    __slots__ = ("node_id", "hostname", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "agent_version", "attempts", "fence_timeout_ms")
+    __slots__ = ("node_id", "hostname", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "agent_version", "attempts", "fence_timeout_ms", "advertise_address")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,7 @@ class Register(_message.Message):
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     FENCE_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     compute_environment: str
@@ -64,7 +65,8 @@ class Register(_message.Message):
     agent_version: str
     attempts: _containers.RepeatedCompositeFieldContainer[HeldAttempt]
     fence_timeout_ms: int
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., agent_version: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[HeldAttempt, _Mapping]]] = ..., fence_timeout_ms: _Optional[int] = ...) -> None: ...
+    advertise_address: str
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., agent_version: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[HeldAttempt, _Mapping]]] = ..., fence_timeout_ms: _Optional[int] = ..., advertise_address: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("seq", "running")
