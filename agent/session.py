@@ -358,6 +358,7 @@ class Session:
             runtimes=list(getattr(self.attempts.runtime, "names", (config.runtime,))),
             agent_version=agent_version(),
             fence_timeout_ms=int(config.fence_timeout * 1000),
+            advertise_address=config.advertise_address,
         )
         reported: set[Token] = set()
         for attempt in self.attempts.held():

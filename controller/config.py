@@ -26,6 +26,8 @@ class ControllerConfig:
     """An agent silent this long is lost and its attempts are failed over (D in DESIGN)."""
     reconnect_grace: float = 1.0
     """An agent whose stream broke (process died) is lost after this long unless it reconnects."""
+    gang_reserve_after: int = 3
+    """A multi-node job passed over by this many scheduling passes reserves its nodes (0 = never)."""
     kill_grace: float = 10.0
     """TerminateJob: seconds between SIGTERM and SIGKILL."""
     archive_after: float = 3600.0

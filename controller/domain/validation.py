@@ -647,6 +647,8 @@ def validate_register(reg: agent_pb2.Register) -> None:
         raise _fail("node_id", f"must be 1..128 letters, digits, '.', '_' or '-' (got {reg.node_id!r})")
     if not reg.hostname:
         raise _fail("hostname", "is required")
+    if len(reg.advertise_address) > 253 or any(c.isspace() for c in reg.advertise_address):
+        raise _fail("advertise_address", f"must be an address or host name (got {reg.advertise_address[:64]!r})")
     validate_name(reg.compute_environment, "compute_environment")
     if not math.isfinite(reg.vcpus) or not 0 < reg.vcpus <= 100_000:
         raise _fail("vcpus", f"must be > 0 and <= 100000 (got {reg.vcpus})")
