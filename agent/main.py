@@ -7,8 +7,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from agent.attempts import STATE_FILE
 from agent.address import route_address, validate_address
+from agent.attempts import STATE_FILE
 from agent.capacity import hostname, measure_host, offered_capacity
 from agent.config import (
     DEFAULT_ERROR_RETRY_SECONDS,

@@ -117,6 +117,7 @@ def attempt_json(a: types_pb2.AttemptDetail) -> dict[str, Any]:
         "startedAt": ms(a.started_at),
         "stoppedAt": ms(a.stopped_at),
         "interrupted": a.interrupted,
+        **({"mainNodeAddress": a.main_node_address} if a.main_node_address else {}),
     }
 
 
@@ -140,6 +141,7 @@ def job_json(job: types_pb2.Job) -> dict[str, Any]:
         "retryStrategy": retry_json(job.retry_strategy),
         "timeout": {"attemptDurationSeconds": job.timeout.attempt_duration_seconds},
         "arrayProperties": {"size": job.array_properties.size, "index": job.array_properties.index},
+        **nodes_json(job),
         "nodeId": job.node_id,
         "computeEnvironment": job.compute_environment,
         "parameters": dict(job.parameters),
@@ -256,6 +258,49 @@ def status_line(job: types_pb2.Job) -> str:
     return line
 
 
+def nodes_json(job: types_pb2.Job) -> dict[str, Any]:
+    """AWS's nodeProperties (a multi-node parent) and nodeDetails (one of its nodes, JOB#N)."""
+    result: dict[str, Any] = {}
+    props = job.node_properties
+    if props.num_nodes:
+        result["nodeProperties"] = {
+            "numNodes": props.num_nodes,
+            "mainNode": props.main_node,
+            "nodeRangeProperties": [
+                {"targetNodes": r.target_nodes, "container": container_json(r.container)}
+                for r in props.node_range_properties
+            ],
+        }
+    if job.HasField("node_details"):
+        d = job.node_details
+        result["nodeDetails"] = {
+            "nodeIndex": d.node_index,
+            "isMainNode": d.is_main_node,
+            "numNodes": d.num_nodes,
+            "mainNodeIndex": d.main_node_index,
+            "mainNodeAddress": d.main_node_address,
+        }
+    return result
+
+
+def node_fields(job: types_pb2.Job) -> list[tuple[str, str]]:
+    """`shoal describe` lines of a multi-node parent or node."""
+    props = job.node_properties
+    fields = []
+    if props.num_nodes:
+        ranges = "; ".join(
+            f"{r.target_nodes}: {command_line(r.container.command) if r.container.command else r.container.image}"
+            for r in props.node_range_properties
+        )
+        fields.append(("Nodes", f"{props.num_nodes} (main node {props.main_node}; {job.job_id}#0 .. #{props.num_nodes - 1})"))
+        fields.append(("Node ranges", ranges or "-"))
+    if job.HasField("node_details"):
+        d = job.node_details
+        main = "main node" if d.is_main_node else f"main node {d.main_node_index}"
+        fields.append(("Node index", f"{d.node_index} of {d.num_nodes} ({main} at {d.main_node_address or '-'})"))
+    return fields
+
+
 def job_detail(job: types_pb2.Job, now_ms: int | None = None) -> str:
     """A job as `shoal describe` shows it to a person: key/value lines, then its attempts."""
 
@@ -295,6 +340,7 @@ def job_detail(job: types_pb2.Job, now_ms: int | None = None) -> str:
         fields.append(("Depends on", ", ".join(deps)))
     if job.array_properties.size:
         fields.append(("Array size", str(job.array_properties.size)))
+    fields += node_fields(job)
     if job.node_id:
         fields.append(
             ("Node", job.node_id + (f" ({job.compute_environment})" if job.compute_environment else ""))
