@@ -218,7 +218,9 @@ class JobService:
     # ---- cancel / terminate ------------------------------------------------------------
 
     async def control(self, job_id: str, reason: str, action: int, *, owner: str | None = None) -> None:
-        """Request cancel/terminate; with `owner`, only of a job that principal submitted."""
+        """Request cancel/terminate; with `owner`, only of a job that principal submitted.
+        A node `<id>#N` of a multi-node job is cancelled or terminated with its whole job."""
+        job_id = multinode.parent_of(job_id) or job_id
         job = await self._find(job_id)
         if owner is not None and job.tags.get(V.OWNER_TAG, "") != owner:
             raise errors.PermissionDenied(
