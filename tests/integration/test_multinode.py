@@ -107,6 +107,28 @@ def test_three_nodes_meet_at_the_main_node_and_the_job_succeeds(cluster_factory,
     assert f"reached the main node at 127.0.0.1:{port}" in shoal(cluster, "logs", f"{job_id}#2").stdout
     assert "Nodes:" in shoal(cluster, "describe", job_id).stdout
 
+    # A gang larger than the cluster waits, and `why` says how many nodes of its shape exist.
+    too_big = shoal(cluster, "submit", "--num-nodes", "4", "--vcpus", "1", "--", "true").stdout.strip()
+    why = eventually(lambda: (out := shoal(cluster, "why", too_big).stdout) and "multi-node" in out and out,
+                     what="a reason for the 4-node job")  # fmt: skip
+    assert "needs 4 node(s) with 1 vCPU, 256 MiB, on distinct nodes" in why
+    assert "3 of the 3 node(s) large enough have 1 vCPU, 256 MiB free" in why and "Never fits" in why
+    assert shoal(cluster, "cancel", too_big).returncode == 0
+
+    # Terminating a running multi-node job stops every node; it ends FAILED with the reason.
+    (tmp_path / "held").mkdir()
+    held = shoal(cluster, "submit", "--num-nodes", "2", "--", sys.executable, RENDEZVOUS, str(free_port()),
+                 str(tmp_path / "held"), "--hold").stdout.strip()  # fmt: skip
+    eventually(lambda: (tmp_path / "held" / "a1-arrived").exists() and len(pids_of(tmp_path / "held", 1)) == 2,
+               what="both nodes running")  # fmt: skip
+    procs = pids_of(tmp_path / "held", 1)
+    assert shoal(cluster, "terminate", f"{held}#1", "--reason", "enough").returncode == 0
+    with Client(cluster.address, timeout=30) as client:
+        final = client.wait([held], timeout=60)[held]
+        assert final.status == S.JOB_STATUS_FAILED and final.status_reason == "enough"
+        assert all(n.status in (S.JOB_STATUS_FAILED, S.JOB_STATUS_SUCCEEDED) for n in client.describe_nodes(held))
+    assert alive(procs) == []
+
 
 def test_losing_a_node_host_retries_the_whole_job_and_stops_every_old_node_first(
     cluster_factory, tmp_path: Path  # noqa: ANN001
