@@ -12,11 +12,11 @@ Rules:
   leader counts the passes that did (`Plan.passed_over` -> `Snapshot.gang_passes`). Once that
   count reaches `Snapshot.gang_reserve_after`, the gang *reserves* nodes in every pass in which
   it still does not fit: in the first environment that has enough nodes large enough, for each
-  of its nodes the unreserved eligible node with the most free capacity (ties by node id).
-  Reserved nodes take no job that comes after the gang in the pass (later jobs of its queue,
-  queues of lower priority). They only gain free capacity as their work ends, so the gang
-  starts as soon as the work running on those nodes when it reserved them (plus any work that
-  jobs ahead of it place there) has ended.
+  of its nodes the unreserved eligible node with the most free capacity (ties by node id). A
+  reserved node that has the gang's share free holds that share; one that does not is closed
+  to every job after the gang in the pass (later jobs of its queue, queues of lower priority).
+  Reserved nodes thus only gain free capacity as their work ends, so the gang starts as soon as
+  the work running on them (plus any that jobs ahead of it place there) has ended.
 
 Pure and deterministic, like the rest of the scheduler.
 """
