@@ -170,18 +170,16 @@ def explain(needs: Sequence[NodeRequest], envs: Sequence[str], eligible: Eligibl
         key = (_shape(need), need.runtime)
         groups[key] = groups.get(key, 0) + 1
     parts = []
-    can_ever = False
     for env in envs:
         env_parts = []
-        env_ever = True
-        for (shape, runtime), count in groups.items():
+        for (shape, runtime), _count in groups.items():
             nodes = eligible(env, runtime)
             free = sum(1 for n in nodes if _fits_free(n, shape))
             large = sum(1 for n in nodes if _fits_capacity(n, shape))
-            env_ever = env_ever and large >= count
             env_parts.append(f"{free} of the {large} node(s) large enough have {describe(*shape)} free")
-        can_ever = can_ever or env_ever
         parts.append(f"in {env}: " + "; ".join(env_parts))
+    # Could it fit on an idle environment? The same choice a reservation makes, by capacity.
+    can_ever = any(_choose(needs, env, eligible, reserve=True) is not None for env in envs)
     wanted = ", ".join(
         f"{count} node(s) with {describe(*shape)}" + (f" ({runtime})" if runtime else "")
         for (shape, runtime), count in groups.items()

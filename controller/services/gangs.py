@@ -198,7 +198,8 @@ class GangRunner:
             return f"Stopped: the job's attempt was interrupted ({out.status_reason})"
         return f"{M.REASON_MAIN_EXITED} (node {out.node_index})"
 
-    def explain_active(self, p: _Pass | None, parent: types_pb2.Job) -> str:
+    def explain_active(self, parent: types_pb2.Job) -> str:
+        """`shoal why` of a running multi-node job: where each of its active nodes is."""
         leader = self.leader
         nodes = []
         for i in range(parent.node_properties.num_nodes):

@@ -589,7 +589,7 @@ class LeaderLoop:
             tail = f": {job.status_reason}" if job.status_reason else ""
             return [f"Job {status}{tail}; it will not run again"]
         if job.status in J.ACTIVE and M.is_parent(job):
-            return [self.gangs.explain_active(None, job)]
+            return [self.gangs.explain_active(job)]
         if job.status in J.ACTIVE:
             return [
                 f"Job is {status} on node {job.node_id} (attempt {job.current.attempt}); it is not waiting"

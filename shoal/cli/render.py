@@ -215,7 +215,9 @@ def job_definition_json(d: types_pb2.JobDefinition) -> dict[str, Any]:
         "jobDefinitionName": d.job_definition_name,
         "revision": d.revision,
         "status": d.status,
+        "type": "multinode" if d.node_properties.num_nodes else "container",
         "containerProperties": container_json(d.container_properties),
+        **nodes_json(d),
         "retryStrategy": retry_json(d.retry_strategy),
         "timeout": {"attemptDurationSeconds": d.timeout.attempt_duration_seconds},
         "parameters": dict(d.parameters),
@@ -258,8 +260,8 @@ def status_line(job: types_pb2.Job) -> str:
     return line
 
 
-def nodes_json(job: types_pb2.Job) -> dict[str, Any]:
-    """AWS's nodeProperties (a multi-node parent) and nodeDetails (one of its nodes, JOB#N)."""
+def nodes_json(job: types_pb2.Job | types_pb2.JobDefinition) -> dict[str, Any]:
+    """AWS's nodeProperties (a multi-node job or definition) and nodeDetails (a node, JOB#N)."""
     result: dict[str, Any] = {}
     props = job.node_properties
     if props.num_nodes:
@@ -271,7 +273,7 @@ def nodes_json(job: types_pb2.Job) -> dict[str, Any]:
                 for r in props.node_range_properties
             ],
         }
-    if job.HasField("node_details"):
+    if isinstance(job, types_pb2.Job) and job.HasField("node_details"):
         d = job.node_details
         result["nodeDetails"] = {
             "nodeIndex": d.node_index,

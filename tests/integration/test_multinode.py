@@ -199,3 +199,37 @@ def test_bad_node_properties_are_refused_with_the_field_and_nothing_is_written(c
         assert client.describe_job_definitions("gap") == []
     refused = shoal(cluster, "submit", "--num-nodes", "2", "--main-node", "5", "--", "true")
     assert refused.returncode == 2 and refused.stderr.startswith("shoal: --main-node")
+
+
+def test_a_multinode_definition_from_a_file_resolves_per_node_containers(cluster: LocalCluster, tmp_path: Path) -> None:
+    path = tmp_path / "allreduce.yaml"
+    path.write_text(
+        "jobDefinitionName: allreduce\n"
+        "type: multinode\n"
+        "nodeProperties:\n"
+        "  numNodes: 2\n"
+        "  nodeRangeProperties:\n"
+        "    - {targetNodes: '0', container: {command: [coordinator], vcpus: 1}}\n"
+        "    - {targetNodes: '1:', container: {command: [worker, Ref::size], vcpus: 2, memory: 512}}\n"
+        "parameters: {size: small}\n"
+    )
+    assert shoal(cluster, "defs", "register", "--file", str(path)).returncode == 0
+    listed = json.loads(shoal(cluster, "defs", "list", "--output", "json").stdout)["jobDefinitions"]
+    assert [d["type"] for d in listed if d["jobDefinitionName"] == "allreduce"] == ["multinode"]
+    # --num-nodes 3 on a 2-agent cluster: resolved and stored, then it waits (it cannot fit).
+    submitted = shoal(cluster, "submit", "--definition", "allreduce", "--num-nodes", "3", "--main-node", "2",
+                      "--env", "K=v", "-p", "size=big", "--output", "json")  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = json.loads(submitted.stdout)["jobId"]
+    with Client(cluster.address, timeout=30) as client:
+        job = client.describe_job(job_id)
+        ranges = job.node_properties.node_range_properties
+        assert job.node_properties.num_nodes == 3 and job.node_properties.main_node == 2
+        assert [list(r.container.command) for r in ranges] == [["coordinator"], ["worker", "big"]]
+        assert all(r.container.environment[0].name == "K" for r in ranges)
+        assert list(job.container.command) == ["worker", "big"]  # the parent shows its main node's
+        eventually(lambda: "Never fits" in " ".join(client.explain_job(job_id).reasons),
+                   what=f"a reason, not {list(client.explain_job(job_id).reasons)}")
+        assert client.describe_nodes(job_id) == []  # nodes exist once it is first placed
+        client.cancel_job(job_id, "not now")
+        assert client.wait([job_id], timeout=30)[job_id].status == S.JOB_STATUS_FAILED

@@ -211,3 +211,11 @@ def test_with_reservations_a_gang_starts_once_the_work_on_its_nodes_has_ended():
     assert placed_at is not None
     # 3 passes over it, then its reserved nodes drain: the small jobs there run at most 3 passes.
     assert placed_at <= 3 + 3
+
+
+def test_never_fits_counts_distinct_nodes_across_node_shapes():
+    # Each shape alone has 2 nodes large enough, but the gang needs 3 distinct ones.
+    snap = snapshot(nodes=nodes(2, cpus=2, memory="4Gi"), jobs=[gang("g", 3, shapes=[(1, 256), (2, 512), (2, 512)])])
+    reason = plan_of(snap).waiting["g"]
+    assert reason.startswith("Never fits as configured: multi-node job needs 1 node(s) with 1 vCPU, 256 MiB, "
+                             "2 node(s) with 2 vCPUs, 512 MiB, on distinct nodes")  # fmt: skip
