@@ -185,6 +185,9 @@ class GangRunner:
             for i in range(parent.node_properties.num_nodes):
                 self._killed.pop((M.child_id(pid, i), parent.current.attempt), None)
             finished = M.finish_parent(parent, now_ms=now)
+            main = leader._job(p, M.child_id(pid, parent.node_properties.main_node))
+            if main is not None:
+                finished.attempts[-1].main_node_address = main.node_details.main_node_address
             leader._set(p, finished)
             logger.info("gang.attempt_ended", job_id=pid, attempt=parent.current.attempt,
                         status=J.status_name(finished.status), reason=finished.status_reason)  # fmt: skip

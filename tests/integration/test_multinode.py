@@ -98,6 +98,7 @@ def test_three_nodes_meet_at_the_main_node_and_the_job_succeeds(cluster_factory,
         # The parent's status, exit code and times come from the main node.
         assert final.attempts[-1].exit_code == 0 and final.attempts[-1].node_id == nodes[1].attempts[-1].node_id
         assert final.node_properties.num_nodes == 3 and final.node_properties.main_node == 1
+        assert final.attempts[-1].main_node_address == "127.0.0.1"
 
     described = json.loads(shoal(cluster, "describe", f"{job_id}#1", "--output", "json").stdout)["jobs"][0]
     assert described["nodeDetails"]["nodeIndex"] == 1 and described["nodeDetails"]["isMainNode"]
