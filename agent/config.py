@@ -73,3 +73,7 @@ class AgentConfig:
     error_retry: float = DEFAULT_ERROR_RETRY_SECONDS
     """Seconds between registrations refused with a non-retryable error (e.g. the compute
     environment does not exist yet)."""
+    advertise_address: str = ""
+    """Address other hosts reach this one at (`--advertise-address`; default: this host's
+    address on the route to the first controller). Multi-node jobs whose main node runs here
+    give it to their other nodes as SHOAL_MAIN_NODE_ADDR."""

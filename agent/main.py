@@ -7,6 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from agent.address import route_address, validate_address
 from agent.attempts import STATE_FILE
 from agent.capacity import hostname, measure_host, offered_capacity
 from agent.config import (
@@ -52,6 +53,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         metavar="HOST:PORT[,HOST:PORT...]",
         help="controller addresses, tried in turn; followers redirect the agent to the leader",
     )
+    parser.add_argument("--advertise-address", default=None, metavar="ADDRESS",
+                        help="address the other nodes of a multi-node job reach this host at, given to "
+                             "them as SHOAL_MAIN_NODE_ADDR when this host runs the main node (default: "
+                             "this host's address on the route to the first --controller)")
     parser.add_argument("--compute-env", default="default", metavar="NAME",
                         help="compute environment to join; it must exist (default: %(default)s)")
     parser.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES),
@@ -182,8 +187,18 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
     state_dir: Path = (args.state_dir or default_state_dir()).expanduser().absolute()
     state_dir.mkdir(parents=True, exist_ok=True)
     node_id = args.node_id or load_or_create_node_id(state_dir, host)
+    controllers = parse_controllers(args.controller)
+    try:
+        advertise = (
+            validate_address(args.advertise_address)
+            if args.advertise_address is not None
+            else route_address(controllers[0])
+        )
+    except ValueError as err:
+        raise InvalidArgument(str(err)) from None
     return AgentConfig(
-        controllers=parse_controllers(args.controller),
+        controllers=controllers,
+        advertise_address=advertise,
         node_id=node_id,
         hostname=host,
         state_dir=state_dir,

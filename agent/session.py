@@ -413,6 +413,7 @@ class Session:
             fence_timeout_ms=int(config.fence_timeout * 1000),
             fence_window_ms=int(config.fence_window * 1000),
             fence_kill_grace_ms=int(config.fence_kill_grace * 1000),
+            advertise_address=config.advertise_address,
         )
         reported: set[Token] = set()
         for attempt in self.attempts.held():

@@ -30,6 +30,8 @@ class ControllerConfig:
     fence_margin: float = 0.5
     """Added to an agent's fence window + fence kill grace (from its Register) before a broken
     stream's attempts are failed over: covers the fence's and the controller's wake-up delays."""
+    gang_reserve_after: int = 3
+    """A multi-node job passed over by this many scheduling passes reserves its nodes (0 = never)."""
     kill_grace: float = 10.0
     """TerminateJob: seconds between SIGTERM and SIGKILL."""
     archive_after: float = 3600.0

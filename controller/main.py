@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent-lost-timeout", type=float, default=10.0, metavar="SECONDS", help="a silent agent is declared lost after this long (default %(default)s)")
     p.add_argument("--reconnect-grace", type=float, default=1.0, metavar="SECONDS", help="an agent whose stream broke is lost after this long unless it reconnects (default %(default)s)")
     p.add_argument("--fence-margin", type=float, default=0.5, metavar="SECONDS", help="a broken-stream agent's jobs are requeued after its fence window + fence kill grace (it reports them) + this margin, so its host's fence has stopped them first (default %(default)s)")
+    p.add_argument("--gang-reserve-after", type=int, default=3, metavar="PASSES", help="a multi-node job that waited while jobs behind it started in this many scheduling passes reserves the nodes it needs (0 = never; default %(default)s)")
     p.add_argument("--kill-grace", type=float, default=10.0, metavar="SECONDS", help="TerminateJob: SIGTERM-to-SIGKILL grace (default %(default)s)")
     p.add_argument("--max-txn-ops", type=int, default=128, help="etcd's --max-txn-ops (default %(default)s)")
     p.add_argument("--archive-after", type=float, default=3600.0, metavar="SECONDS", help="move finished jobs out of the hot keyspace into history this long after they end (default %(default)s)")
@@ -91,6 +92,7 @@ def config_from_args(ns: argparse.Namespace) -> ControllerConfig:
         agent_lost_timeout=ns.agent_lost_timeout,
         reconnect_grace=ns.reconnect_grace,
         fence_margin=ns.fence_margin,
+        gang_reserve_after=ns.gang_reserve_after,
         kill_grace=ns.kill_grace,
         max_txn_ops=ns.max_txn_ops,
         archive_after=ns.archive_after,

@@ -396,6 +396,9 @@ class Client:
         gpus: int | None = None,
         share_identifier: str = "",
         scheduling_priority: int | None = None,
+        num_nodes: int = 0,
+        main_node: int = 0,
+        node_properties: types_pb2.NodeProperties | None = None,
     ) -> batch_pb2.SubmitJobResponse:
         """Submit one job; returns its id and name once it is durably stored.
 
@@ -406,6 +409,9 @@ class Client:
         a JobTimeout or the attempt duration in seconds; `depends_on` job ids or JobDependency.
         On a fair-share queue `share_identifier` is required and `scheduling_priority`
         (0-9999, higher first within the share) overrides the definition's.
+        `num_nodes` (with `main_node`) makes it a multi-node parallel job whose every node runs
+        the command (or changes a multi-node definition's count); `node_properties` gives node
+        ranges with containers of their own. Its nodes are the jobs `<id>#0` .. (`describe_nodes`).
 
         Never retried on another replica unless the connection was refused: a submission that
         may have been stored is not sent twice.
@@ -433,6 +439,9 @@ class Client:
                 gpus=gpus,
                 share_identifier=share_identifier,
                 scheduling_priority=scheduling_priority,
+                num_nodes=num_nodes,
+                main_node=main_node,
+                node_properties=node_properties,
             )
         return self._unary("SubmitJob", request, idempotent=False)
 
@@ -456,6 +465,13 @@ class Client:
             request = batch_pb2.DescribeJobsRequest(job_ids=ids[start : start + 100])
             jobs.extend(self._unary("DescribeJobs", request, idempotent=True).jobs)
         return jobs
+
+    def describe_nodes(self, job_id: str) -> list[types_pb2.Job]:
+        """The node jobs `<id>#0` .. `<id>#N-1` of a multi-node job that exist (they are created
+        when the job is first placed), in node order; [] for any other job."""
+        job = self.describe_job(job_id)
+        count = job.node_properties.num_nodes
+        return self.describe_jobs([f"{job_id}#{i}" for i in range(count)]) if count else []
 
     def describe_job(self, job_id: str) -> types_pb2.Job:
         """The full record of one job; raises NotFound if there is no such job."""
@@ -623,12 +639,15 @@ class Client:
         secret_environment: Iterable[str] = (),
         gpus: int = 0,
         scheduling_priority: int = 0,
+        node_properties: types_pb2.NodeProperties | None = None,
     ) -> batch_pb2.RegisterJobDefinitionResponse:
         """Register a new revision of a job definition; returns its name and revision.
 
         Pass a ready RegisterJobDefinitionRequest (e.g. from `shoal.jobdef.load_file`), or a
         name and keyword arguments. `secret_environment` names environment variables whose
-        values describe calls show as **** (jobs still get the real values).
+        values describe calls show as **** (jobs still get the real values). `node_properties`
+        makes it a multi-node definition (its ranges carry the containers: leave `command` etc.
+        empty).
         """
         if isinstance(job_definition_name, batch_pb2.RegisterJobDefinitionRequest):
             request = job_definition_name
@@ -651,6 +670,9 @@ class Client:
             secret = list(dict.fromkeys(secret_environment))
             if secret:
                 request.tags[SECRET_ENV_TAG] = ",".join(secret)
+            if node_properties is not None:
+                request.ClearField("container_properties")
+                request.node_properties.CopyFrom(node_properties)
         return self._unary("RegisterJobDefinition", request, idempotent=False)
 
     def describe_job_definitions(self, name: str = "", status: str = "") -> list[types_pb2.JobDefinition]:
@@ -910,6 +932,9 @@ def build_submit_request(
     gpus: int | None = None,
     share_identifier: str = "",
     scheduling_priority: int | None = None,
+    num_nodes: int = 0,
+    main_node: int = 0,
+    node_properties: types_pb2.NodeProperties | None = None,
 ) -> batch_pb2.SubmitJobRequest:
     """The SubmitJobRequest `Client.submit_job` sends for these arguments (for `submit_jobs`)."""
     overrides = batch_pb2.ContainerOverrides(
@@ -946,4 +971,11 @@ def build_submit_request(
     job_timeout = _as_timeout(timeout)
     if job_timeout is not None:
         request.timeout.CopyFrom(job_timeout)
+    if node_properties is not None:
+        request.node_properties.CopyFrom(node_properties)
+    if num_nodes:
+        request.node_properties.num_nodes = num_nodes
+        request.node_properties.main_node = main_node
+    elif main_node:
+        request.node_properties.main_node = main_node  # refused by the server without num_nodes
     return request

@@ -274,26 +274,34 @@ def finish_attempt(
 
 
 def attempt_environment(
-    job: types_pb2.Job, *, node_hostname: str
+    job: types_pb2.Job, *, node_hostname: str, node: Mapping[str, str] | None = None
 ) -> list[types_pb2.KeyValue]:
-    """The job's environment plus the SHOAL_* variables and their AWS_BATCH_* twins."""
+    """The job's environment plus the SHOAL_* variables and their AWS_BATCH_* twins.
+
+    `node` describes a node of a multi-node job (`multinode.node_environment`); a single-node
+    job is node 0 of 1 and its own main node, at `node_hostname`.
+    """
     attempt = str(job.current.attempt)
     array_index = str(job.array_properties.index) if job.array_properties.size == 0 and ":" in job.job_id else ""
+    if node is None:
+        node = {"node_index": "0", "num_nodes": "1", "main_node_index": "0", "main_node_address": node_hostname}
     injected = {
         "SHOAL_JOB_ID": job.job_id,
         "SHOAL_JOB_ATTEMPT": attempt,
         "SHOAL_JOB_QUEUE": job.job_queue,
         "SHOAL_CE_NAME": job.compute_environment,
-        "SHOAL_NODE_INDEX": "0",
-        "SHOAL_NUM_NODES": "1",
-        "SHOAL_MAIN_NODE_ADDR": node_hostname,
+        "SHOAL_NODE_INDEX": node["node_index"],
+        "SHOAL_NUM_NODES": node["num_nodes"],
+        "SHOAL_MAIN_NODE_INDEX": node["main_node_index"],
+        "SHOAL_MAIN_NODE_ADDR": node["main_node_address"],
         "AWS_BATCH_JOB_ID": job.job_id,
         "AWS_BATCH_JOB_ATTEMPT": attempt,
         "AWS_BATCH_JQ_NAME": job.job_queue,
         "AWS_BATCH_CE_NAME": job.compute_environment,
-        "AWS_BATCH_JOB_NODE_INDEX": "0",
-        "AWS_BATCH_JOB_NUM_NODES": "1",
-        "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": node_hostname,
+        "AWS_BATCH_JOB_NODE_INDEX": node["node_index"],
+        "AWS_BATCH_JOB_NUM_NODES": node["num_nodes"],
+        "AWS_BATCH_JOB_MAIN_NODE_INDEX": node["main_node_index"],
+        "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": node["main_node_address"],
     }
     if array_index:
         injected["SHOAL_JOB_ARRAY_INDEX"] = array_index

@@ -43,9 +43,10 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Container, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import attrgetter
 
+from controller.scheduler import gang as G
 from controller.scheduler.fairshare import FairOrder
 from controller.scheduler.snapshot import JobView, Lane, NodeView, Snapshot, describe, shape_of
 
@@ -80,6 +81,12 @@ class Plan:
     """In the order they were decided (queue priority, then FIFO)."""
     waiting: Waiting
     """job_id -> why it waits, in words a user can act on (a read-only mapping)."""
+    gangs: list[G.GangPlacement] = field(default_factory=list)
+    """Multi-node jobs placed, each on distinct nodes (see `controller.scheduler.gang`)."""
+    passed_over: frozenset[str] = frozenset()
+    """Multi-node jobs that waited in this pass while jobs behind them were placed."""
+    reservations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Multi-node job id -> the nodes it reserved in this pass."""
 
 
 def place(snapshot: Snapshot, *, early_stop: bool = True) -> Plan:
@@ -437,6 +444,9 @@ class _Pass:
         self._indexes: dict[tuple[str, str], _FreeIndex] = {}
         self._targets: dict[tuple[tuple[str, ...], str], _Target | str] = {}
         self.placed: set[str] = set()
+        self.gangs: list[G.GangPlacement] = []
+        self._gang_marks: list[tuple[str, int]] = []  # (waiting gang, decisions made before it)
+        self.reservations: dict[str, tuple[str, ...]] = {}
 
     def run(self) -> Plan:
         lanes = self.snapshot.lanes
@@ -456,7 +466,36 @@ class _Pass:
         waiting = self.waiting
         for placement in self.placements:
             waiting.pop(placement.job_id, None)
-        return Plan(self.placements, Waiting(waiting, self.tails))
+        decided = len(self.placements) + len(self.gangs)
+        passed_over = frozenset(jid for jid, mark in self._gang_marks if decided > mark)
+        return Plan(
+            self.placements, Waiting(waiting, self.tails), self.gangs, passed_over, self.reservations
+        )
+
+    def _place_gang(self, job: JobView, envs: tuple[str, ...]) -> None:
+        """A multi-node job: all its nodes now, or a reason (and maybe a reservation)."""
+        if job.job_id in self.placed:
+            return  # listed twice
+        snapshot = self.snapshot
+
+        def eligible(env: str, runtime: str) -> list[_Node]:
+            return [n for n in self.nodes_by_env.get(env, ()) if offers(n.runtimes, runtime)]
+
+        decision = G.place_gang(
+            job,
+            envs,
+            eligible,
+            passes_waited=snapshot.gang_passes.get(job.job_id, 0),
+            reserve_after=snapshot.gang_reserve_after,
+        )
+        if decision.placement is not None:
+            self.placed.add(job.job_id)
+            self.gangs.append(decision.placement)
+            return
+        self.waiting[job.job_id] = decision.reason
+        self._gang_marks.append((job.job_id, len(self.placements) + len(self.gangs)))
+        if decision.reserved:
+            self.reservations[job.job_id] = decision.reserved
 
     def _all_wait(self, lane: Lane, reason: str) -> None:
         if lane.jobs:
@@ -537,9 +576,13 @@ class _Pass:
         targets: dict[str, _Target | str] = {}
         # Shapes of this queue that might still fit somewhere; when none is left, stop.
         open_shapes: set[tuple] | None = None
+        open_gangs: set[str] = set()  # multi-node jobs of this queue not looked at yet
         if self.early_stop:
             open_shapes = set()
             for shape_key in lane.shapes:
+                if G.is_gang_shape(shape_key):
+                    open_gangs.add(G.gang_job_id(shape_key))
+                    continue
                 runtime = shape_key[0]
                 target = targets.get(runtime)
                 if target is None:
@@ -553,10 +596,15 @@ class _Pass:
         failed = reasons = None
         ahead = 0  # jobs of this queue ahead of the current one, waiting for capacity
         for i, job in enumerate(jobs if order is None else order):
-            if open_shapes is not None and not open_shapes:
+            if open_shapes is not None and not open_shapes and not open_gangs:
                 self._leave_tail(name, lane, i, ahead, targets, envs, order)
                 return
             job_id = job.job_id
+            if job.gang:
+                open_gangs.discard(job_id)
+                if job_id not in skip:
+                    self._place_gang(job, envs)
+                continue
             if job_id in skip:
                 continue
             if job.runtime != runtime:
@@ -631,6 +679,8 @@ class _Pass:
             return
         reason_of: dict[tuple, tuple[str, bool] | str] = {}
         for shape_key in set(lane.shapes):
+            if G.is_gang_shape(shape_key):
+                continue  # a queue is only left once its multi-node jobs were looked at
             target = targets.get(shape_key[0])
             if target is None:
                 target = targets[shape_key[0]] = self._target(envs, shape_key[0])

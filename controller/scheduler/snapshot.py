@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Container, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shoal.errors import InvalidArgument
@@ -127,6 +127,22 @@ class JobView:
     """shareIdentifier (fair-share queues only)."""
     priority: int = 0
     """schedulingPriority: higher first within its share (fair-share queues only)."""
+    gang: tuple[NodeRequest, ...] = ()
+    """A multi-node job: what each of its nodes needs, by node index (all placed together, on
+    distinct nodes, or none). Empty for an ordinary job (then `request` and `runtime` apply)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRequest:
+    """What one node of a multi-node job needs."""
+
+    request: Resources
+    runtime: str = ""
+
+
+GANG_SHAPE = "\x00gang "
+"""Shape keys of multi-node jobs start with this: one key per job (`shape_of`), because a gang
+fits or not as a whole, never by one size."""
 
 
 ShapeKey = tuple[str, int, int, int]
@@ -134,6 +150,8 @@ ShapeKey = tuple[str, int, int, int]
 
 
 def shape_of(job: JobView) -> ShapeKey:
+    if job.gang:
+        return (GANG_SHAPE + job.job_id, 0, 0, 0)
     r = job.request
     return (job.runtime, r.milli_vcpus, r.memory_mib, r.gpus)
 
@@ -158,3 +176,8 @@ class Snapshot:
     """Runnable jobs in any order (grouped and sorted by the pass), unless `lanes` is given."""
     lanes: Mapping[str, Lane] | None = None
     """Queue name -> its runnable jobs already in order: what the leader passes (no sort)."""
+    gang_passes: Mapping[str, int] = field(default_factory=dict)
+    """Multi-node job id -> how many earlier passes placed jobs behind it while it waited
+    (`Plan.passed_over`, counted by the leader)."""
+    gang_reserve_after: int = 3
+    """A multi-node job passed over this many times reserves the nodes it needs (0 = never)."""

@@ -264,6 +264,8 @@ class CatalogService:
             )
             definition.parameters.update(req.parameters)
             definition.tags.update(req.tags)
+            if req.HasField("node_properties"):
+                definition.node_properties.CopyFrom(req.node_properties)
             key = self.keys.definition(name, latest + 1)
             result = await self.client.txn(
                 [Compare.create_revision(key, "==", 0)], [Op.put(key, definition.SerializeToString())]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from controller.api import limits
 from controller.domain import jobs as J
+from controller.domain import multinode
 from controller.domain import policies as P
 from controller.domain import validation as V
 from controller.services.history import HistoryStore
@@ -206,12 +207,24 @@ class JobService:
         if secret:  # values hidden from describe calls and logs (controller/api/auth.py)
             job.tags[V.SECRET_ENV_TAG] = ",".join(sorted(secret))
         job.parameters.update(parameters)
+        nodes = V.resolve_node_properties(req, definition, field.rstrip("."))
+        if nodes is not None:
+            for rng in nodes.node_range_properties:
+                if parameters:
+                    substituted = [substitute_parameters(arg, parameters) for arg in rng.container.command]
+                    del rng.container.command[:]
+                    rng.container.command.extend(substituted)
+            job.node_properties.CopyFrom(nodes)
+            # The parent shows (and is sized by) its main node's container.
+            job.container.CopyFrom(multinode.node_containers(nodes)[nodes.main_node])
         return job
 
     # ---- cancel / terminate ------------------------------------------------------------
 
     async def control(self, job_id: str, reason: str, action: int, *, owner: str | None = None) -> None:
-        """Request cancel/terminate; with `owner`, only of a job that principal submitted."""
+        """Request cancel/terminate; with `owner`, only of a job that principal submitted.
+        A node `<id>#N` of a multi-node job is cancelled or terminated with its whole job."""
+        job_id = multinode.parent_of(job_id) or job_id
         job = await self._find(job_id)
         if owner is not None and job.tags.get(V.OWNER_TAG, "") != owner:
             raise errors.PermissionDenied(
@@ -355,4 +368,8 @@ def summary(job: types_pb2.Job) -> batch_pb2.JobSummary:
     )
     if job.attempts and job.attempts[-1].HasField("exit_code"):
         s.exit_code = job.attempts[-1].exit_code
+    if job.node_properties.num_nodes:
+        s.num_nodes = job.node_properties.num_nodes
+    if job.HasField("node_details"):
+        s.node_index = job.node_details.node_index
     return s

@@ -167,6 +167,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="run at most K children of the array at once (like Slurm's --array=...%%K)",
     )
     p.add_argument(
+        "--num-nodes",
+        type=positive_int,
+        metavar="N",
+        help="a multi-node parallel job: N nodes (1-128) on distinct hosts, all started together "
+        "(main node first); each runs the command with SHOAL_NODE_INDEX, SHOAL_NUM_NODES, "
+        "SHOAL_MAIN_NODE_INDEX and SHOAL_MAIN_NODE_ADDR (and the AWS_BATCH_JOB_* twins); node i is "
+        "the job JOB#i (shoal describe / logs JOB#1). With a multi-node --definition: overrides its count",
+    )
+    p.add_argument(
+        "--main-node",
+        type=int,
+        metavar="I",
+        help="index of the main node (default 0): it starts first, and its exit ends the job and decides its status",
+    )
+    p.add_argument(
         "--depends-on",
         action="append",
         default=[],
@@ -311,6 +326,12 @@ def run_submit(args: argparse.Namespace) -> int:
         )
     if args.retry_attempts is not None and not 1 <= args.retry_attempts <= 10:
         raise UsageError(f"--retry-attempts must be between 1 and 10, got {args.retry_attempts}")
+    if args.main_node is not None and args.num_nodes is None:
+        raise UsageError("--main-node needs --num-nodes")
+    if args.num_nodes is not None and args.array_size is not None:
+        raise UsageError("--num-nodes and --array-size cannot be combined (a multi-node job is not an array)")
+    if args.main_node is not None and not 0 <= args.main_node < args.num_nodes:
+        raise UsageError(f"--main-node must be 0..{args.num_nodes - 1} (a node index), got {args.main_node}")
 
     request = build_submit_request(
         args.name or derive_job_name(args.command, args.definition),
@@ -328,6 +349,8 @@ def run_submit(args: argparse.Namespace) -> int:
         gpus=args.gpus,
         share_identifier=args.share_identifier,
         scheduling_priority=args.scheduling_priority,
+        num_nodes=args.num_nodes or 0,
+        main_node=args.main_node or 0,
     )
     if args.array_parallelism:
         request.array_properties.parallelism = args.array_parallelism

@@ -118,6 +118,7 @@ def attempt_json(a: types_pb2.AttemptDetail) -> dict[str, Any]:
         "stoppedAt": ms(a.stopped_at),
         "interrupted": a.interrupted,
         "gpuIds": list(a.gpu_ids),
+        **({"mainNodeAddress": a.main_node_address} if a.main_node_address else {}),
     }
 
 
@@ -141,6 +142,7 @@ def job_json(job: types_pb2.Job) -> dict[str, Any]:
         "retryStrategy": retry_json(job.retry_strategy),
         "timeout": {"attemptDurationSeconds": job.timeout.attempt_duration_seconds},
         "arrayProperties": {"size": job.array_properties.size, "index": job.array_properties.index},
+        **nodes_json(job),
         "nodeId": job.node_id,
         "computeEnvironment": job.compute_environment,
         "parameters": dict(job.parameters),
@@ -238,7 +240,9 @@ def job_definition_json(d: types_pb2.JobDefinition) -> dict[str, Any]:
         "jobDefinitionName": d.job_definition_name,
         "revision": d.revision,
         "status": d.status,
+        "type": "multinode" if d.node_properties.num_nodes else "container",
         "containerProperties": container_json(d.container_properties),
+        **nodes_json(d),
         "retryStrategy": retry_json(d.retry_strategy),
         "timeout": {"attemptDurationSeconds": d.timeout.attempt_duration_seconds},
         "parameters": dict(d.parameters),
@@ -282,6 +286,49 @@ def status_line(job: types_pb2.Job) -> str:
     return line
 
 
+def nodes_json(job: types_pb2.Job | types_pb2.JobDefinition) -> dict[str, Any]:
+    """AWS's nodeProperties (a multi-node job or definition) and nodeDetails (a node, JOB#N)."""
+    result: dict[str, Any] = {}
+    props = job.node_properties
+    if props.num_nodes:
+        result["nodeProperties"] = {
+            "numNodes": props.num_nodes,
+            "mainNode": props.main_node,
+            "nodeRangeProperties": [
+                {"targetNodes": r.target_nodes, "container": container_json(r.container)}
+                for r in props.node_range_properties
+            ],
+        }
+    if isinstance(job, types_pb2.Job) and job.HasField("node_details"):
+        d = job.node_details
+        result["nodeDetails"] = {
+            "nodeIndex": d.node_index,
+            "isMainNode": d.is_main_node,
+            "numNodes": d.num_nodes,
+            "mainNodeIndex": d.main_node_index,
+            "mainNodeAddress": d.main_node_address,
+        }
+    return result
+
+
+def node_fields(job: types_pb2.Job) -> list[tuple[str, str]]:
+    """`shoal describe` lines of a multi-node parent or node."""
+    props = job.node_properties
+    fields = []
+    if props.num_nodes:
+        ranges = "; ".join(
+            f"{r.target_nodes}: {command_line(r.container.command) if r.container.command else r.container.image}"
+            for r in props.node_range_properties
+        )
+        fields.append(("Nodes", f"{props.num_nodes} (main node {props.main_node}; {job.job_id}#0 .. #{props.num_nodes - 1})"))
+        fields.append(("Node ranges", ranges or "-"))
+    if job.HasField("node_details"):
+        d = job.node_details
+        main = "main node" if d.is_main_node else f"main node {d.main_node_index}"
+        fields.append(("Node index", f"{d.node_index} of {d.num_nodes} ({main} at {d.main_node_address or '-'})"))
+    return fields
+
+
 def job_detail(job: types_pb2.Job, now_ms: int | None = None) -> str:
     """A job as `shoal describe` shows it to a person: key/value lines, then its attempts."""
 
@@ -323,6 +370,7 @@ def job_detail(job: types_pb2.Job, now_ms: int | None = None) -> str:
         fields.append(("Array size", str(job.array_properties.size)))
     if job.share_identifier:
         fields.append(("Share", f"{job.share_identifier} (scheduling priority {job.scheduling_priority})"))
+    fields += node_fields(job)
     if job.node_id:
         fields.append(
             ("Node", job.node_id + (f" ({job.compute_environment})" if job.compute_environment else ""))

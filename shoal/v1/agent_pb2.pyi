@@ -36,7 +36,7 @@ class HeldAttempt(_message.Message):
     def __init__(self, token: _Optional[_Union[_types_pb2.AttemptToken, _Mapping]] = ..., started_at: _Optional[int] = ..., finished: _Optional[_Union[AttemptFinished, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
-    __slots__ = ("node_id", "hostname", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "agent_version", "attempts", "fence_timeout_ms", "fence_window_ms", "fence_kill_grace_ms", "gpu_ids")
+    __slots__ = ("node_id", "hostname", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "agent_version", "attempts", "fence_timeout_ms", "fence_window_ms", "fence_kill_grace_ms", "gpu_ids", "advertise_address")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +58,7 @@ class Register(_message.Message):
     FENCE_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
     FENCE_KILL_GRACE_MS_FIELD_NUMBER: _ClassVar[int]
     GPU_IDS_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     compute_environment: str
@@ -72,7 +73,8 @@ class Register(_message.Message):
     fence_window_ms: int
     fence_kill_grace_ms: int
     gpu_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., agent_version: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[HeldAttempt, _Mapping]]] = ..., fence_timeout_ms: _Optional[int] = ..., fence_window_ms: _Optional[int] = ..., fence_kill_grace_ms: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    advertise_address: str
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., agent_version: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[HeldAttempt, _Mapping]]] = ..., fence_timeout_ms: _Optional[int] = ..., fence_window_ms: _Optional[int] = ..., fence_kill_grace_ms: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[str]] = ..., advertise_address: _Optional[str] = ...) -> None: ...
 
 class HandOver(_message.Message):
     __slots__ = ("window_ms",)

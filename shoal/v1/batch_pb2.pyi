@@ -26,7 +26,7 @@ class ContainerOverrides(_message.Message):
     def __init__(self, command: _Optional[_Iterable[str]] = ..., environment: _Optional[_Iterable[_Union[_types_pb2.KeyValue, _Mapping]]] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., image: _Optional[str] = ..., runtime: _Optional[str] = ..., gpus: _Optional[int] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
-    __slots__ = ("job_name", "job_queue", "job_definition", "container_overrides", "depends_on", "array_properties", "retry_strategy", "timeout", "parameters", "tags", "share_identifier", "scheduling_priority_override")
+    __slots__ = ("job_name", "job_queue", "job_definition", "container_overrides", "depends_on", "array_properties", "retry_strategy", "timeout", "parameters", "tags", "share_identifier", "scheduling_priority_override", "node_properties")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,7 @@ class SubmitJobRequest(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     SHARE_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     SCHEDULING_PRIORITY_OVERRIDE_FIELD_NUMBER: _ClassVar[int]
+    NODE_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     job_name: str
     job_queue: str
     job_definition: str
@@ -65,7 +66,8 @@ class SubmitJobRequest(_message.Message):
     tags: _containers.ScalarMap[str, str]
     share_identifier: str
     scheduling_priority_override: int
-    def __init__(self, job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., job_definition: _Optional[str] = ..., container_overrides: _Optional[_Union[ContainerOverrides, _Mapping]] = ..., depends_on: _Optional[_Iterable[_Union[_types_pb2.JobDependency, _Mapping]]] = ..., array_properties: _Optional[_Union[_types_pb2.ArrayProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[_types_pb2.RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[_types_pb2.JobTimeout, _Mapping]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., share_identifier: _Optional[str] = ..., scheduling_priority_override: _Optional[int] = ...) -> None: ...
+    node_properties: _types_pb2.NodeProperties
+    def __init__(self, job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., job_definition: _Optional[str] = ..., container_overrides: _Optional[_Union[ContainerOverrides, _Mapping]] = ..., depends_on: _Optional[_Iterable[_Union[_types_pb2.JobDependency, _Mapping]]] = ..., array_properties: _Optional[_Union[_types_pb2.ArrayProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[_types_pb2.RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[_types_pb2.JobTimeout, _Mapping]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., share_identifier: _Optional[str] = ..., scheduling_priority_override: _Optional[int] = ..., node_properties: _Optional[_Union[_types_pb2.NodeProperties, _Mapping]] = ...) -> None: ...
 
 class SubmitJobResponse(_message.Message):
     __slots__ = ("job_id", "job_name")
@@ -120,7 +122,7 @@ class ListJobsRequest(_message.Message):
     def __init__(self, job_queue: _Optional[str] = ..., job_status: _Optional[_Union[_types_pb2.JobStatus, str]] = ..., max_results: _Optional[int] = ..., next_token: _Optional[str] = ..., job_name_prefix: _Optional[str] = ..., created_after: _Optional[int] = ..., created_before: _Optional[int] = ..., array_job_id: _Optional[str] = ...) -> None: ...
 
 class JobSummary(_message.Message):
-    __slots__ = ("job_id", "job_name", "job_queue", "status", "status_reason", "created_at", "started_at", "stopped_at", "exit_code", "node_id", "attempts")
+    __slots__ = ("job_id", "job_name", "job_queue", "status", "status_reason", "created_at", "started_at", "stopped_at", "exit_code", "node_id", "attempts", "num_nodes", "node_index")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_NAME_FIELD_NUMBER: _ClassVar[int]
     JOB_QUEUE_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +134,8 @@ class JobSummary(_message.Message):
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    NUM_NODES_FIELD_NUMBER: _ClassVar[int]
+    NODE_INDEX_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job_name: str
     job_queue: str
@@ -143,7 +147,9 @@ class JobSummary(_message.Message):
     exit_code: int
     node_id: str
     attempts: int
-    def __init__(self, job_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., status: _Optional[_Union[_types_pb2.JobStatus, str]] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[int] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., exit_code: _Optional[int] = ..., node_id: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
+    num_nodes: int
+    node_index: int
+    def __init__(self, job_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., status: _Optional[_Union[_types_pb2.JobStatus, str]] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[int] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., exit_code: _Optional[int] = ..., node_id: _Optional[str] = ..., attempts: _Optional[int] = ..., num_nodes: _Optional[int] = ..., node_index: _Optional[int] = ...) -> None: ...
 
 class ListJobsResponse(_message.Message):
     __slots__ = ("job_summary_list", "next_token")
@@ -178,7 +184,7 @@ class TerminateJobResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class RegisterJobDefinitionRequest(_message.Message):
-    __slots__ = ("job_definition_name", "container_properties", "retry_strategy", "timeout", "parameters", "tags", "scheduling_priority")
+    __slots__ = ("job_definition_name", "container_properties", "retry_strategy", "timeout", "parameters", "tags", "scheduling_priority", "node_properties")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -200,6 +206,7 @@ class RegisterJobDefinitionRequest(_message.Message):
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULING_PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    NODE_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     job_definition_name: str
     container_properties: _types_pb2.ContainerProperties
     retry_strategy: _types_pb2.RetryStrategy
@@ -207,7 +214,8 @@ class RegisterJobDefinitionRequest(_message.Message):
     parameters: _containers.ScalarMap[str, str]
     tags: _containers.ScalarMap[str, str]
     scheduling_priority: int
-    def __init__(self, job_definition_name: _Optional[str] = ..., container_properties: _Optional[_Union[_types_pb2.ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[_types_pb2.RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[_types_pb2.JobTimeout, _Mapping]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., scheduling_priority: _Optional[int] = ...) -> None: ...
+    node_properties: _types_pb2.NodeProperties
+    def __init__(self, job_definition_name: _Optional[str] = ..., container_properties: _Optional[_Union[_types_pb2.ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[_types_pb2.RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[_types_pb2.JobTimeout, _Mapping]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., scheduling_priority: _Optional[int] = ..., node_properties: _Optional[_Union[_types_pb2.NodeProperties, _Mapping]] = ...) -> None: ...
 
 class RegisterJobDefinitionResponse(_message.Message):
     __slots__ = ("job_definition_name", "revision")
