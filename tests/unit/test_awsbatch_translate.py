@@ -99,7 +99,7 @@ def test_register_job_definition_uses_the_definition_file_parser() -> None:
         ({"containerProperties": {"command": ["x"], "volumes": [{"name": "v", "efsVolumeConfiguration": {"fileSystemId": "f"}}]}},
          "containerProperties.volumes[0].efsVolumeConfiguration: not supported"),
         ({"containerProperties": {"command": ["x"], "linuxParameters": {"devices": []}}}, "linuxParameters.devices"),
-        ({"containerProperties": {"vcpus": "two"}}, "RegisterJobDefinition: containerProperties.vcpus: expected a number"),
+        ({"containerProperties": {"vcpus": "two"}}, "containerProperties.vcpus: expected a number"),
     ],
 )
 def test_register_job_definition_refusals_name_the_field(change: dict, words: str) -> None:

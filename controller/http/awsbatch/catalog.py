@@ -75,7 +75,10 @@ def register_request(b: Obj) -> batch_pb2.RegisterJobDefinitionRequest:
     b.done()
     # What is left is the shape shoal's own definition files use: one parser for both.
     doc = _drop_nulls({k: b.data[k] for k in _DEF_KEYS if k in b.data})
-    return jobdef.parse(doc, "RegisterJobDefinition")
+    try:
+        return jobdef.parse(doc, "request")
+    except jobdef.JobDefinitionFileError as err:
+        raise errors.InvalidArgument(err.message.removeprefix("request: ")) from None
 
 
 async def register_job_definition(c: Call) -> dict[str, Any]:

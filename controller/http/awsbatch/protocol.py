@@ -12,6 +12,7 @@ into `ClientError` with `Error.Code == CODE`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,7 +97,35 @@ class Call:
 
     async def call(self, method: str, request: Any) -> Any:
         """A shoal.v1.Batch method, in process, as this caller (validation and roles are its own)."""
-        return await self.api.call(method, request, self.principal, peer=self.peer)
+        try:
+            return await self.api.call(method, request, self.principal, peer=self.peer)
+        except errors.ShoalError as err:
+            err.message = aws_field_names(err.message)
+            raise
+
+
+_LEADING_FIELD = re.compile(r"^([a-z][a-z0-9_]*(?:\[\d+\])?(?:\.[a-z][a-z0-9_]*(?:\[\d+\])?)*): ")
+# shoal.v1 fields whose AWS name is not just the camelCase spelling.
+_RENAMED = {"memoryMib": "memory", "jobIds": "jobs", "sharedMemorySizeMib": "sharedMemorySize", "resources": ""}
+
+
+def _camel(segment: str) -> str:
+    head, *rest = segment.split("_")
+    word = head + "".join(part[:1].upper() + part[1:] for part in rest)
+    index = word.find("[")
+    name, suffix = (word[:index], word[index:]) if index >= 0 else (word, "")
+    renamed = _RENAMED.get(name, name)
+    return renamed + suffix if renamed else ""
+
+
+def aws_field_names(message: str) -> str:
+    """shoal's messages start with the shoal.v1 field path ("container_overrides.memory_mib: ...");
+    AWS users know the request's own names ("containerOverrides.memory: ...")."""
+    match = _LEADING_FIELD.match(message)
+    if match is None:
+        return message
+    path = ".".join(part for part in (_camel(seg) for seg in match[1].split(".")) if part)
+    return f"{path}: {message[match.end():]}"
 
 
 Handler = Callable[[Call], Awaitable[dict[str, Any]]]
