@@ -129,3 +129,19 @@ def test_every_shoal_error_class_has_an_aws_error() -> None:
     assert error_of(errors.PermissionDenied("x"))[0] == 403
     assert error_of(errors.ShoalError("x")) == (500, "ServerException")
     assert len({cls for cls, _, _ in ERRORS}) == len(ERRORS)
+
+
+@pytest.mark.parametrize(
+    ("shoal_message", "aws_message"),
+    [
+        ("job_queue: job queue 'q' does not exist", "jobQueue: job queue 'q' does not exist"),
+        ("container_overrides.memory_mib: must be 4..16 MiB", "containerOverrides.memory: must be 4..16 MiB"),
+        ("container_properties.resources.vcpus: must be > 0", "containerProperties.vcpus: must be > 0"),
+        ("depends_on[0].job_id: job 'x' does not exist", "dependsOn[0].jobId: job 'x' does not exist"),
+        ("job queue 'default' already exists", "job queue 'default' already exists"),
+    ],
+)
+def test_shoal_field_paths_in_messages_become_the_request_field_names(shoal_message: str, aws_message: str) -> None:
+    from controller.http.awsbatch.protocol import aws_field_names
+
+    assert aws_field_names(shoal_message) == aws_message

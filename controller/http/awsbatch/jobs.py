@@ -189,13 +189,9 @@ async def list_jobs(c: Call) -> dict[str, Any]:
     elif not filtered:
         req.job_status = types_pb2.JOB_STATUS_RUNNING  # AWS: no status and no filter = RUNNING jobs
     b.done()
+    req.top_level_only = not req.array_job_id  # AWS lists array children only under their arrayJobId
     resp = await c.call("ListJobs", req)
-    rows = [
-        s
-        for s in resp.job_summary_list
-        # AWS lists array children only under their arrayJobId, not in their queue.
-        if (req.array_job_id or ":" not in s.job_id) and (not exact or s.job_name == exact)
-    ]
+    rows = [s for s in resp.job_summary_list if not exact or s.job_name == exact]
     out: dict[str, Any] = {"jobSummaryList": [shapes.job_summary(s, c.arns) for s in rows]}
     if resp.next_token:
         out["nextToken"] = resp.next_token
