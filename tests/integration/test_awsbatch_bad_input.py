@@ -100,7 +100,8 @@ def test_bad_input_is_a_client_error_naming_the_field_and_writes_nothing(cluster
 
 def test_unsigned_and_malformed_requests_get_aws_error_shapes(cluster_factory, tmp_path) -> None:  # noqa: ANN001
     creds = write_credentials(tmp_path)
-    cluster = cluster_factory(agents=0, http_port=0, controller_args=["--aws-credentials-file", str(creds)])
+    cluster = cluster_factory(agents=0, http_port=0, controller_args=[
+        "--aws-credentials-file", str(creds), "--rate-limit", "0.001", "--rate-burst", "2"])
 
     def post(path: str, body: bytes) -> tuple[int, str, dict]:
         request = urllib.request.Request(cluster.http_url + path, data=body, method="POST")
@@ -113,6 +114,10 @@ def test_unsigned_and_malformed_requests_get_aws_error_shapes(cluster_factory, t
     assert body["__type"] == code
     status, code, _ = post("/v1/nosuchthing", b"{}")
     assert (status, code) == (404, "UnknownOperationException")
+    # The gRPC side's per-client rate limit (here a burst of 2, then 1 per 1000 s): refusals count too.
+    assert post("/v1/listjobs", b"{}")[:2] == (403, "MissingAuthenticationTokenException")
+    status, code, body = post("/v1/listjobs", b"{}")
+    assert (status, code) == (429, "TooManyRequestsException") and "rate limit" in body["message"]
     assert KEYS  # the file's keys exist; none was used above
 
 

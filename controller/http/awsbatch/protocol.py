@@ -198,6 +198,16 @@ class AwsBatchEdge:
         )
         return keys.principal(verified.access_key_id)
 
+    def _throttled(self, key: str) -> web.Response | None:
+        """The per-client rate limit of the gRPC side (--rate-limit), keyed by access key name or IP."""
+        if self.limiter is None:
+            return None
+        try:
+            self.limiter.check(key)
+        except errors.ResourceExhausted as err:
+            return error_response(429, "TooManyRequestsException", err.message)
+        return None
+
     async def dispatch(self, request: web.Request) -> web.Response:
         raw_path = request.raw_path.partition("?")[0]
         found = self.router.match(request.method, raw_path)
@@ -210,12 +220,12 @@ class AwsBatchEdge:
             principal = self.authenticate(request, body)
         except sigv4.SignatureError as err:
             logger.info("aws.refused", operation=op.name, code=err.code, peer=peer, reason=err.message)
-            return error_response(403, err.code, err.message)
-        try:
-            if self.limiter is not None:
-                self.limiter.check(f"token:{principal.name}" if principal.name else f"ip:{peer}")
-        except errors.ResourceExhausted as err:
-            return error_response(429, "TooManyRequestsException", err.message)
+            # Refusals count against the peer's rate too, so guessing keys is as slow as calling.
+            throttled = self._throttled(f"ip:{peer}")
+            return throttled or error_response(403, err.code, err.message)
+        throttled = self._throttled(f"token:{principal.name}" if principal.name else f"ip:{peer}")
+        if throttled is not None:
+            return throttled
         try:
             data = json.loads(body) if body.strip() else {}
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
