@@ -53,6 +53,12 @@ def test_a_follower_serves_the_whole_aws_api(cluster_factory, tmp_path) -> None:
     final = wait_final(batch, [held, long])
     assert (final[held]["status"], final[held]["statusReason"]) == ("FAILED", "cancelled via the follower")
     assert (final[long]["status"], final[long]["statusReason"]) == ("FAILED", "terminated via the follower")
+    # The batch forms answer per job: a finished job is a no-op success, a bad id an error entry.
+    many = batch.terminate_jobs(jobs=[done, "not-a-job-id"], reason="sweep")
+    assert many["successful"] == [done]
+    assert [(e["job"], e["code"]) for e in many["errors"]] == [("not-a-job-id", "ClientException")]
+    assert "jobId" in many["errors"][0]["message"]
+    assert batch.cancel_jobs(jobs=[held], reason="again")["successful"] == [held]
     batch.deregister_job_definition(jobDefinition="f-def:1")
 
     # The leader's endpoint sees the same state.

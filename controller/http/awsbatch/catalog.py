@@ -92,7 +92,7 @@ async def register_job_definition(c: Call) -> dict[str, Any]:
 
 async def describe_job_definitions(c: Call) -> dict[str, Any]:
     b = c.body
-    refs = [A.Arns.name(c.arns, r, A.JOB_DEFINITION, f"jobDefinitions[{i}]") for i, r in enumerate(b.str_list("jobDefinitions"))]
+    refs = [c.arns.name(r, A.JOB_DEFINITION, f"jobDefinitions[{i}]") for i, r in enumerate(b.str_list("jobDefinitions"))]
     name = b.str("jobDefinitionName")
     status = b.str("status")
     if status and status not in ("ACTIVE", "INACTIVE"):

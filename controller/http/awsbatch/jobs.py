@@ -7,7 +7,7 @@ from typing import Any
 from controller.http.awsbatch import arns as A
 from controller.http.awsbatch import shapes, unsupported
 from controller.http.awsbatch.jsonbody import Obj
-from controller.http.awsbatch.protocol import Call
+from controller.http.awsbatch.protocol import Call, error_of
 from shoal import errors
 from shoal.v1 import batch_pb2, types_pb2
 
@@ -217,8 +217,6 @@ async def terminate_job(c: Call) -> dict[str, Any]:
 
 async def _control_many(c: Call, method: str) -> dict[str, Any]:
     """CancelJobs/TerminateJobs: each job on its own; failures listed, not raised."""
-    from controller.http.awsbatch.protocol import error_of
-
     ids = c.body.str_list("jobs", required=True)
     reason = c.body.str("reason", required=True)
     c.body.done()

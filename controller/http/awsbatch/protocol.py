@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -92,8 +92,6 @@ class Call:
     arns: Arns
     api: server.ApiCaller
     peer: str
-    replica: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     async def call(self, method: str, request: Any) -> Any:
         """A shoal.v1.Batch method, in process, as this caller (validation and roles are its own)."""
@@ -240,7 +238,6 @@ class AwsBatchEdge:
                 arns=self.arns,
                 api=request.app[server.API],
                 peer=peer,
-                replica=request.app[server.REPLICA],
             )
             payload = await self.handlers[op.name](call)
         except errors.ShoalError as err:
