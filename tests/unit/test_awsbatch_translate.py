@@ -58,6 +58,7 @@ def test_submit_job_maps_every_supported_field() -> None:
         ({"nodeOverrides": {"numNodes": 2}}, "nodeOverrides: not supported by shoal yet"),
         ({"eksPropertiesOverride": {}}, "eksPropertiesOverride: not supported by shoal"),
         ({"propagateTags": True}, "propagateTags: not supported by shoal"),
+        ({"propagateTags": 0}, "propagateTags: not supported by shoal"),
         ({"containerOverrides": {"instanceType": "m5.large"}}, "containerOverrides.instanceType: not supported"),
         ({"containerOverrides": {"resourceRequirements": [{"type": "GPU", "value": "1"}]}}, "GPU overrides"),
         ({"dependsOn": [{"jobId": "a", "type": "AFTER_ANY"}]}, "dependsOn[0].type"),

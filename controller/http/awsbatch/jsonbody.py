@@ -120,6 +120,6 @@ class Obj:
                 continue
             where = self._at(key)
             table_path = _INDEX.sub("", where)
-            if value in unsupported.HARMLESS.get(table_path, ()):
-                continue
+            if any(type(value) is type(ok) and value == ok for ok in unsupported.HARMLESS.get(table_path, ())):
+                continue  # e.g. propagateTags: false (but not 0: JSON types are kept apart)
             raise errors.InvalidArgument(f"{where}: {unsupported.reason(self.operation, table_path)}")

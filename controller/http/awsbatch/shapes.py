@@ -41,8 +41,11 @@ def container(props: types_pb2.ContainerProperties) -> dict[str, Any]:
         out["image"] = props.image
     if res.vcpus:
         out["resourceRequirements"].append({"type": "VCPU", "value": _vcpus(res.vcpus)})
+        if res.vcpus.is_integer():
+            out["vcpus"] = int(res.vcpus)  # AWS's deprecated integer fields, for scripts that still read them
     if res.memory_mib:
         out["resourceRequirements"].append({"type": "MEMORY", "value": str(res.memory_mib)})
+        out["memory"] = res.memory_mib
     if res.gpus:
         out["resourceRequirements"].append({"type": "GPU", "value": str(res.gpus)})
     for i, m in enumerate(props.mounts):
