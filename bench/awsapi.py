@@ -5,28 +5,63 @@
 One run: a fresh etcd + one controller (no agents, so the jobs stay queued and nothing else
 competes for the CPU), one job definition, then from one client, one call at a time:
 `--calls` boto3 `submit_job` calls against the HTTP edge with every request SigV4-signed and
-verified, and `--calls` gRPC `SubmitJob` calls with the Python SDK (shoal.Client), same queue and
-definition, in alternating blocks of 100 so a change in the machine's load hits both sides alike.
-Each call is one durable etcd write. Benchmarks, not tests: nothing here asserts on time.
+verified; the same calls from a bare HTTP client (http.client, signed with the canonical-request
+functions of controller/http/awsbatch/sigv4.py: the server's cost without botocore's); and
+`--calls` gRPC `SubmitJob` calls with the Python SDK (shoal.Client), same queue and definition,
+in alternating blocks of 100 so a change in the machine's load hits every side alike. Each call
+is one durable etcd write. Benchmarks, not tests: nothing here asserts on time.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
+import http.client
 import json
 import os
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
 from botocore.config import Config
 
+from controller.http.awsbatch import sigv4
 from shoal import Client
 from shoal.devcluster import LocalCluster
 
 KEY, SECRET = "AKIASHOALBENCH00001", "bench-secret-0123456789abcdef"
 BLOCK = 100
+
+
+class SignedHttp:
+    """A bare keep-alive HTTP client that signs each request (SigV4, as boto3 would)."""
+
+    def __init__(self, address: str) -> None:
+        self.host = address
+        host, _, port = address.rpartition(":")
+        self.conn = http.client.HTTPConnection(host, int(port))
+
+    def post(self, path: str, payload: dict) -> dict:
+        body = json.dumps(payload).encode()
+        amz_date = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        headers = [("host", self.host), ("x-amz-date", amz_date), ("content-type", "application/x-amz-json-1.1")]
+        signed = sorted(name for name, _ in headers)
+        canonical = sigv4.canonical_request(
+            sigv4.SignedRequest("POST", path, "", headers, body), signed, hashlib.sha256(body).hexdigest()
+        )
+        scope = f"{amz_date[:8]}/us-east-1/batch/aws4_request"
+        key = sigv4.signing_key(SECRET, amz_date[:8], "us-east-1", "batch")
+        signature = hmac.new(key, sigv4.string_to_sign(amz_date, scope, canonical).encode(), hashlib.sha256).hexdigest()
+        auth = f"AWS4-HMAC-SHA256 Credential={KEY}/{scope}, SignedHeaders={';'.join(signed)}, Signature={signature}"
+        self.conn.request("POST", path, body=body, headers={**dict(headers[1:]), "Authorization": auth})
+        response = self.conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status}: {data!r}")
+        return json.loads(data)
 
 
 def run(calls: int) -> dict[str, float]:
@@ -43,10 +78,13 @@ def run(calls: int) -> dict[str, float]:
                                  config=Config(retries={"max_attempts": 1, "mode": "standard"}))
             batch.register_job_definition(jobDefinitionName="bench", type="container",
                                           containerProperties={"command": ["true"]})
-            seconds = {"boto3": 0.0, "grpc": 0.0}
+            seconds = {"boto3": 0.0, "http": 0.0, "grpc": 0.0}
+            bare = SignedHttp(cluster.http_addrs[0])
+            body = {"jobName": "h", "jobQueue": "default", "jobDefinition": "bench"}
             with Client(cluster.address) as client:
-                for _ in range(3):  # warm both paths (connections, caches) before timing
+                for _ in range(3):  # warm every path (connections, caches) before timing
                     batch.submit_job(jobName="warm", jobQueue="default", jobDefinition="bench")
+                    bare.post("/v1/submitjob", body)
                     client.submit_job("warm", job_queue="default", job_definition="bench")
                 done = 0
                 while done < calls:
@@ -57,6 +95,10 @@ def run(calls: int) -> dict[str, float]:
                     seconds["boto3"] += time.perf_counter() - start
                     start = time.perf_counter()
                     for _ in range(n):
+                        bare.post("/v1/submitjob", body)
+                    seconds["http"] += time.perf_counter() - start
+                    start = time.perf_counter()
+                    for _ in range(n):
                         client.submit_job("g", job_queue="default", job_definition="bench")
                     seconds["grpc"] += time.perf_counter() - start
                     done += n
@@ -65,6 +107,7 @@ def run(calls: int) -> dict[str, float]:
     return {
         "calls": calls,
         "boto3_submitjob_per_s": calls / seconds["boto3"],
+        "http_submitjob_per_s": calls / seconds["http"],
         "grpc_submitjob_per_s": calls / seconds["grpc"],
         "load_at_end": os.getloadavg()[0],
     }
@@ -79,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(ns.calls) | {"load_at_start": load}
     print(f"SubmitJob, 1 client, {ns.calls} calls each (load {load:.2f} at start, {result['load_at_end']:.2f} at end)")
     print(f"  boto3 -> AWS Batch API (SigV4): {result['boto3_submitjob_per_s']:8.0f} calls/s")
+    print(f"  bare HTTP client, SigV4-signed: {result['http_submitjob_per_s']:8.0f} calls/s")
     print(f"  gRPC  -> shoal.v1 SubmitJob:    {result['grpc_submitjob_per_s']:8.0f} calls/s")
     if ns.json:
         Path(ns.json).write_text(json.dumps(result, indent=2) + "\n")
