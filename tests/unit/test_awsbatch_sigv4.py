@@ -151,3 +151,20 @@ def test_bad_credentials_files_are_refused_naming_the_entry(text: str, words: st
     with pytest.raises(CredentialsFileError) as err:
         AccessKeyTable.parse(text, "creds.yaml")
     assert words in str(err.value) and str(err.value).startswith("creds.yaml")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--aws-credentials-file", "x.yaml"], "--aws-credentials-file needs --http-listen"),
+        (["--http-listen", "127.0.0.1:0", "--aws-credentials-file", "/nonexistent/x.yaml"], "cannot read /nonexistent/x.yaml"),
+        (["--aws-account-id", "12"], "--aws-account-id must be 12 digits"),
+        (["--aws-region", "Not A Region"], "--aws-region: not a region name"),
+    ],
+)
+def test_controller_refuses_bad_aws_flags_before_starting(args: list[str], words: str) -> None:
+    from controller.main import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["--etcd", "127.0.0.1:1", *args])
+    assert words in str(err.value)

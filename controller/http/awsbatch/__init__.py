@@ -58,6 +58,8 @@ def options_from_args(ns: Any) -> AwsOptions:
     if not _ACCOUNT.fullmatch(ns.aws_account_id):
         raise SystemExit(f"shoal controller: --aws-account-id must be 12 digits (got {ns.aws_account_id!r})")
     keys = None
+    if ns.aws_credentials_file and not getattr(ns, "http_listen", ""):
+        raise SystemExit("shoal controller: --aws-credentials-file needs --http-listen (the AWS API is served there)")
     if ns.aws_credentials_file:
         try:
             keys = AccessKeyTable.load(ns.aws_credentials_file)
