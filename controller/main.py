@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import socket
 
@@ -16,6 +17,7 @@ from controller.api import auth
 from controller.api.agent_gateway import AgentGatewayServicer
 from controller.api.batch import BatchServicer
 from controller.config import ControllerConfig, default_data_dir
+from controller.http import awsbatch
 from controller.services.replica import Replica
 from shoal import log
 from shoal.tls import server_credentials
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--etcd-key", default="", help="client key for etcd")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     auth.add_arguments(p)
+    awsbatch.add_arguments(p)
     p.add_argument("--http-listen", "--aws-api-listen", dest="http_listen", default="", metavar="HOST:PORT",
                    help="serve HTTP here: AWS Batch's own wire API (boto3, `aws batch`) and the dashboard at /ui/ "
                    "(default: off); HTTPS with --tls-cert/--tls-key, plaintext only on loopback unless --insecure")
@@ -216,7 +219,7 @@ async def serve(
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     config = config_from_args(ns)
-    edge = auth.edge_from_args(ns, config.advertised)
+    edge = dataclasses.replace(auth.edge_from_args(ns, config.advertised), aws_api=awsbatch.options_from_args(ns))
     if ns.http_listen:
         from shoal.tls import is_loopback
 

@@ -396,6 +396,8 @@ class EdgeOptions:
     burst: float = 2000.0
     max_queued_per_queue: int = 100_000
     max_array_size: int = 10_000
+    aws_api: Any = None
+    """Options of the AWS Batch route set (controller/http/awsbatch `AwsOptions`); None = defaults."""
 
     @property
     def tls(self) -> bool:

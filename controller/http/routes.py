@@ -9,4 +9,7 @@ from controller.http.server import RouteSet
 def route_sets(edge: auth.EdgeOptions) -> list[RouteSet]:
     """Every part of the HTTP edge, in the order their routes are added."""
     sets: list[RouteSet] = []
+    from controller.http.awsbatch import AwsBatchRoutes
+
+    sets.append(AwsBatchRoutes(edge))  # AWS Batch's wire API under /v1/
     return sets

@@ -322,6 +322,7 @@ class JobService:
             and (not req.job_status or job.status == req.job_status)
             and (not req.job_name_prefix or job.job_name.startswith(req.job_name_prefix))
             and (not req.array_job_id or job.job_id.startswith(f"{req.array_job_id}:"))
+            and (not req.top_level_only or ":" not in job.job_id)
             and (not req.created_after or job.created_at >= req.created_after)
             and (not req.created_before or job.created_at < req.created_before)
         )

@@ -102,7 +102,7 @@ class DescribeJobsResponse(_message.Message):
     def __init__(self, jobs: _Optional[_Iterable[_Union[_types_pb2.Job, _Mapping]]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("job_queue", "job_status", "max_results", "next_token", "job_name_prefix", "created_after", "created_before", "array_job_id")
+    __slots__ = ("job_queue", "job_status", "max_results", "next_token", "job_name_prefix", "created_after", "created_before", "array_job_id", "top_level_only")
     JOB_QUEUE_FIELD_NUMBER: _ClassVar[int]
     JOB_STATUS_FIELD_NUMBER: _ClassVar[int]
     MAX_RESULTS_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +111,7 @@ class ListJobsRequest(_message.Message):
     CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
     CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     ARRAY_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TOP_LEVEL_ONLY_FIELD_NUMBER: _ClassVar[int]
     job_queue: str
     job_status: _types_pb2.JobStatus
     max_results: int
@@ -119,7 +120,8 @@ class ListJobsRequest(_message.Message):
     created_after: int
     created_before: int
     array_job_id: str
-    def __init__(self, job_queue: _Optional[str] = ..., job_status: _Optional[_Union[_types_pb2.JobStatus, str]] = ..., max_results: _Optional[int] = ..., next_token: _Optional[str] = ..., job_name_prefix: _Optional[str] = ..., created_after: _Optional[int] = ..., created_before: _Optional[int] = ..., array_job_id: _Optional[str] = ...) -> None: ...
+    top_level_only: bool
+    def __init__(self, job_queue: _Optional[str] = ..., job_status: _Optional[_Union[_types_pb2.JobStatus, str]] = ..., max_results: _Optional[int] = ..., next_token: _Optional[str] = ..., job_name_prefix: _Optional[str] = ..., created_after: _Optional[int] = ..., created_before: _Optional[int] = ..., array_job_id: _Optional[str] = ..., top_level_only: _Optional[bool] = ...) -> None: ...
 
 class JobSummary(_message.Message):
     __slots__ = ("job_id", "job_name", "job_queue", "status", "status_reason", "created_at", "started_at", "stopped_at", "exit_code", "node_id", "attempts", "num_nodes", "node_index")
