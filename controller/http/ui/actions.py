@@ -23,9 +23,16 @@ from shoal import errors
 from shoal.v1 import batch_pb2, types_pb2
 
 
-async def _act(request: web.Request, name: str, message: Any) -> Any:
+def _guard(request: web.Request, name: str) -> None:
+    """Refuse before reading the request: no session, no CSRF token, another origin, or a role
+    that may not call `name` (the same check ApiCaller.call makes again)."""
     session, principal = caller(request)
     check_action(request, session)
+    request.app[API].authorize(name, principal)
+
+
+async def _act(request: web.Request, name: str, message: Any) -> Any:
+    _, principal = caller(request)
     return await request.app[API].call(name, message, principal, peer(request))
 
 
@@ -37,6 +44,7 @@ def _who(request: web.Request) -> str:
 @json_endpoint
 async def stop_job(request: web.Request) -> web.StreamResponse:
     job_id, verb = request.match_info["job_id"], request.match_info["verb"]
+    _guard(request, "CancelJob" if verb == "cancel" else "TerminateJob")
     body = await read_json(request)
     reason = text_field(body, "reason").strip()
     if verb == "cancel":
@@ -51,6 +59,7 @@ async def stop_job(request: web.Request) -> web.StreamResponse:
 @json_endpoint
 async def node_action(request: web.Request) -> web.StreamResponse:
     node_id, verb = request.match_info["node_id"], request.match_info["verb"]
+    _guard(request, "DrainNode" if verb == "drain" else "UndrainNode")
     body = await read_json(request)
     if verb == "drain":
         deadline = body.get("deadline_seconds", 0)
@@ -70,6 +79,7 @@ async def node_action(request: web.Request) -> web.StreamResponse:
 @json_endpoint
 async def queue_state(request: web.Request) -> web.StreamResponse:
     name = request.match_info["queue"]
+    _guard(request, "UpdateJobQueue")
     body = await read_json(request)
     state = text_field(body, "state")
     if state not in ("ENABLED", "DISABLED"):

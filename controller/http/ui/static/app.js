@@ -75,6 +75,7 @@ function setActive(name) {
 
 window.addEventListener("hashchange", route);
 window.addEventListener("shoal:logged-out", async () => {
+  if (!session.logged_in) return; // e.g. a refused login: the login page shows why
   await loadSession();
   if (session.auth_required && !session.logged_in) route();
 });
