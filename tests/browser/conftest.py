@@ -74,13 +74,14 @@ def screenshot(tmp_path: Path) -> Callable[[object, str], Path]:
 
     def take(driver: object, name: str) -> Path:
         path = target / f"{name}.png"
-        # The whole page, not only the window: grow the window to the page's height first.
-        height = driver.execute_script("return document.documentElement.scrollHeight")  # type: ignore[attr-defined]
-        driver.set_window_size(WINDOW[0], max(WINDOW[1], min(int(height) + 20, 2400)))  # type: ignore[attr-defined]
+        # The whole page and no more: a viewport as tall as the content, then back.
+        height = driver.execute_script("return document.body.scrollHeight")  # type: ignore[attr-defined]
+        metrics = {"width": WINDOW[0], "height": max(600, min(int(height) + 24, 3000)), "deviceScaleFactor": 1, "mobile": False}
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)  # type: ignore[attr-defined]
         try:
             driver.save_screenshot(str(path))  # type: ignore[attr-defined]
         finally:
-            driver.set_window_size(*WINDOW)  # type: ignore[attr-defined]
+            driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})  # type: ignore[attr-defined]
         assert path.stat().st_size > 10_000, f"screenshot {path} looks empty"
         return path
 

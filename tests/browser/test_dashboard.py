@@ -93,30 +93,11 @@ def test_dashboard_live_job_logs_terminate_and_drain(cluster_factory, browser, s
         assert probe in text_of(driver, "#job-id")
         screenshot(driver, "job")
 
-        # Terminate from the page (the reason is HTML too: it must come back as text).
-        css(driver, "#job-terminate")[0].click()
-        confirm_dialog(driver, XSS_REASON)
-        wait(driver, lambda d: css(d, '.page-head .badge[data-status="FAILED"]'), "the job to be shown FAILED")
-        wait(driver, lambda d: XSS_REASON in text_of(d, "#job-facts"), "the terminate reason as text")
-        assert not css(driver, "#job-facts img") and driver.execute_script("return window.__xss === undefined")
-        (job,) = client.describe_jobs([probe])
-        assert job.status == types_pb2.JOB_STATUS_FAILED and job.status_reason == XSS_REASON
-        assert not css(driver, "#job-terminate"), "a finished job still offers Terminate"
-
-        # The other pages, as the README shows them.
-        driver.get(cluster.http_url + "/ui/#/overview")
-        wait(driver, lambda d: css(d, '#queue-table tr[data-queue="default"] td[data-status="SUCCEEDED"] a'), "the overview's counts")
-        assert text_of(driver, '#queue-table tr[data-queue="urgent"] td[data-status="RUNNABLE"]') == "1"
-        wait(driver, lambda d: css(d, "#rate-chart rect.bar-finished"), "finished jobs in the per-minute chart")
-        screenshot(driver, "overview")
-        driver.get(cluster.http_url + "/ui/#/queues")
-        wait(driver, lambda d: css(d, '#queues-table tr[data-queue="urgent"]'), "the queues table")
-        screenshot(driver, "queues")
-
         # Drain a node from the Nodes page.
         driver.get(cluster.http_url + "/ui/#/nodes")
         wait(driver, lambda d: css(d, 'tr[data-node-id="agent-2"] button.node-drain'), "agent-2's Drain button")
         assert css(driver, 'tr[data-node-id="agent-1"] td[data-heartbeat]')[0].get_attribute("data-heartbeat") != ""
+        assert probe in [a.get_attribute("href").rpartition("/")[2] for a in css(driver, "td.jobs-cell a")]
         css(driver, 'tr[data-node-id="agent-2"] button.node-drain')[0].click()
         confirm_dialog(driver, "kernel upgrade")
         wait(driver, lambda d: css(d, 'tr[data-node-id="agent-2"][data-status^="DRAIN"] button.node-undrain'), "agent-2 shown draining")
@@ -125,6 +106,28 @@ def test_dashboard_live_job_logs_terminate_and_drain(cluster_factory, browser, s
         assert node.status_reason == "kernel upgrade"
         screenshot(driver, "nodes")
 
+        # The other pages, as the README shows them.
+        driver.get(cluster.http_url + "/ui/#/overview")
+        wait(driver, lambda d: css(d, '#queue-table tr[data-queue="default"] td[data-status="SUCCEEDED"] a'), "the overview's counts")
+        assert text_of(driver, '#queue-table tr[data-queue="urgent"] td[data-status="RUNNABLE"]') == "1"
+        assert text_of(driver, '#queue-table tr[data-queue="urgent"] td[data-status="RUNNING"]') == "1"
+        wait(driver, lambda d: css(d, "#rate-chart rect.bar-finished"), "finished jobs in the per-minute chart")
+        screenshot(driver, "overview")
+        driver.get(cluster.http_url + "/ui/#/queues")
+        wait(driver, lambda d: css(d, '#queues-table tr[data-queue="urgent"]'), "the queues table")
+        screenshot(driver, "queues")
+
+        # Back on its page: Terminate (the reason is HTML too: it must come back as text).
+        driver.get(cluster.http_url + f"/ui/#/job/{probe}")
+        wait(driver, lambda d: css(d, "#job-terminate"), "the Terminate button")
+        css(driver, "#job-terminate")[0].click()
+        confirm_dialog(driver, XSS_REASON)
+        wait(driver, lambda d: css(d, '.page-head .badge[data-status="FAILED"]'), "the job to be shown FAILED")
+        wait(driver, lambda d: XSS_REASON in text_of(d, "#job-facts"), "the terminate reason as text")
+        assert not css(driver, "#job-facts img") and driver.execute_script("return window.__xss === undefined")
+        (job,) = client.describe_jobs([probe])
+        assert job.status == types_pb2.JOB_STATUS_FAILED and job.status_reason == XSS_REASON
+        assert not css(driver, "#job-terminate"), "a finished job still offers Terminate"
 
 TOKENS = {"ops": ("admin-token-0123456789abcdef", "admin"), "viewer": ("reader-token-0123456789abcdef", "reader")}
 

@@ -51,6 +51,7 @@ function route() {
   }
   renderWho();
   document.getElementById("flash").hidden = true;
+  document.getElementById("nav").hidden = session.auth_required && !session.logged_in;
   if (session.auth_required && !session.logged_in) {
     setActive("");
     cleanup = loginPage.render(main, { onLogin: () => route() }) || null;

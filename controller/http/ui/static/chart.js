@@ -16,7 +16,7 @@ function niceMax(n) {
   return 10 * p;
 }
 
-export function perMinuteChart(points, { width = 760, height = 220 } = {}) {
+export function perMinuteChart(points, { width = 1160, height = 240 } = {}) {
   const pad = { left: 44, right: 12, top: 12, bottom: 28 };
   const w = width - pad.left - pad.right;
   const hgt = height - pad.top - pad.bottom;

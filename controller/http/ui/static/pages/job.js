@@ -74,14 +74,14 @@ export function render(main, [jobId]) {
       ["Command", h("code", {}, j.command.join(" ") || "—")],
       ["Image", j.image || "— (process)"],
       ["Resources", `${num(j.vcpus)} vCPU · ${mib(j.memory_mib)}${j.gpus ? ` · ${j.gpus} GPU` : ""}`],
-      ["Retry", `${j.attempts} of ${j.retry_attempts} attempt${j.retry_attempts === 1 ? "" : "s"} used`],
+      ["Attempts", `${j.attempts + (j.current_attempt ? 1 : 0)} of ${j.retry_attempts}`],
       ["Timeout", j.timeout_seconds ? `${j.timeout_seconds} s per attempt` : "none"],
     ];
     if (j.terminate_reason) facts.push(["Terminating", j.terminate_reason]);
     if (j.tags["shoal:owner"]) facts.push(["Submitted by", j.tags["shoal:owner"]]);
     const parts = [h("div", { class: "card" }, h("dl", { class: "facts", id: "job-facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])))];
-    if (!FINAL.has(j.status)) {
-      parts.push(section("Why it is not running yet (shoal why)",
+    if (!FINAL.has(j.status) && !ACTIVE.has(j.status)) {
+      parts.push(section("Why it waits (shoal why)",
         j.why_error ? h("p", { class: "muted" }, j.why_error)
           : j.why.length ? h("ul", { id: "job-why" }, j.why.map((r) => h("li", {}, r))) : empty("Nothing holds it back.")));
     }

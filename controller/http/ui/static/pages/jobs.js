@@ -4,6 +4,7 @@
 import { get, stream } from "../api.js";
 import { clear, duration, empty, h, jobLink, statusBadge, time } from "../dom.js";
 
+const ACTIVE = new Set(["STARTING", "RUNNING"]);
 const STATUSES = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"];
 const COLUMNS = [
   ["job_id", "Job ID"], ["job_name", "Name"], ["job_queue", "Queue"], ["status", "Status"],
@@ -101,6 +102,7 @@ export function render(main, [query]) {
 
   function value(j, key, now) {
     if (key === "runtime") return runtime(j, now) ?? -1;
+    if (key === "attempts") return j.attempts + (ACTIVE.has(j.status) ? 1 : 0);
     const v = j[key];
     return v === null || v === undefined ? "" : v;
   }
@@ -127,7 +129,7 @@ export function render(main, [query]) {
       h("td", { class: "num" }, duration(runtime(j, now))),
       h("td", { class: "num" }, j.exit_code ?? ""),
       h("td", {}, j.node_id),
-      h("td", { class: "num" }, j.attempts))));
+      h("td", { class: "num" }, j.attempts + (ACTIVE.has(j.status) ? 1 : 0)))));
     if (!rows.size) tbody.append(h("tr", {}, h("td", { colspan: COLUMNS.length }, empty("No jobs match."))));
     info.textContent = `page ${pageIndex + 1} · ${rows.size} job${rows.size === 1 ? "" : "s"}`;
     prev.disabled = pageIndex === 0;
