@@ -69,6 +69,10 @@ JobListener = Callable[[types_pb2.Job, int], None]
 _MINUTES_KEPT = 180
 
 
+def _create_revision(kv: KeyValue) -> int:
+    return kv.create_revision
+
+
 def _count_minute(counts: dict[int, int], at_ms: int) -> None:
     minute = at_ms // 60_000
     counts[minute] += 1
@@ -127,7 +131,9 @@ class ClusterView:
         kvs, revision = await self._client.get_prefix(self._keys.root)
         data = ViewData()
         self.data = data
-        for kv in kvs:
+        # In creation order, as the watch would have delivered them: the jobs dict then iterates
+        # roughly oldest first, which ListJobs' paging relies on to be cheap (not for correctness).
+        for kv in sorted(kvs, key=_create_revision):
             self._apply_put(kv)
         self.revision = revision
         self.healthy = True
