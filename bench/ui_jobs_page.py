@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -66,7 +67,8 @@ def main() -> int:
                 for i in range(arrays):
                     client.submit_job(f"sweep-{i}", command=["true"], array_size=ARRAY, vcpus=0.5)
             total = wait_for_jobs(base, arrays * (ARRAY + 1))
-            print(f"jobs in the view: {total:,}")
+            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            print(f"jobs in the view: {total:,}; load average before measuring: {load}")
             _, first = timed_get(base + "/ui/api/jobs?limit=50")
             token = json.loads(first)["next_token"]
             cases = {
@@ -88,7 +90,7 @@ def main() -> int:
                 print(f"{name:40} {r['median_ms']:10.1f} {r['min_ms']:8.1f} {r['max_ms']:8.1f}")
             print(f"\njobs page first response (HTML + first data request, medians): {sum(page):.1f} ms at {total:,} jobs")
             if ns.json:
-                Path(ns.json).write_text(json.dumps({"jobs": total, "runs": ns.runs, "results": results,
+                Path(ns.json).write_text(json.dumps({"jobs": total, "runs": ns.runs, "load": load, "results": results,
                                                      "first_response_ms": sum(page)}, indent=2) + "\n")  # fmt: skip
         finally:
             cluster.stop()
