@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from shoal import Client
 from shoal.v1 import types_pb2
@@ -82,6 +82,14 @@ def test_dashboard_live_job_logs_terminate_and_drain(cluster_factory, browser, s
         wait(driver, lambda d: "RUNNING" in text_of(d, row), "the new job to be shown RUNNING")
         assert driver.execute_script("return window.__sameDocument") == "yes", "the page was reloaded"
         screenshot(driver, "jobs")
+        # The CLI's filters: only the FAILED ones, then back to all (by the URL, as a link would).
+        Select(css(driver, "#f-status")[0]).select_by_value("FAILED")
+        css(driver, "#job-filters button[type=submit]")[0].click()
+        wait(driver, lambda d: sorted(e.text for e in css(d, "#jobs-body td.name")) == ["flaky-export", "publish-export"],
+             "the list filtered to the two FAILED jobs")  # fmt: skip
+        assert {e.get_attribute("data-status") for e in css(driver, "#jobs-body .badge")} == {"FAILED"}
+        driver.get(cluster.http_url + "/ui/#/jobs?prefix=live-")
+        wait(driver, lambda d: [e.text for e in css(d, "#jobs-body td.name")] == ["live-probe"], "the name-prefix filter")
 
         # Its page: logs, live, with the job's HTML shown as text.
         css(driver, f"{row} a")[0].click()

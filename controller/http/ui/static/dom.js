@@ -32,7 +32,7 @@ export function link(href, text, attrs = {}) {
 }
 
 export function jobLink(jobId, text) {
-  return link(`#/job/${encodeURIComponent(jobId)}`, text ?? jobId, { class: "mono" });
+  return link(`#/job/${encodeURIComponent(jobId)}`, text ?? jobId, { class: "mono", title: jobId });
 }
 
 export function statusBadge(status) {
