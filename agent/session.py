@@ -16,7 +16,10 @@ Three rules keep a job from running twice or a result from being lost:
   Registered.epoch seen comes from a deposed leader and is ignored.
 
 Leader following: a follower ends the call with UNAVAILABLE and the leader's address in the
-trailing metadata ("shoal-leader"); the agent goes there at once. Other UNAVAILABLE-like ends
+trailing metadata ("shoal-leader"); the agent goes there at once. If it cannot even connect to
+that leader (killed, its lease not yet run out), it goes back to a follower with
+"shoal-stale-leader: <that address>", and the follower holds the call until the election ends,
+so the agent registers with the new leader the moment there is one. Other UNAVAILABLE-like ends
 move on to the next address with a jittered backoff (50 ms doubling to 1 s). Refusals
 (NOT_FOUND for an unknown compute environment, INVALID_ARGUMENT) are logged loudly and retried
 every `error_retry` seconds, since an operator may fix them.
@@ -44,7 +47,7 @@ from agent.config import AgentConfig
 from agent.logs import read_log
 from agent.runtime.base import spec_from_container
 from shoal import log
-from shoal.errors import leader_hint
+from shoal.errors import STALE_LEADER_METADATA_KEY, leader_hint
 from shoal.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 
 _log = log.get("agent.session")
@@ -241,13 +244,17 @@ class Session:
         redirects = 0
         backoff = BACKOFF_INITIAL
         failures = 0
+        # A leader we were sent to and could not reach (it died; its lease has not run out yet).
+        # Followers are told, and hold our call until they know another leader.
+        stale_leader = ""
         while not self._stopping:
+            followed = bool(redirect)
             target = redirect or targets[index % len(targets)]
             redirect = ""
             delay = 0.0
             registrations = self._registrations
             try:
-                await self._converse(target)
+                await self._converse(target, stale_leader=stale_leader)
                 _log.info("controller closed the stream", controller=target)
                 index += 1
                 delay = backoff
@@ -259,6 +266,15 @@ class Session:
                     redirect = hint
                     redirects += 1
                     delay = 0.0 if redirects <= MAX_FREE_REDIRECTS else backoff
+                elif code in _TRANSIENT and followed and self._registrations == registrations and len(targets) > 1:
+                    # Sent here by a follower and could not even connect: the leader is likely
+                    # dead with its lease still running. Go back to a follower and say so.
+                    _log.warning("leader unreachable; waiting for a new one", controller=target,
+                                 code=code.name, details=err.details())
+                    stale_leader = target
+                    index += 1
+                    if targets[index % len(targets)] == target:
+                        index += 1
                 elif code in _TRANSIENT:
                     # Loud once per outage, then quiet: a long outage must not flood the log.
                     report = _log.warning if not failures else _log.debug
@@ -289,6 +305,7 @@ class Session:
                 index += 1
                 delay = backoff
             if self._registrations != registrations:  # it worked for a while: start afresh
+                stale_leader = ""
                 backoff = BACKOFF_INITIAL
                 redirects = 0
                 failures = 0
@@ -298,7 +315,7 @@ class Session:
             if delay and not self._stopping:
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
 
-    async def _converse(self, target: str) -> None:
+    async def _converse(self, target: str, *, stale_leader: str = "") -> None:
         """One Connect call, from Register to its end; raises how it ended unless cleanly."""
         channel_ = (
             grpc.aio.secure_channel(target, self._credentials)
@@ -306,7 +323,8 @@ class Session:
             else grpc.aio.insecure_channel(target)
         )
         async with channel_ as channel:
-            call = agent_pb2_grpc.AgentGatewayStub(channel).Connect()
+            metadata = ((STALE_LEADER_METADATA_KEY, stale_leader),) if stale_leader else None
+            call = agent_pb2_grpc.AgentGatewayStub(channel).Connect(metadata=metadata)
             stream: _Stream | None = None
             tasks: list[asyncio.Task[None]] = []
             try:

@@ -10,7 +10,10 @@ Three figures, each the median over `--runs` runs, for each set of timings:
   requeued (no longer active on the frozen node), and -> RUNNING on another agent. Expected:
   the agent-lost timeout + up to one leader tick.
 - **leader kill**: kill -9 of the leader controller -> a job submitted right after it RUNNING.
-  Expected: about the leader lease TTL + the agents' reconnection to the new leader.
+  Expected: at most the leader lease TTL + one leader pass (followers hold agents that cannot
+  reach the dead leader and serve them the moment they lead).
+- **leader handover**: SIGTERM of the leader (a clean shutdown: it deletes its key and revokes
+  its lease) -> a job submitted right after it RUNNING. Expected: well under a second.
 
 `default` is the controller's and agent's defaults (lease 5 s, reconnect grace 1 s, agent lost
 after 10 s, fence 6 s); `fast` the chaos/integration tests' set (tests/integration/conftest.py:
@@ -216,13 +219,13 @@ def _leader(client: Client) -> str:
     return info.replica_address if info.is_leader else info.leader_address
 
 
-def _one_leader_kill(cluster: LocalCluster, client: Client, name: str) -> float:
+def _one_leader_kill(cluster: LocalCluster, client: Client, name: str, sig: int = signal.SIGKILL) -> float:
     index = cluster.controller_addrs.index(_until(lambda: _leader(client), 60, "a leader"))
     # Both agents registered with this leader before it dies.
     _until(
         lambda: sum(n.status == types_pb2.NODE_STATUS_READY for n in client.list_nodes()) == 2, 60, "2 READY"
     )
-    cluster.controller_procs[index].kill9()
+    cluster.controller_procs[index].signal(sig)
     t0 = time.monotonic()
     request = batch_pb2.SubmitJobRequest(
         job_name=name, container_overrides=batch_pb2.ContainerOverrides(command=["true"], vcpus=1)
@@ -234,6 +237,8 @@ def _one_leader_kill(cluster: LocalCluster, client: Client, name: str) -> float:
         job_id = other.submit_job(request).job_id
         _until(lambda: _job(other, job_id).status in (RUNNING, S.JOB_STATUS_SUCCEEDED), 120, "placed")
     took = time.monotonic() - t0
+    if sig != signal.SIGKILL:
+        cluster.controller_procs[index].stop()  # it is on its way out: wait for it
     cluster.restart_controller(index)
     return took
 
@@ -254,6 +259,12 @@ def leader_kill_samples(timings: Timings = DEFAULT, runs: int = 5) -> list[float
     """Seconds from kill -9 of the leader (of 2 controllers) to a job submitted right after RUNNING."""
     with _cluster(timings, controllers=2) as (cluster, client):
         return [_one_leader_kill(cluster, client, f"after-{i}") for i in range(runs)]
+
+
+def leader_handover_samples(timings: Timings = DEFAULT, runs: int = 5) -> list[float]:
+    """Seconds from SIGTERM of the leader (a clean shutdown: it resigns) to a job submitted right after RUNNING."""
+    with _cluster(timings, controllers=2) as (cluster, client):
+        return [_one_leader_kill(cluster, client, f"handover-{i}", signal.SIGTERM) for i in range(runs)]
 
 
 def measure_agent_kill(timings: Timings = DEFAULT, runs: int = 5) -> float:
@@ -282,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per figure (default %(default)s)")
     parser.add_argument("--timings", default="default,fast", help="comma-separated: default, fast")
     parser.add_argument(
-        "--figures", default="kill,freeze,leader", help="comma-separated: kill, freeze, leader"
+        "--figures", default="kill,freeze,leader,handover", help="comma-separated: kill, freeze, leader, handover"
     )
     args = parser.parse_args(argv)
     figures = {f.strip() for f in args.figures.split(",")}
@@ -300,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         if "leader" in figures:
             leader = leader_kill_samples(timings, args.runs)
             print(_row("kill -9 leader -> next job RUNNING", timings, leader), flush=True)
+        if "handover" in figures:
+            handover = leader_handover_samples(timings, args.runs)
+            print(_row("SIGTERM leader -> next job RUNNING", timings, handover), flush=True)
     return 0
 
 

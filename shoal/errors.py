@@ -11,6 +11,9 @@ from __future__ import annotations
 import grpc
 
 LEADER_METADATA_KEY = "shoal-leader"
+#: Sent by an agent to a follower: "I could not reach the leader you named, hold me until you
+#: know another one" (controller/api/agent_gateway.py).
+STALE_LEADER_METADATA_KEY = "shoal-stale-leader"
 
 
 class ShoalError(Exception):

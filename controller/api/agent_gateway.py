@@ -41,6 +41,10 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
                 raise errors.NotLeader(
                     f"agents connect to {self.agent_address} (mutual TLS), not to the API port", self.agent_address
                 )
+            if self.r.stopping:
+                raise errors.Unavailable(f"controller {self.r.config.advertised} is shutting down")
+            if self.r.leader is None:
+                await self._hold_during_failover(context)
             leader = self.r.require_leader()
             first = await anext(aiter(request_iterator), None)
             if first is None:
@@ -81,6 +85,20 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
                 await reader
             session.close()
             leader.submit_event(S.Disconnected(session))
+
+    async def _hold_during_failover(self, context: grpc.aio.ServicerContext) -> None:
+        """A follower that knows no leader, or only the one the agent says it cannot reach,
+        holds the call until a leader is known (bounded by about a lease TTL), so the agent
+        is served or redirected the instant the election ends rather than after its backoff."""
+        stale = ""
+        for key, value in context.invocation_metadata() or ():
+            if key == errors.STALE_LEADER_METADATA_KEY:
+                stale = value if isinstance(value, str) else value.decode()
+        if self.r.leader_address and self.r.leader_address != stale:
+            return  # a leader the agent has not tried: redirect at once
+        await self.r.wait_for_leader(stale, timeout=self.r.config.lease_ttl + 2.0)
+        if self.r.stopping:
+            raise errors.Unavailable(f"controller {self.r.config.advertised} is shutting down")
 
     async def _read(
         self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], session: S.AgentSession, leader

@@ -41,6 +41,9 @@ class Replica:
         # Sizes MANAGED environments while this replica leads (`scaling.status` for ExplainJob).
         self.scaling: ScalingLoop | None = None
         self.leader_address = ""
+        # Set (and replaced) whenever who leads may have changed: agents held by a follower
+        # during a failover wait on it (`wait_for_leader`).
+        self._leader_changed = asyncio.Event()
         self.replica_id = config.replica_id or config.advertised
         record = state_pb2.LeaderRecord(
             replica_id=self.replica_id, address=config.advertised, elected_at=int(time.time() * 1000)
@@ -57,6 +60,7 @@ class Replica:
 
     async def stop(self) -> None:
         self.stopping = True
+        self._note_leader_change()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -71,6 +75,29 @@ class Replica:
             where = f"; the leader is {self.leader_address}" if self.leader_address else "; no leader is elected yet"
             raise errors.NotLeader(f"this replica ({self.config.advertised}) is not the leader{where}", self.leader_address)
         return leader
+
+    def _note_leader_change(self) -> None:
+        self._leader_changed.set()
+        self._leader_changed = asyncio.Event()
+
+    def _set_leader_address(self, address: str) -> None:
+        if address != self.leader_address:
+            self.leader_address = address
+            self._note_leader_change()
+
+    async def wait_for_leader(self, stale: str, timeout: float) -> None:
+        """Return once this replica leads or knows a leader other than `stale` ('' = none), or
+        after `timeout` seconds. A follower holds an agent's Connect here during a failover, so
+        the agent is served (or redirected) the moment a new leader exists instead of backing
+        off between retries while the old leader's lease runs out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.leader is None and self.leader_address in ("", stale) and not self.stopping:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._leader_changed.wait(), left)
 
     async def _lead_forever(self) -> None:
         backoff = 0.1
@@ -101,6 +128,7 @@ class Replica:
                 self.scaling = scaling
                 loop.scaling_status = scaling.status
                 self.leader_address = self.config.advertised
+                self._note_leader_change()
                 scaling_task = asyncio.create_task(scaling.run(), name="scaling")
                 await loop.run()
             except asyncio.CancelledError:
@@ -110,6 +138,9 @@ class Replica:
             finally:
                 self.leader = None
                 self.scaling = None
+                if self.leader_address == self.config.advertised:
+                    self.leader_address = ""
+                self._note_leader_change()
                 if scaling_task is not None:
                     scaling_task.cancel()
                     await asyncio.wait([scaling_task], timeout=5)
@@ -139,10 +170,10 @@ class Replica:
             try:
                 async for current in self.election.observe():
                     if current is None:
-                        self.leader_address = ""
+                        self._set_leader_address("")
                     else:
                         value, _epoch = current
-                        self.leader_address = state_pb2.LeaderRecord.FromString(value).address
+                        self._set_leader_address(state_pb2.LeaderRecord.FromString(value).address)
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # noqa: BLE001

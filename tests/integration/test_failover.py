@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import threading
 from pathlib import Path
 
 import grpc
 import pytest
 
+from controller.store.etcd import EtcdClient
+from controller.store.keys import Keys
 from shoal import Client
 from shoal.devcluster import LocalCluster
-from shoal.v1 import batch_pb2, batch_pb2_grpc, types_pb2
+from shoal.errors import STALE_LEADER_METADATA_KEY
+from shoal.v1 import agent_pb2, agent_pb2_grpc, batch_pb2, batch_pb2_grpc, types_pb2
 
 from .conftest import eventually
 
@@ -128,3 +136,75 @@ def test_etcd_unreachable_means_not_serving_then_recovery(tmp_path: Path) -> Non
     finally:
         print(cluster.controller_procs[0].tail(30))
         cluster.stop()
+
+
+def _register_then_wait(done: threading.Event):  # noqa: ANN202
+    yield agent_pb2.AgentMessage(register=agent_pb2.Register(
+        node_id="held-agent", hostname="localhost", compute_environment="default", vcpus=1, memory_mib=512,
+        runtimes=["process"], fence_timeout_ms=5500,
+    ))
+    done.wait(60)
+
+
+def test_a_follower_holds_an_agent_that_cannot_reach_the_dead_leader_until_it_leads(cluster_factory) -> None:  # noqa: ANN001
+    """kill -9 of the leader: its lease runs on, so the follower still names it. An agent that
+    says it could not reach that leader is held (not refused) and served once the follower leads,
+    instead of backing off between refusals while the lease runs out."""
+    cluster = cluster_factory(controllers=2, agents=0)
+    (leader,) = eventually(lambda: leaders(cluster), what="a leader")
+    follower = next(a for a in cluster.controller_addrs if a != leader)
+    eventually(lambda: (describe_cluster(follower) or batch_pb2.DescribeClusterResponse()).leader_address == leader,
+               what="the follower to know the leader")
+    cluster.controller_procs[cluster.controller_addrs.index(leader)].kill9()
+    done = threading.Event()
+    try:
+        with grpc.insecure_channel(follower) as channel:
+            responses = agent_pb2_grpc.AgentGatewayStub(channel).Connect(
+                _register_then_wait(done), metadata=((STALE_LEADER_METADATA_KEY, leader),), timeout=60
+            )
+            first = next(responses)
+            assert first.WhichOneof("body") == "registered"
+            assert first.registered.node_id == "held-agent"
+            assert leaders(cluster) == [follower]
+    finally:
+        done.set()
+
+
+def test_sigterm_of_the_leader_resigns_at_once(cluster_factory, etcd_server) -> None:  # noqa: ANN001
+    """A clean shutdown deletes the leader key and revokes its lease (a 10 s lease here, so an
+    unrevoked one would still be alive when the process is gone) and the follower takes over;
+    agents move without any of their jobs being requeued."""
+    cluster = cluster_factory(controllers=2, agents=2, controller_args=["--lease-ttl", "10"])
+    (leader,) = eventually(lambda: leaders(cluster), what="a leader")
+    lease = _leader_lease(etcd_server.endpoint, cluster.prefix)
+    assert _lease_alive(etcd_server.endpoint, lease)
+    with Client(cluster.address) as c:
+        job_id = c.submit_job("across-handover", command=["sleep", "4"], vcpus=0.5).job_id
+        eventually(lambda: c.describe_jobs([job_id])[0].status == S.JOB_STATUS_RUNNING, what="the job RUNNING")
+        proc = cluster.controller_procs[cluster.controller_addrs.index(leader)]
+        proc.signal(signal.SIGTERM)
+        eventually(lambda: not proc.alive(), what="the leader to exit")
+        assert not _lease_alive(etcd_server.endpoint, lease)
+        (new_leader,) = eventually(lambda: leaders(cluster), what="a new leader")
+        assert new_leader != leader
+        final = c.wait([job_id], timeout=60)[job_id]
+    assert final.status == S.JOB_STATUS_SUCCEEDED
+    assert len(final.attempts) == 1
+
+
+def _leader_lease(endpoint: str, prefix: str) -> int:
+    async def read() -> int:
+        async with EtcdClient([endpoint]) as etcd:
+            kv = await etcd.get(Keys(prefix).leader)
+            assert kv is not None and kv.lease
+            return kv.lease
+
+    return asyncio.run(read())
+
+
+def _lease_alive(endpoint: str, lease: int) -> bool:
+    out = subprocess.run(
+        ["etcdctl", "--endpoints", endpoint, "lease", "timetolive", format(lease, "x")],
+        capture_output=True, text=True, check=True, env={**os.environ, "ETCDCTL_API": "3"},
+    ).stdout
+    return "already expired" not in out

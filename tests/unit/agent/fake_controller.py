@@ -35,6 +35,8 @@ class FakeController(agent_pb2_grpc.AgentGatewayServicer):
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.received: list[agent_pb2.AgentMessage] = []
         self.connections = 0
+        # The invocation metadata of every Connect, in order.
+        self.metadata: list[dict[str, str]] = []
         self.refusal: Refusal | None = None
         self.silent = False
         """New connections get no Registered, and heartbeats are no longer acked."""
@@ -99,6 +101,7 @@ class FakeController(agent_pb2_grpc.AgentGatewayServicer):
 
     async def Connect(self, request_iterator, context: grpc.aio.ServicerContext):  # type: ignore[override]  # noqa: N802
         self.connections += 1
+        self.metadata.append({k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)})
         # A connection that began while silent stays silent, even if the test ends the silence
         # while its Register is on the way.
         silent = self.silent

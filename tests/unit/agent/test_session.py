@@ -16,6 +16,7 @@ import pytest
 
 from agent.attempts import STATE_FILE
 from shoal.cli.render import LogRenderer
+from shoal.errors import STALE_LEADER_METADATA_KEY
 from shoal.v1 import agent_pb2
 from tests.support.waiting import alive, eventually
 from tests.unit.agent.fake_controller import (
@@ -251,6 +252,21 @@ async def test_follows_the_leader_named_by_a_follower(controller, make_config, s
         assert follower.connections >= 1
     finally:
         await follower_server.stop(grace=None)
+
+
+async def test_tells_the_follower_when_the_leader_it_named_is_unreachable(controller, make_config, start_agent) -> None:
+    """The leader died and its lease still runs: the follower names it, the agent cannot connect,
+    and comes back saying so (the follower then holds the call until the election ends)."""
+    dead = FakeController()
+    dead_server = await serve(dead)
+    await dead_server.stop(grace=None)
+    controller.refusal = Refusal(grpc.StatusCode.UNAVAILABLE, "not the leader", leader=dead.address, times=1)
+    await start_agent(make_config((controller.address, dead.address)))
+
+    await controller.wait_for(is_heartbeat)
+    assert controller.connections == 2
+    assert STALE_LEADER_METADATA_KEY not in controller.metadata[0]
+    assert controller.metadata[1][STALE_LEADER_METADATA_KEY] == dead.address
 
 
 async def test_tries_the_next_address_when_one_is_down(controller, make_config, start_agent) -> None:
