@@ -159,6 +159,12 @@ def test_pages_data_paging_counts_nodes_live_changes_and_csrf(cluster_factory) -
         eventually(lambda: client.describe_jobs([holder])[0].status == types_pb2.JOB_STATUS_FAILED, what="holder terminated")
         assert client.describe_jobs([holder])[0].status_reason == "from the test"
 
+        # Without authentication only IP addresses and localhost are answered (DNS rebinding).
+        rebound = urllib.request.Request(cluster.http_url + "/ui/api/jobs", headers={"Host": "attacker.example:80"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(rebound, timeout=30)
+        assert refused.value.code == 403 and "IP address or localhost" in json.loads(refused.value.read())["error"]
+
         status, _, headers = page.request("GET", "/ui/")
         assert status == 200 and "script-src 'self'" in headers["Content-Security-Policy"]
         assert headers["X-Content-Type-Options"] == "nosniff"

@@ -26,6 +26,7 @@ from controller.http.ui.access import (
     LOGIN_LIMITER,
     SESSIONS,
     auth_required,
+    check_host,
     check_same_origin,
     json_endpoint,
     json_response,
@@ -131,6 +132,8 @@ async def _session(request: web.Request) -> web.StreamResponse:
     (the page's first request), so that its actions carry a CSRF token too."""
     session = session_of(request)
     required = auth_required(request.app)
+    if not required:
+        check_host(request)
     if not required and session is None:
         session = request.app[SESSIONS].create(auth.ANONYMOUS)
         response = json_response(_describe(session, required))

@@ -7,9 +7,11 @@ tampered with to show it a button."""
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import grpc
 from aiohttp import web
@@ -63,10 +65,31 @@ def caller(request: web.Request) -> tuple[Session | None, auth.Principal]:
     controller has tokens and the browser has not logged in."""
     session = session_of(request)
     if not auth_required(request.app):
+        check_host(request)
         return session, auth.ANONYMOUS
     if session is None or session.principal is None:
         raise errors.Unauthenticated("not logged in (or the session ended): log in with a token")
     return session, session.principal
+
+
+def check_host(request: web.Request) -> None:
+    """Without authentication, answer only requests addressed to an IP address or `localhost`.
+
+    A page of another site can point its own DNS name at 127.0.0.1 (DNS rebinding) and then be
+    "same origin" with a loopback dashboard; it cannot make the browser send an IP address or
+    `localhost` as the Host of its requests. With tokens this does not matter: such a page has
+    no session."""
+    host = urlsplit("//" + (request.host or "")).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    if host != "localhost":
+        raise errors.PermissionDenied(
+            f"this dashboard has no authentication, so it answers only requests to an IP address or localhost "
+            f"(Host {request.host!r}); run the controller with --tokens-file to serve it under a name"
+        )
 
 
 def check_same_origin(request: web.Request) -> None:
