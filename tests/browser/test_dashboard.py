@@ -82,6 +82,9 @@ def test_dashboard_live_job_logs_terminate_and_drain(cluster_factory, browser, s
         wait(driver, lambda d: "RUNNING" in text_of(d, row), "the new job to be shown RUNNING")
         assert driver.execute_script("return window.__sameDocument") == "yes", "the page was reloaded"
         screenshot(driver, "jobs")
+        css(driver, 'th[data-key="job_name"]')[0].click()
+        names = [e.text for e in css(driver, "#jobs-body td.name")]
+        assert names == sorted(names) and len(names) == 20, names  # every job of the test
         # The CLI's filters: only the FAILED ones, then back to all (by the URL, as a link would).
         Select(css(driver, "#f-status")[0]).select_by_value("FAILED")
         css(driver, "#job-filters button[type=submit]")[0].click()
@@ -120,6 +123,10 @@ def test_dashboard_live_job_logs_terminate_and_drain(cluster_factory, browser, s
         assert text_of(driver, '#queue-table tr[data-queue="urgent"] td[data-status="RUNNABLE"]') == "1"
         assert text_of(driver, '#queue-table tr[data-queue="urgent"] td[data-status="RUNNING"]') == "1"
         wait(driver, lambda d: css(d, "#rate-chart rect.bar-finished"), "finished jobs in the per-minute chart")
+        running = '#queue-table tr[data-queue="default"] td[data-status="RUNNING"]'
+        assert text_of(driver, running) == "0"
+        client.submit_job("overview-probe", command=["sleep", "120"])
+        wait(driver, lambda d: text_of(d, running) == "1", "the overview to count the new job RUNNING, live")
         screenshot(driver, "overview")
         driver.get(cluster.http_url + "/ui/#/queues")
         wait(driver, lambda d: css(d, '#queues-table tr[data-queue="urgent"]'), "the queues table")
