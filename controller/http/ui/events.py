@@ -23,9 +23,11 @@ from controller.http.ui import encode
 from controller.http.ui.access import SESSIONS, caller, error_response, peer
 from controller.http.ui.reads import overview_data
 from controller.http.ui.sessions import Session
-from shoal import errors
+from shoal import errors, log
 from shoal.cli.render import LogRenderer
 from shoal.v1 import batch_pb2
+
+logger = log.get("controller.http.ui")
 
 KEEPALIVE_SECONDS = 15.0
 # Job changes are sent at most this often, the latest state per job (a busy cluster changes
@@ -69,6 +71,9 @@ async def _pump(source: AsyncIterator[Any], queue: asyncio.Queue[Any]) -> None:
         queue.put_nowait(_END)
     except errors.ShoalError as err:
         queue.put_nowait(err)
+    except Exception as err:  # noqa: BLE001 - a bug must end the page's stream, not hang it
+        logger.exception("ui.stream_failed")
+        queue.put_nowait(errors.ShoalError(f"internal error: {type(err).__name__}"))
 
 
 async def _serve(
@@ -121,8 +126,8 @@ async def _serve(
                 break
         if not out.alive:
             await out.send("failed", {"error": "the session ended: log in again"})
-    except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
-        pass  # the browser went away
+    except ConnectionError:
+        pass  # the browser went away (a write failed)
     finally:
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
