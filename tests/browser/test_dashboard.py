@@ -128,6 +128,13 @@ def test_dashboard_live_job_logs_terminate_and_drain(cluster_factory, browser, s
         client.submit_job("overview-probe", command=["sleep", "120"])
         wait(driver, lambda d: text_of(d, running) == "1", "the overview to count the new job RUNNING, live")
         screenshot(driver, "overview")
+
+        # An array parent: its children by status, linked to the Jobs page filtered to them.
+        driver.get(cluster.http_url + f"/ui/#/job/{ids['array']}")
+        wait(driver, lambda d: "SUCCEEDED 12" in text_of(d, "#job-children"), "the array's children summary")
+        css(driver, "#job-children a.chip")[0].click()
+        wait(driver, lambda d: len(css(d, "#jobs-body tr[data-job-id]")) == 12, "the array's 12 children listed")
+        assert all(e.get_attribute("data-job-id").startswith(ids["array"] + ":") for e in css(driver, "#jobs-body tr[data-job-id]"))
         driver.get(cluster.http_url + "/ui/#/queues")
         wait(driver, lambda d: css(d, '#queues-table tr[data-queue="urgent"]'), "the queues table")
         screenshot(driver, "queues")
