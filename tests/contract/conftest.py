@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,11 +59,29 @@ def etcd_cluster(tmp_path: Path) -> Iterator[list[EtcdServer]]:
 def frozen(server: EtcdServer) -> Iterator[None]:
     """SIGSTOP an etcd member (it keeps its sockets open but answers nothing), SIGCONT on exit."""
     assert server.process is not None
-    os.kill(server.process.pid, signal.SIGSTOP)
+    pid = server.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    # SIGSTOP is asynchronous: a thread running on another core may still answer a request
+    # until it is stopped too. Wait until every thread of etcd is in the stopped state.
+    deadline = time.monotonic() + 10
+    while not _all_threads_stopped(pid):
+        assert time.monotonic() < deadline, f"etcd (pid {pid}) did not stop"
+        time.sleep(0.005)
     try:
         yield
     finally:
         os.kill(server.process.pid, signal.SIGCONT)
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, IndexError):
+            continue  # the thread ended
+        if state not in ("T", "t"):
+            return False
+    return True
 
 
 @dataclass(frozen=True)
