@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from controller.api import auth
 from controller.http.server import RouteSet
+from controller.http.ui import DashboardRoutes
 
 
 def route_sets(edge: auth.EdgeOptions) -> list[RouteSet]:
@@ -12,4 +13,5 @@ def route_sets(edge: auth.EdgeOptions) -> list[RouteSet]:
     from controller.http.awsbatch import AwsBatchRoutes
 
     sets.append(AwsBatchRoutes(edge))  # AWS Batch's wire API under /v1/
+    sets.append(DashboardRoutes())  # /ui/: the dashboard (controller/http/ui)
     return sets

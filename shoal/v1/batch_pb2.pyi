@@ -102,7 +102,7 @@ class DescribeJobsResponse(_message.Message):
     def __init__(self, jobs: _Optional[_Iterable[_Union[_types_pb2.Job, _Mapping]]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("job_queue", "job_status", "max_results", "next_token", "job_name_prefix", "created_after", "created_before", "array_job_id", "top_level_only")
+    __slots__ = ("job_queue", "job_status", "max_results", "next_token", "job_name_prefix", "created_after", "created_before", "array_job_id", "top_level_only", "newest_first")
     JOB_QUEUE_FIELD_NUMBER: _ClassVar[int]
     JOB_STATUS_FIELD_NUMBER: _ClassVar[int]
     MAX_RESULTS_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +112,7 @@ class ListJobsRequest(_message.Message):
     CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     ARRAY_JOB_ID_FIELD_NUMBER: _ClassVar[int]
     TOP_LEVEL_ONLY_FIELD_NUMBER: _ClassVar[int]
+    NEWEST_FIRST_FIELD_NUMBER: _ClassVar[int]
     job_queue: str
     job_status: _types_pb2.JobStatus
     max_results: int
@@ -121,7 +122,8 @@ class ListJobsRequest(_message.Message):
     created_before: int
     array_job_id: str
     top_level_only: bool
-    def __init__(self, job_queue: _Optional[str] = ..., job_status: _Optional[_Union[_types_pb2.JobStatus, str]] = ..., max_results: _Optional[int] = ..., next_token: _Optional[str] = ..., job_name_prefix: _Optional[str] = ..., created_after: _Optional[int] = ..., created_before: _Optional[int] = ..., array_job_id: _Optional[str] = ..., top_level_only: _Optional[bool] = ...) -> None: ...
+    newest_first: bool
+    def __init__(self, job_queue: _Optional[str] = ..., job_status: _Optional[_Union[_types_pb2.JobStatus, str]] = ..., max_results: _Optional[int] = ..., next_token: _Optional[str] = ..., job_name_prefix: _Optional[str] = ..., created_after: _Optional[int] = ..., created_before: _Optional[int] = ..., array_job_id: _Optional[str] = ..., top_level_only: _Optional[bool] = ..., newest_first: _Optional[bool] = ...) -> None: ...
 
 class JobSummary(_message.Message):
     __slots__ = ("job_id", "job_name", "job_queue", "status", "status_reason", "created_at", "started_at", "stopped_at", "exit_code", "node_id", "attempts", "num_nodes", "node_index")
@@ -416,12 +418,14 @@ class ExplainJobResponse(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[_types_pb2.JobStatus, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WatchJobsRequest(_message.Message):
-    __slots__ = ("job_ids", "job_queue")
+    __slots__ = ("job_ids", "job_queue", "changes_only")
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
     JOB_QUEUE_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_ONLY_FIELD_NUMBER: _ClassVar[int]
     job_ids: _containers.RepeatedScalarFieldContainer[str]
     job_queue: str
-    def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., job_queue: _Optional[str] = ...) -> None: ...
+    changes_only: bool
+    def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., job_queue: _Optional[str] = ..., changes_only: _Optional[bool] = ...) -> None: ...
 
 class JobEvent(_message.Message):
     __slots__ = ("job", "revision")
@@ -456,7 +460,7 @@ class DescribeClusterRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DescribeClusterResponse(_message.Message):
-    __slots__ = ("replica_id", "replica_address", "is_leader", "leader_address", "epoch", "view_revision", "etcd_healthy")
+    __slots__ = ("replica_id", "replica_address", "is_leader", "leader_address", "epoch", "view_revision", "etcd_healthy", "queue_job_counts", "jobs_per_minute")
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     IS_LEADER_FIELD_NUMBER: _ClassVar[int]
@@ -464,6 +468,8 @@ class DescribeClusterResponse(_message.Message):
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     VIEW_REVISION_FIELD_NUMBER: _ClassVar[int]
     ETCD_HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_JOB_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    JOBS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     replica_id: str
     replica_address: str
     is_leader: bool
@@ -471,7 +477,34 @@ class DescribeClusterResponse(_message.Message):
     epoch: int
     view_revision: int
     etcd_healthy: bool
-    def __init__(self, replica_id: _Optional[str] = ..., replica_address: _Optional[str] = ..., is_leader: _Optional[bool] = ..., leader_address: _Optional[str] = ..., epoch: _Optional[int] = ..., view_revision: _Optional[int] = ..., etcd_healthy: _Optional[bool] = ...) -> None: ...
+    queue_job_counts: _containers.RepeatedCompositeFieldContainer[QueueJobCounts]
+    jobs_per_minute: _containers.RepeatedCompositeFieldContainer[JobsPerMinute]
+    def __init__(self, replica_id: _Optional[str] = ..., replica_address: _Optional[str] = ..., is_leader: _Optional[bool] = ..., leader_address: _Optional[str] = ..., epoch: _Optional[int] = ..., view_revision: _Optional[int] = ..., etcd_healthy: _Optional[bool] = ..., queue_job_counts: _Optional[_Iterable[_Union[QueueJobCounts, _Mapping]]] = ..., jobs_per_minute: _Optional[_Iterable[_Union[JobsPerMinute, _Mapping]]] = ...) -> None: ...
+
+class QueueJobCounts(_message.Message):
+    __slots__ = ("job_queue", "counts")
+    class CountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    JOB_QUEUE_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    job_queue: str
+    counts: _containers.ScalarMap[str, int]
+    def __init__(self, job_queue: _Optional[str] = ..., counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class JobsPerMinute(_message.Message):
+    __slots__ = ("minute_start", "started", "finished")
+    MINUTE_START_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    minute_start: int
+    started: int
+    finished: int
+    def __init__(self, minute_start: _Optional[int] = ..., started: _Optional[int] = ..., finished: _Optional[int] = ...) -> None: ...
 
 class CreateSchedulingPolicyRequest(_message.Message):
     __slots__ = ("name", "fairshare_policy", "tags")

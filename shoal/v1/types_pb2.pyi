@@ -461,7 +461,7 @@ class Job(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[int] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., attempts: _Optional[_Iterable[_Union[AttemptDetail, _Mapping]]] = ..., depends_on: _Optional[_Iterable[_Union[JobDependency, _Mapping]]] = ..., job_definition: _Optional[str] = ..., container: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., array_properties: _Optional[_Union[ArrayProperties, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., current: _Optional[_Union[AttemptToken, _Mapping]] = ..., node_id: _Optional[str] = ..., compute_environment: _Optional[str] = ..., terminate_reason: _Optional[str] = ..., interruptions_used: _Optional[int] = ..., batch_index: _Optional[int] = ..., array_status_summary: _Optional[_Mapping[str, int]] = ..., interrupt_reason: _Optional[str] = ..., share_identifier: _Optional[str] = ..., scheduling_priority: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[str]] = ..., node_properties: _Optional[_Union[NodeProperties, _Mapping]] = ..., node_details: _Optional[_Union[NodeDetails, _Mapping]] = ..., multinode_outcome: _Optional[_Union[MultiNodeOutcome, _Mapping]] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("node_id", "hostname", "status", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "registered_at", "last_seen_at", "agent_version", "status_reason", "drain_deadline_at", "gpu_ids", "gpus_free", "address")
+    __slots__ = ("node_id", "hostname", "status", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "registered_at", "last_seen_at", "agent_version", "status_reason", "drain_deadline_at", "gpu_ids", "gpus_free", "address", "heartbeat_age_ms", "running_job_ids", "used")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -486,6 +486,9 @@ class Node(_message.Message):
     GPU_IDS_FIELD_NUMBER: _ClassVar[int]
     GPUS_FREE_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_AGE_MS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     status: NodeStatus
@@ -503,7 +506,10 @@ class Node(_message.Message):
     gpu_ids: _containers.RepeatedScalarFieldContainer[str]
     gpus_free: int
     address: str
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., registered_at: _Optional[int] = ..., last_seen_at: _Optional[int] = ..., agent_version: _Optional[str] = ..., status_reason: _Optional[str] = ..., drain_deadline_at: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[str]] = ..., gpus_free: _Optional[int] = ..., address: _Optional[str] = ...) -> None: ...
+    heartbeat_age_ms: int
+    running_job_ids: _containers.RepeatedScalarFieldContainer[str]
+    used: ResourceRequirements
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., registered_at: _Optional[int] = ..., last_seen_at: _Optional[int] = ..., agent_version: _Optional[str] = ..., status_reason: _Optional[str] = ..., drain_deadline_at: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[str]] = ..., gpus_free: _Optional[int] = ..., address: _Optional[str] = ..., heartbeat_age_ms: _Optional[int] = ..., running_job_ids: _Optional[_Iterable[str]] = ..., used: _Optional[_Union[ResourceRequirements, _Mapping]] = ...) -> None: ...
 
 class ShareAttributes(_message.Message):
     __slots__ = ("share_identifier", "weight_factor")
