@@ -16,6 +16,10 @@ running. The next agent process re-attaches to every attempt of the state file (
 still running -> supervised again (its timeout counted from its original start); ended while
 no agent ran -> its real exit status (the process runtime's exit file, a container's inspect);
 gone without a trace -> "Host lost: agent restarted". A clean stop (SIGTERM) still stops them.
+The host's fence (agent/runtime/fence.py, in the log writer) stops what a dead agent left unless
+the next agent claims it in time (`claim`, once the controller accepted it): such an attempt ends
+while re-attached and is reported with the fence's reason ("Host lost: agent exited and its jobs
+were stopped"), never with a result.
 
 On disk, per attempt:  <state_dir>/attempts/<job id>/<attempt>/output.log   (stdout + stderr,
                        timestamped records, rotated to output.log.<offset>: agent/runtime/logwriter.py)
@@ -23,9 +27,11 @@ On disk, per attempt:  <state_dir>/attempts/<job id>/<attempt>/output.log   (std
                        the exit status its gate wrote, for an agent restarted meanwhile)
                        <state_dir>/attempts/<job id>/<attempt>/output.written (the log writer
                        wrote everything: a restarted agent waits for it)
+                       <state_dir>/attempts/<job id>/<attempt>/output.fenced  (the host's fence
+                       stopped it while no agent held it: the status reason to report)
                        <state_dir>/attempts/<job id>/<attempt>/work/        (its cwd)
 Per agent:             <state_dir>/attempts.json, <state_dir>/started/*.json (see above),
-                       <state_dir>/logwriter.v1.sock and .lock (the agent's log writer)
+                       <state_dir>/logwriter.v2.sock and .lock (the agent's log writer and fence)
 """
 
 from __future__ import annotations
@@ -42,7 +48,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent.runtime.base import AttemptHandle, AttemptSpec, CannotStart, ExitStatus, Runtime
-from agent.runtime.output import note
+from agent.runtime.fence import read_fenced
+from agent.runtime.output import Fenced, claim, note, release
+from agent.runtime.reattach import fence_target
 from shoal import log
 
 _log = log.get("agent.attempts")
@@ -57,6 +65,8 @@ TIMEOUT = ("Job attempt duration exceeded timeout", "Timeout")
 FENCED = ("Agent fenced: lost contact with controller", "AgentFenced")
 INTERRUPTED = ("Host interrupted: termination notice", "HostInterrupted")
 RESTARTED = ("Host lost: agent restarted", "AgentRestarted")
+HOST_FENCED_REASON = "HostFenced"
+"""`reason` of an attempt the host's fence stopped (its status reason is in the fence's marker)."""
 OOM = ("OutOfMemoryError: container killed due to memory usage", "OutOfMemoryError")
 KILLED_REASON = "Killed"
 CANNOT_START_REASON = "CannotStart"
@@ -171,6 +181,8 @@ class Attempts:
         self._journaled: dict[Token, Path] = {}
         # Token -> ((has handle, has result), its record as JSON) for the state file.
         self._encoded: dict[Token, tuple[tuple[bool, bool], str]] = {}
+        # Running attempts the host's fence knows this process owns (started here, or claimed).
+        self._claimed: set[Token] = set()
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -219,6 +231,7 @@ class Attempts:
             return attempt
         attempt.handle = handle
         attempt.started_at = now_ms()
+        self._claimed.add(token)  # the runtime told the fence before the job ran
         self._journal_start(attempt)  # the handle must be on disk before anything else can happen
         self._save()
         _log.info("attempt started", token=str(token), pid=handle.pid, runtime=handle.runtime)
@@ -266,6 +279,28 @@ class Attempts:
             return
         del self._held[token]
         self._save()
+
+    async def claim(self) -> None:
+        """Once the controller accepted this agent (Registered; stale attempts discarded): take
+        the attempts re-attached from a previous agent over from the host's fence, which stops
+        them unless claimed within its window. Too late: the fence is stopping the attempt, which
+        ends and is reported as lost. Unreachable: retried after the next registration."""
+        for attempt in list(self._held.values()):
+            token = attempt.token
+            if not attempt.running or attempt.discarded or attempt.handle is None or token in self._claimed:
+                continue
+            target = fence_target(attempt.handle)
+            if target is None:
+                self._claimed.add(token)
+                continue
+            try:
+                await claim(attempt.log_path, target)
+            except Fenced:
+                _log.warning("attempt re-attached too late: the host's fence is stopping it", token=str(token))
+            except OSError as err:
+                _log.warning("cannot hand the attempt to the host's fence", token=str(token), error=str(err))
+                continue
+            self._claimed.add(token)
 
     async def fence(self) -> list[Attempt]:
         """Self-fencing: stop every running attempt; their results stay until reported."""
@@ -408,6 +443,8 @@ class Attempts:
             status = ExitStatus(exit_code=None)
         with contextlib.suppress(Exception):
             await self.runtime.cleanup(handle)
+        release(attempt.log_path)  # nothing of it runs: the fence may forget it
+        self._claimed.discard(attempt.token)
         result = self._result(attempt, status)
         if result.reason == OOM[1]:
             with contextlib.suppress(OSError):
@@ -421,10 +458,14 @@ class Attempts:
     def _result(self, attempt: Attempt, status: ExitStatus) -> AttemptResult:
         stop = attempt._stop
         exit_code = status.exit_code
+        fenced = read_fenced(str(attempt.log_path)) if stop is None else ""
         if stop is not None:
             status_reason, reason = stop.status_reason, stop.reason
             if not stop.keep_exit_code:
                 exit_code = None
+        elif fenced:
+            # Stopped by the host's fence while no agent held it: lost with its host, no result.
+            status_reason, reason, exit_code = fenced, HOST_FENCED_REASON, None
         elif status.cannot_start:
             status_reason, reason = f"CannotStartContainerError: {status.cannot_start}", CANNOT_START_REASON
             exit_code = None

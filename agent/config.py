@@ -9,6 +9,9 @@ from pathlib import Path
 DEFAULT_FENCE_TIMEOUT_SECONDS = 6.0
 DEFAULT_KILL_GRACE_SECONDS = 2.0
 DEFAULT_ERROR_RETRY_SECONDS = 5.0
+DEFAULT_FENCE_WINDOW_SECONDS = 0.5
+DEFAULT_FENCE_KILL_GRACE_SECONDS = 0.5
+DEFAULT_HANDOVER_WINDOW_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,9 @@ class AgentConfig:
     log_keep: int = 3
     """Rotated log files kept per attempt: logs take at most (log_keep + 1) x log_max_mib."""
     gpus: int = 0
-    """GPUs offered to jobs (not measured yet)."""
+    """GPUs offered to jobs (nvidia-smi, or `--gpus`)."""
+    gpu_ids: tuple[str, ...] = ()
+    """Their device ids, one per GPU: the scheduler assigns attempts from these."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Placement labels (k=v) reported at registration."""
     fence_timeout: float = DEFAULT_FENCE_TIMEOUT_SECONDS
@@ -54,6 +59,21 @@ class AgentConfig:
     keep_jobs_on_exit: bool = False
     """SIGTERM/SIGINT leave the attempts running for the next agent process (as SIGUSR2 always
     does) instead of stopping them: for restarts by a service manager (upgrades)."""
+    fence_window: float = DEFAULT_FENCE_WINDOW_SECONDS
+    """W: when this agent process dies (crash, kill -9, OOM kill), the host's fence (its log
+    writer) stops its attempts unless a new agent of the same state directory claims them
+    within this many seconds (after registering with the controller)."""
+    fence_kill_grace: float = DEFAULT_FENCE_KILL_GRACE_SECONDS
+    """G: the fence's SIGTERM-to-SIGKILL grace. The controller requeues a dead agent's attempts
+    after W + G + its fence margin."""
+    handover_window: float = DEFAULT_HANDOVER_WINDOW_SECONDS
+    """An intentional exit leaving the attempts running (SIGUSR2, `keep_jobs_on_exit`) asks the
+    controller for this window instead of W (it grants at most its agent-lost timeout minus G
+    and the margin) and gives the fence the granted one."""
     error_retry: float = DEFAULT_ERROR_RETRY_SECONDS
     """Seconds between registrations refused with a non-retryable error (e.g. the compute
     environment does not exist yet)."""
+    advertise_address: str = ""
+    """Address other hosts reach this one at (`--advertise-address`; default: this host's
+    address on the route to the first controller). Multi-node jobs whose main node runs here
+    give it to their other nodes as SHOAL_MAIN_NODE_ADDR."""

@@ -12,6 +12,7 @@ from agent.attempts import Attempts
 from agent.config import AgentConfig
 from agent.identity import lock_state_dir
 from agent.runtime import make_runtime
+from agent.runtime.output import FenceSettings, configure_fence
 from agent.session import Session
 from shoal import log
 
@@ -42,6 +43,7 @@ async def run_agent(
     """
     lock = lock_state_dir(config.state_dir)
     structlog.contextvars.bind_contextvars(node_id=config.node_id)
+    configure_fence(FenceSettings(window=config.fence_window, grace=config.fence_kill_grace))
     try:
         attempts = Attempts(make_runtime(config.runtime), config.state_dir, kill_grace=config.kill_grace)
         await attempts.recover()

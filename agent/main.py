@@ -7,11 +7,15 @@ import asyncio
 import sys
 from pathlib import Path
 
+from agent.address import route_address, validate_address
 from agent.attempts import STATE_FILE
 from agent.capacity import hostname, measure_host, offered_capacity
 from agent.config import (
     DEFAULT_ERROR_RETRY_SECONDS,
+    DEFAULT_FENCE_KILL_GRACE_SECONDS,
     DEFAULT_FENCE_TIMEOUT_SECONDS,
+    DEFAULT_FENCE_WINDOW_SECONDS,
+    DEFAULT_HANDOVER_WINDOW_SECONDS,
     DEFAULT_KILL_GRACE_SECONDS,
     AgentConfig,
 )
@@ -33,11 +37,14 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
             "memory, run the job attempts the controller places here, stream their logs and "
             "report how they ended. Stop it with SIGTERM or Ctrl-C: running attempts get "
             "SIGTERM, the kill grace, then SIGKILL, and the controller requeues them. "
-            "Restart it without stopping its jobs (upgrades) with SIGUSR2: it exits at once and "
-            "leaves every attempt running; the next agent started with the same --state-dir "
-            "re-attaches to them (so does an agent restarted after a crash or a kill -9). Jobs "
-            "survive only if the new agent registers within the controller's --reconnect-grace; "
-            "otherwise the controller requeues them and the new agent kills them as stale."
+            "Restart it without stopping its jobs (upgrades) with SIGUSR2: it announces a hand-over "
+            "to the controller, exits and leaves every attempt running; the next agent started "
+            "with the same --state-dir re-attaches to them if it registers within the "
+            "--handover-window. If the agent dies instead (crash, kill -9, OOM kill), the host's "
+            "fence (the agent's log writer process, which outlives it) stops its attempts after "
+            "the --fence-window unless a new agent took them over by then, and the controller "
+            "requeues them only after the fence window + --fence-kill-grace + its --fence-margin: "
+            "a job never runs twice at once."
         ),
     )
     parser.add_argument(
@@ -46,6 +53,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         metavar="HOST:PORT[,HOST:PORT...]",
         help="controller addresses, tried in turn; followers redirect the agent to the leader",
     )
+    parser.add_argument("--advertise-address", default=None, metavar="ADDRESS",
+                        help="address the other nodes of a multi-node job reach this host at, given to "
+                             "them as SHOAL_MAIN_NODE_ADDR when this host runs the main node (default: "
+                             "this host's address on the route to the first --controller)")
     parser.add_argument("--compute-env", default="default", metavar="NAME",
                         help="compute environment to join; it must exist (default: %(default)s)")
     parser.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES),
@@ -73,6 +84,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         help="logical CPUs to offer before the reserve (default: all; at most all)")
     parser.add_argument("--memory-mib", type=int, default=None, metavar="N",
                         help="memory to offer in MiB before the reserve (default: all; at most all)")
+    parser.add_argument("--gpus", default="auto", metavar="N|ID,ID...|auto|none",
+                        help="GPUs to offer: auto = the host's NVIDIA GPUs from nvidia-smi (none "
+                             "without it), a count N (devices 0..N-1), or device ids such as 0,1 "
+                             "(default: %(default)s)")
     parser.add_argument("--reserve-vcpus", type=float, default=0.0, metavar="N",
                         help="logical CPUs kept back for the host (default: %(default)g)")
     parser.add_argument("--reserve-memory-mib", type=int, default=0, metavar="N",
@@ -87,6 +102,21 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         metavar="SECONDS",
                         help="SIGTERM-to-SIGKILL grace when the agent stops attempts itself "
                              "(fencing, shutdown, timeouts; default: %(default)gs)")
+    parser.add_argument("--fence-window", type=float, default=DEFAULT_FENCE_WINDOW_SECONDS, metavar="SECONDS",
+                        help="when this agent process dies, the host's fence stops its attempts unless "
+                             "a new agent with the same --state-dir registered and took them over "
+                             "within this long (default: %(default)gs; the controller waits this + "
+                             "--fence-kill-grace + its --fence-margin before it requeues them)")
+    parser.add_argument("--fence-kill-grace", type=float, default=DEFAULT_FENCE_KILL_GRACE_SECONDS,
+                        metavar="SECONDS",
+                        help="SIGTERM-to-SIGKILL grace when the fence stops a dead agent's attempts "
+                             "(default: %(default)gs)")
+    parser.add_argument("--handover-window", type=float, default=DEFAULT_HANDOVER_WINDOW_SECONDS,
+                        metavar="SECONDS",
+                        help="on SIGUSR2 (or --keep-jobs-on-exit) the next agent must take the attempts "
+                             "over within this long, announced to the controller, which grants at most "
+                             "its agent-lost timeout minus the fence kill grace and margin (default: "
+                             "%(default)gs)")
     parser.add_argument("--keep-jobs-on-exit", action="store_true",
                         help="on SIGTERM/SIGINT too, exit leaving the attempts running for the next "
                              "agent to re-attach to (as SIGUSR2 always does), e.g. when a service "
@@ -135,8 +165,12 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         raise InvalidArgument("--fence-timeout must be > 0")
     if args.kill_grace < 0:
         raise InvalidArgument("--kill-grace cannot be negative")
+    for flag, value in (("--fence-window", args.fence_window), ("--fence-kill-grace", args.fence_kill_grace),
+                        ("--handover-window", args.handover_window)):
+        if value < 0 or value > 3600:
+            raise InvalidArgument(f"{flag} must be between 0 and 3600 seconds")
     capacity = offered_capacity(
-        measure_host(),
+        measure_host(args.gpus),
         vcpus=args.vcpus,
         memory_mib=args.memory_mib,
         reserve_vcpus=args.reserve_vcpus,
@@ -153,14 +187,25 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
     state_dir: Path = (args.state_dir or default_state_dir()).expanduser().absolute()
     state_dir.mkdir(parents=True, exist_ok=True)
     node_id = args.node_id or load_or_create_node_id(state_dir, host)
+    controllers = parse_controllers(args.controller)
+    try:
+        advertise = (
+            validate_address(args.advertise_address)
+            if args.advertise_address is not None
+            else route_address(controllers[0])
+        )
+    except ValueError as err:
+        raise InvalidArgument(str(err)) from None
     return AgentConfig(
-        controllers=parse_controllers(args.controller),
+        controllers=controllers,
+        advertise_address=advertise,
         node_id=node_id,
         hostname=host,
         state_dir=state_dir,
         vcpus=capacity.vcpus,
         memory_mib=capacity.memory_mib,
         gpus=capacity.gpus,
+        gpu_ids=capacity.gpu_ids,
         compute_environment=args.compute_env,
         runtime=runtime,
         image_pull=args.image_pull,
@@ -171,6 +216,9 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         fence_timeout=args.fence_timeout,
         kill_grace=args.kill_grace,
         keep_jobs_on_exit=args.keep_jobs_on_exit,
+        fence_window=args.fence_window,
+        fence_kill_grace=args.fence_kill_grace,
+        handover_window=args.handover_window,
         error_retry=DEFAULT_ERROR_RETRY_SECONDS,
     )
 

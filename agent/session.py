@@ -46,6 +46,7 @@ from agent.attempts import Attempt, Attempts, Token
 from agent.config import AgentConfig
 from agent.logs import read_log
 from agent.runtime.base import spec_from_container
+from agent.runtime.output import announce_handover, forget_lease, renew_lease
 from shoal import log
 from shoal.errors import STALE_LEADER_METADATA_KEY, leader_hint
 from shoal.v1 import agent_pb2, agent_pb2_grpc, types_pb2
@@ -70,6 +71,9 @@ _TRANSIENT = frozenset(
     }
 )
 INTERRUPTED_REASON = "Host interrupted: termination notice"
+# The fence's lease (agent/runtime/fence.py) is renewed at most this often, for the fence
+# timeout plus this: it never runs out before the agent's own self-fencing would strike.
+LEASE_RENEW_SECONDS = 0.25
 # TLS credentials of every Connect (CA + this node's certificate), set once by agent.main from
 # --tls-ca/--tls-cert/--tls-key; None = plaintext. (A process-wide default because AgentConfig
 # carries no credentials yet; a Session may also be given its own.)
@@ -181,6 +185,9 @@ class Session:
         self._stopping = False
         self._registrations = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._handover_ack: asyncio.Future[int] | None = None
+        self._lease_renewed = float("-inf")
+        self._claiming: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -197,15 +204,21 @@ class Session:
 
         With `keep_attempts` (an agent restart, e.g. for an upgrade): no Interrupted, nothing
         stopped; results already known are still flushed, running attempts are left to the next
-        agent process, which re-attaches to them. The controller sees a broken stream: the next
-        agent must register within its reconnect grace, or the attempts are failed over (and
-        killed as stale when the agent is back).
+        agent process, which re-attaches to them. First a hand-over is announced: the controller
+        grants a window (HandOverAck) and keeps the attempts that long after the stream broke,
+        and the host's fence is told the same window; the next agent must register and take
+        them over within it, or the fence stops them and the controller requeues them. Without
+        a controller's grant the fence keeps its short window.
         """
         self._stopping = True
         if keep_attempts:
+            granted = await self._hand_over() if self.attempts.running() else 0.0
+            if granted > 0:
+                told = announce_handover(granted)
+                _log.info("hand-over granted", seconds=granted, fences_told=told)
             left = await self.attempts.detach()
             _log.info("exiting, leaving attempts running for the next agent", count=len(left),
-                      attempts=[str(a.token) for a in left])
+                      attempts=[str(a.token) for a in left], handover_seconds=granted)
         else:
             if self._stream is not None:
                 self._stream.outbox.put_control(
@@ -214,12 +227,33 @@ class Session:
             stopped = await self.attempts.shutdown()
             _log.info("attempts stopped for shutdown", count=len(stopped))
         await self._flush_reports()
+        if self._claiming is not None:
+            self._claiming.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._fence_task is not None:
             await asyncio.gather(self._fence_task, return_exceptions=True)
         await self.attempts.close()
+        forget_lease()
+
+    async def _hand_over(self) -> float:
+        """Ask the controller to keep our attempts for the hand-over window: the seconds granted
+        (0 if none: not connected, no answer in time, or nothing granted)."""
+        stream = self._stream
+        if stream is None:
+            return 0.0
+        self._handover_ack = asyncio.get_running_loop().create_future()
+        window_ms = int(self.config.handover_window * 1000)
+        stream.outbox.put_control(agent_pb2.AgentMessage(hand_over=agent_pb2.HandOver(window_ms=window_ms)))
+        try:
+            async with asyncio.timeout(SHUTDOWN_FLUSH_SECONDS):
+                granted_ms = await self._handover_ack
+        except TimeoutError:
+            _log.warning("the controller did not answer the hand-over; the fence keeps its short window",
+                         seconds=self.config.fence_window)
+            return 0.0
+        return min(granted_ms, window_ms) / 1000
 
     async def _flush_reports(self) -> None:
         stream = self._stream
@@ -371,11 +405,15 @@ class Session:
             vcpus=config.vcpus,
             memory_mib=config.memory_mib,
             gpus=config.gpus,
+            gpu_ids=list(config.gpu_ids),
             labels=dict(config.labels),
             # preferred first; a container node also runs image-less jobs as processes
             runtimes=list(getattr(self.attempts.runtime, "names", (config.runtime,))),
             agent_version=agent_version(),
             fence_timeout_ms=int(config.fence_timeout * 1000),
+            fence_window_ms=int(config.fence_window * 1000),
+            fence_kill_grace_ms=int(config.fence_kill_grace * 1000),
+            advertise_address=config.advertise_address,
         )
         reported: set[Token] = set()
         for attempt in self.attempts.held():
@@ -396,6 +434,9 @@ class Session:
             self.attempts.discard(token)
         for token in reported - stale:
             self.attempts.forget(token)
+        # The controller still wants what we re-attached to: take it over from the host's fence.
+        if self._claiming is None or self._claiming.done():
+            self._claiming = asyncio.get_running_loop().create_task(self.attempts.claim(), name="agent-claim")
         # Attempts that ended between Register and Registered were not in the Register.
         for attempt in self.attempts.held():
             if attempt.result is not None and attempt.token not in reported:
@@ -421,6 +462,11 @@ class Session:
         if message is grpc.aio.EOF:
             return None
         self._last_heard = time.monotonic()
+        if self._last_heard - self._lease_renewed >= LEASE_RENEW_SECONDS:
+            # The host's fence stops our attempts itself if we go quiet as long as our own
+            # self-fencing would (e.g. SIGSTOP); a renewal covers the time until the next one.
+            self._lease_renewed = self._last_heard
+            renew_lease(self.config.fence_timeout + LEASE_RENEW_SECONDS, self.config.kill_grace)
         return message  # type: ignore[no-any-return]
 
     async def _read_loop(self, stream: _Stream) -> None:
@@ -470,6 +516,9 @@ class Session:
             reader = stream.log_readers.pop(message.cancel_logs.request_id, None)
             if reader is not None:
                 reader.cancel()
+        elif kind == "hand_over_ack":
+            if self._handover_ack is not None and not self._handover_ack.done():
+                self._handover_ack.set_result(message.hand_over_ack.window_ms)
         elif kind == "registered":
             _log.warning("unexpected second Registered on a stream; ignored")
         else:
@@ -497,7 +546,9 @@ class Session:
             self.attempts.reject(token, f"runtime {container.runtime!r} is not available on this node "
                                         f"(it has {self.attempts.runtime.name!r})")
             return
-        spec = spec_from_container(token.job_id, token.attempt, container)
+        spec = spec_from_container(
+            token.job_id, token.attempt, container, gpu_ids=tuple(start.gpu_ids), node_has_gpus=bool(self.config.gpus)
+        )
         timeout = float(start.timeout.attempt_duration_seconds)
         asyncio.get_running_loop().create_task(
             self.attempts.start(token, spec, timeout_seconds=timeout), name=f"start-{token}"

@@ -1,11 +1,17 @@
-"""Recovery times of issue #4, measured on a local cluster of real processes (not a test).
+"""Recovery times of issues #4 and #11, measured on a local cluster of real processes (not a test).
 
     .venv/bin/python -m bench.recovery [--runs 5] [--timings default,fast]
 
-Three figures, each the median over `--runs` runs, for each set of timings:
+Four figures, each the median over `--runs` runs, for each set of timings:
 
 - **agent kill**: kill -9 of an agent and its jobs (a host crash) -> its job RUNNING on another
-  agent. Expected: reconnect grace + one leader pass + the time to start the job.
+  agent. Expected: the controller's wait after a broken stream (fence window 0.5 s + fence kill
+  grace 0.5 s + fence margin 0.5 s = 1.5 s by default) + one leader pass + the time to start the
+  job.
+- **agent alone kill**: kill -9 of the agent process only, its job left running (an agent crash,
+  an OOM kill of the agent) -> the job's old process stopped by the host's fence, and -> the job
+  RUNNING on another agent. Expected: the fence stops it after its window (+ the kill grace when
+  the job ignores SIGTERM; `sleep` does not), the job runs elsewhere as after a host crash.
 - **agent freeze**: SIGSTOP of an agent and its jobs (a frozen or partitioned host) -> its job
   requeued (no longer active on the frozen node), and -> RUNNING on another agent. Expected:
   the agent-lost timeout + up to one leader tick.
@@ -197,6 +203,37 @@ def _one_agent_kill(cluster: LocalCluster, client: Client, name: str) -> float:
     return took
 
 
+def _groups_alive(groups: set[int]) -> bool:
+    for proc in psutil.process_iter(["status"]):
+        with contextlib.suppress(OSError, psutil.Error):
+            if os.getpgid(proc.pid) in groups and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+    return False
+
+
+def _one_agent_alone_kill(cluster: LocalCluster, client: Client, name: str) -> tuple[float, float]:
+    """(to the old attempt's processes gone, to RUNNING elsewhere) after kill -9 of the agent only."""
+    job_id, node, agent, groups = _place_filler(cluster, client, name)
+    assert agent.proc is not None
+    os.kill(agent.proc.pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    stopped = running = 0.0
+    deadline = t0 + 120
+    while not (stopped and running):
+        if not stopped and not _groups_alive(groups):
+            stopped = time.monotonic() - t0
+        if not running and _running_elsewhere(client, job_id, node):
+            running = time.monotonic() - t0
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out waiting for the fence and the job RUNNING elsewhere")
+        time.sleep(POLL)
+    agent.proc.wait(10)
+    _finish(client, job_id)
+    agent.start()
+    _until(lambda: _ready(client, node), 60, f"{node} READY")
+    return stopped, running
+
+
 def _one_agent_freeze(cluster: LocalCluster, client: Client, name: str) -> tuple[float, float]:
     job_id, node, agent, groups = _place_filler(cluster, client, name)
     _signal_host(agent, signal.SIGSTOP, groups)
@@ -249,6 +286,12 @@ def agent_kill_samples(timings: Timings = DEFAULT, runs: int = 5) -> list[float]
         return [_one_agent_kill(cluster, client, f"kill-{i}") for i in range(runs)]
 
 
+def agent_alone_kill_samples(timings: Timings = DEFAULT, runs: int = 5) -> list[tuple[float, float]]:
+    """(to the old process stopped by the fence, to RUNNING elsewhere) after kill -9 of the agent alone."""
+    with _cluster(timings) as (cluster, client):
+        return [_one_agent_alone_kill(cluster, client, f"alone-{i}") for i in range(runs)]
+
+
 def agent_freeze_samples(timings: Timings = DEFAULT, runs: int = 5) -> list[tuple[float, float]]:
     """(to requeue, to RUNNING elsewhere) in seconds after SIGSTOP of an agent and its jobs."""
     with _cluster(timings) as (cluster, client):
@@ -293,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per figure (default %(default)s)")
     parser.add_argument("--timings", default="default,fast", help="comma-separated: default, fast")
     parser.add_argument(
-        "--figures", default="kill,freeze,leader,handover", help="comma-separated: kill, freeze, leader, handover"
+        "--figures", default="kill,alone,freeze,leader,handover",
+        help="comma-separated: kill, alone, freeze, leader, handover",
     )
     args = parser.parse_args(argv)
     figures = {f.strip() for f in args.figures.split(",")}
@@ -304,6 +348,10 @@ def main(argv: list[str] | None = None) -> int:
         if "kill" in figures:
             kills = agent_kill_samples(timings, args.runs)
             print(_row("kill -9 agent -> job RUNNING elsewhere", timings, kills), flush=True)
+        if "alone" in figures:
+            alone = agent_alone_kill_samples(timings, args.runs)
+            print(_row("kill -9 agent alone -> its job's process stopped", timings, [s for s, _ in alone]), flush=True)
+            print(_row("kill -9 agent alone -> job RUNNING elsewhere", timings, [r for _, r in alone]), flush=True)
         if "freeze" in figures:
             freeze = agent_freeze_samples(timings, args.runs)
             print(_row("SIGSTOP agent -> job requeued", timings, [r for r, _ in freeze]), flush=True)

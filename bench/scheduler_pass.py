@@ -3,9 +3,12 @@
     .venv/bin/python bench/scheduler_pass.py [--jobs N] [--nodes N] [--runs N]
 
 The cluster: nodes of 16 vCPUs / 64 GiB (a quarter of them 64 vCPUs / 256 GiB) split over two
-compute environments, some already partly used; four queues of different priorities sharing
-them; jobs of a dozen shapes (0.5-8 vCPUs, 512 MiB-16 GiB) in shuffled submission order, a few
-needing the podman runtime. The data is built once, with a fixed seed; only `place` is timed.
+compute environments, some already partly used; five queues of different priorities sharing
+them, one of them fair-share (a scheduling policy with 40 share identifiers, some matched by a
+`prefix*` entry, decayed usage and running vCPUs per share, scheduling priorities, a compute
+reservation: `--no-fairshare` makes it FIFO); jobs of a dozen shapes (0.5-8 vCPUs, 512 MiB-16
+GiB) in shuffled submission order, a few needing the podman runtime. The data is built once,
+with a fixed seed; only `place` is timed.
 
 Three inputs are timed. "lanes": what the leader passes (its RUNNABLE index keeps each queue's
 jobs in FIFO order between passes, so `place` gets per-queue lanes and sorts nothing); this is
@@ -35,6 +38,7 @@ from controller.scheduler import (  # noqa: E402
     Snapshot,
     place,
 )
+from controller.scheduler.fairshare import FairShare  # noqa: E402
 from controller.scheduler.placement import lanes_of  # noqa: E402
 
 SHAPES = [
@@ -53,7 +57,24 @@ SHAPES = [
 ]
 
 
-def build(n_jobs: int, n_nodes: int, *, shuffled: bool = False, seed: int = 7) -> Snapshot:
+SHARES = [f"team{i}" for i in range(30)] + [f"batch-{i}" for i in range(10)]
+
+
+def fair_policy(rng: random.Random) -> FairShare:
+    """A fair-share queue's policy and usage as a busy leader would pass them."""
+    weights = {f"team{i}": float(1 + i % 4) for i in range(30)}
+    weights["batch-*"] = 5.0
+    return FairShare(
+        weights=weights,
+        decay_seconds=3600,
+        compute_reservation=10,
+        usage={share: rng.uniform(0, 500_000) for share in SHARES},
+        running={share: rng.randrange(0, 200) * 1000 for share in SHARES},
+        policy="bench",
+    )
+
+
+def build(n_jobs: int, n_nodes: int, *, shuffled: bool = False, seed: int = 7, fairshare: bool = True) -> Snapshot:
     rng = random.Random(seed)
     envs = {name: EnvView(name, True) for name in ("ondemand", "spot")}
     nodes = []
@@ -72,19 +93,24 @@ def build(n_jobs: int, n_nodes: int, *, shuffled: bool = False, seed: int = 7) -
         "high": QueueView("high", 500, True, ("ondemand", "spot")),
         "default": QueueView("default", 100, True, ("spot", "ondemand")),
         "low": QueueView("low", 10, True, ("spot",)),
+        "fair": QueueView("fair", 300, True, ("ondemand", "spot"), fairshare=fair_policy(rng) if fairshare else None),
     }
     queue_names = list(queues)
     jobs = []
     for i in range(n_jobs):
         vcpus, mem = rng.choice(SHAPES)
         runtime = "podman" if i % 97 == 0 else ""
+        queue = rng.choice(queue_names)
+        share, priority = (rng.choice(SHARES), rng.choice((0, 0, 0, 10, 50))) if queue == "fair" else ("", 0)
         jobs.append(
             JobView(
                 f"{i:08d}-job",
-                rng.choice(queue_names),
+                queue,
                 Resources.from_vcpus(vcpus, mem),
                 (1000 + i // 100, i % 100),
                 runtime,
+                share=share,
+                priority=priority,
             )
         )
     if shuffled:
@@ -116,24 +142,40 @@ def time_passes(snapshot: Snapshot, runs: int, *, leader_form: bool = True) -> t
     return times, placed, waiting
 
 
+def cpu_passes(snapshot: Snapshot, runs: int) -> list[float]:
+    """CPU seconds of `runs` passes (this process only): steadier than wall time on a machine
+    that other work keeps busy, which stretches wall time but not the work done."""
+    if snapshot.lanes is None:
+        snapshot = as_lanes(snapshot)
+    times = []
+    for _ in range(runs):
+        start = time.process_time()
+        place(snapshot)
+        times.append(time.process_time() - start)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--nodes", type=int, default=1_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-fairshare", action="store_true", help="make the fifth queue FIFO too")
     args = parser.parse_args()
     for label, shuffled, lanes in (
         ("lanes, as the leader passes them", False, True),
         ("a flat list in submission order", False, False),
         ("a flat list, shuffled", True, False),
     ):
-        snapshot = build(args.jobs, args.nodes, shuffled=shuffled)
+        snapshot = build(args.jobs, args.nodes, shuffled=shuffled, fairshare=not args.no_fairshare)
         times, placed, waiting = time_passes(snapshot, args.runs, leader_form=lanes)
+        cpu = f", CPU median {statistics.median(cpu_passes(snapshot, args.runs)) * 1000:.1f} ms" if lanes else ""
         print(
             f"place(): {args.jobs} jobs x {args.nodes} nodes, runnable as {label}: "
             f"median {statistics.median(times) * 1000:.1f} ms over {args.runs} runs "
-            f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}); "
+            f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}{cpu}); "
             f"{placed} placed, {waiting} waiting"
+            + ("" if args.no_fairshare else "; one queue of the five is fair-share")
         )
 
 

@@ -25,7 +25,13 @@ class ControllerConfig:
     agent_lost_timeout: float = 10.0
     """An agent silent this long is lost and its attempts are failed over (D in DESIGN)."""
     reconnect_grace: float = 1.0
-    """An agent whose stream broke (process died) is lost after this long unless it reconnects."""
+    """An agent whose stream broke (process died) is lost after this long unless it reconnects
+    (and never before its host's fence stopped its attempts: see `fence_margin`)."""
+    fence_margin: float = 0.5
+    """Added to an agent's fence window + fence kill grace (from its Register) before a broken
+    stream's attempts are failed over: covers the fence's and the controller's wake-up delays."""
+    gang_reserve_after: int = 3
+    """A multi-node job passed over by this many scheduling passes reserves its nodes (0 = never)."""
     kill_grace: float = 10.0
     """TerminateJob: seconds between SIGTERM and SIGKILL."""
     archive_after: float = 3600.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import socket
 
@@ -16,6 +17,7 @@ from controller.api import auth
 from controller.api.agent_gateway import AgentGatewayServicer
 from controller.api.batch import BatchServicer
 from controller.config import ControllerConfig, default_data_dir
+from controller.http import awsbatch
 from controller.services.replica import Replica
 from shoal import log
 from shoal.tls import server_credentials
@@ -44,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-interval", type=float, default=1.0, metavar="SECONDS", help="agent heartbeat interval (default %(default)s)")
     p.add_argument("--agent-lost-timeout", type=float, default=10.0, metavar="SECONDS", help="a silent agent is declared lost after this long (default %(default)s)")
     p.add_argument("--reconnect-grace", type=float, default=1.0, metavar="SECONDS", help="an agent whose stream broke is lost after this long unless it reconnects (default %(default)s)")
+    p.add_argument("--fence-margin", type=float, default=0.5, metavar="SECONDS", help="a broken-stream agent's jobs are requeued after its fence window + fence kill grace (it reports them) + this margin, so its host's fence has stopped them first (default %(default)s)")
+    p.add_argument("--gang-reserve-after", type=int, default=3, metavar="PASSES", help="a multi-node job that waited while jobs behind it started in this many scheduling passes reserves the nodes it needs (0 = never; default %(default)s)")
     p.add_argument("--kill-grace", type=float, default=10.0, metavar="SECONDS", help="TerminateJob: SIGTERM-to-SIGKILL grace (default %(default)s)")
     p.add_argument("--max-txn-ops", type=int, default=128, help="etcd's --max-txn-ops (default %(default)s)")
     p.add_argument("--archive-after", type=float, default=3600.0, metavar="SECONDS", help="move finished jobs out of the hot keyspace into history this long after they end (default %(default)s)")
@@ -53,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--etcd-key", default="", help="client key for etcd")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     auth.add_arguments(p)
+    awsbatch.add_arguments(p)
     p.add_argument("--http-listen", "--aws-api-listen", dest="http_listen", default="", metavar="HOST:PORT",
                    help="serve HTTP here: AWS Batch's own wire API (boto3, `aws batch`) and the dashboard at /ui/ "
                    "(default: off); HTTPS with --tls-cert/--tls-key, plaintext only on loopback unless --insecure")
@@ -70,6 +75,8 @@ def config_from_args(ns: argparse.Namespace) -> ControllerConfig:
         raise SystemExit("shoal controller: --lease-ttl must be >= 2 (etcd grants no shorter lease)")
     if ns.agent_lost_timeout <= 2 * ns.heartbeat_interval:
         raise SystemExit("shoal controller: --agent-lost-timeout must be more than two heartbeat intervals")
+    if ns.fence_margin < 0:
+        raise SystemExit("shoal controller: --fence-margin cannot be negative")
     advertise = ns.advertise
     if not advertise:
         host, _, port = ns.listen.rpartition(":")
@@ -87,6 +94,8 @@ def config_from_args(ns: argparse.Namespace) -> ControllerConfig:
         heartbeat_interval=ns.heartbeat_interval,
         agent_lost_timeout=ns.agent_lost_timeout,
         reconnect_grace=ns.reconnect_grace,
+        fence_margin=ns.fence_margin,
+        gang_reserve_after=ns.gang_reserve_after,
         kill_grace=ns.kill_grace,
         max_txn_ops=ns.max_txn_ops,
         archive_after=ns.archive_after,
@@ -210,7 +219,7 @@ async def serve(
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     config = config_from_args(ns)
-    edge = auth.edge_from_args(ns, config.advertised)
+    edge = dataclasses.replace(auth.edge_from_args(ns, config.advertised), aws_api=awsbatch.options_from_args(ns))
     if ns.http_listen:
         from shoal.tls import is_loopback
 

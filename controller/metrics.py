@@ -13,6 +13,7 @@ Scheduling counters exist only on the leader and restart from zero when leadersh
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -22,11 +23,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from controller.domain import jobs as J
+from controller.scheduler.fairshare import decayed
 from controller.store.etcd import REQUEST_SECONDS
 from shoal.v1 import types_pb2
 
 if TYPE_CHECKING:
     from controller.services.replica import Replica
+    from controller.services.view import ViewData
 
 _STATUSES = {value: name.removeprefix("JOB_STATUS_") for name, value in types_pb2.JobStatus.items() if value}
 _NODE_STATUSES = {value: name.removeprefix("NODE_STATUS_") for name, value in types_pb2.NodeStatus.items() if value}
@@ -101,6 +104,7 @@ class ControllerCollector(Collector):
         yield from capacity.values()
         yield from used.values()
         yield running
+        yield _fairshare_usage(view.data)
 
         if leader is None:
             return
@@ -126,6 +130,25 @@ class ControllerCollector(Collector):
         sessions = GaugeMetricFamily("shoal_agent_sessions", "agent streams the leader holds")
         sessions.add_metric([], sum(1 for s in leader.sessions.values() if s.registered))
         yield sessions
+
+
+def _fairshare_usage(data: ViewData) -> Metric:
+    """Each share's stored usage on fair-share queues, decayed to now (any replica: it is in etcd)."""
+    usage = GaugeMetricFamily(
+        "shoal_fairshare_usage_vcpu_seconds",
+        "decayed vCPU-seconds of a share's finished attempts on a fair-share queue",
+        labels=["queue", "share"],
+    )
+    now = int(time.time() * 1000)
+    for queue_name, record in sorted(data.usage.items()):
+        queue = data.queues.get(queue_name)
+        policy = data.policies.get(queue.scheduling_policy) if queue is not None else None
+        if policy is None:
+            continue
+        for share, u in sorted(record.shares.items()):
+            value = decayed(u.vcpu_seconds, u.as_of, now, policy.fairshare_policy.share_decay_seconds)
+            usage.add_metric([queue_name, share], value)
+    return usage
 
 
 def registry_for(replica: Replica) -> CollectorRegistry:

@@ -383,6 +383,12 @@ class Client:
         timeout: types_pb2.JobTimeout | int | None = None,
         parameters: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
+        gpus: int | None = None,
+        share_identifier: str = "",
+        scheduling_priority: int | None = None,
+        num_nodes: int = 0,
+        main_node: int = 0,
+        node_properties: types_pb2.NodeProperties | None = None,
     ) -> batch_pb2.SubmitJobResponse:
         """Submit one job; returns its id and name once it is durably stored.
 
@@ -391,6 +397,11 @@ class Client:
         properties (without `job_definition` they are the whole specification, and `command`
         is required); `retry_strategy` may be a RetryStrategy or a number of attempts; `timeout`
         a JobTimeout or the attempt duration in seconds; `depends_on` job ids or JobDependency.
+        On a fair-share queue `share_identifier` is required and `scheduling_priority`
+        (0-9999, higher first within the share) overrides the definition's.
+        `num_nodes` (with `main_node`) makes it a multi-node parallel job whose every node runs
+        the command (or changes a multi-node definition's count); `node_properties` gives node
+        ranges with containers of their own. Its nodes are the jobs `<id>#0` .. (`describe_nodes`).
 
         Never retried on another replica unless the connection was refused: a submission that
         may have been stored is not sent twice.
@@ -415,6 +426,12 @@ class Client:
                 timeout=timeout,
                 parameters=parameters,
                 tags=tags,
+                gpus=gpus,
+                share_identifier=share_identifier,
+                scheduling_priority=scheduling_priority,
+                num_nodes=num_nodes,
+                main_node=main_node,
+                node_properties=node_properties,
             )
         return self._unary("SubmitJob", request, idempotent=False)
 
@@ -438,6 +455,13 @@ class Client:
             request = batch_pb2.DescribeJobsRequest(job_ids=ids[start : start + 100])
             jobs.extend(self._unary("DescribeJobs", request, idempotent=True).jobs)
         return jobs
+
+    def describe_nodes(self, job_id: str) -> list[types_pb2.Job]:
+        """The node jobs `<id>#0` .. `<id>#N-1` of a multi-node job that exist (they are created
+        when the job is first placed), in node order; [] for any other job."""
+        job = self.describe_job(job_id)
+        count = job.node_properties.num_nodes
+        return self.describe_jobs([f"{job_id}#{i}" for i in range(count)]) if count else []
 
     def describe_job(self, job_id: str) -> types_pb2.Job:
         """The full record of one job; raises NotFound if there is no such job."""
@@ -603,12 +627,17 @@ class Client:
         parameters: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
         secret_environment: Iterable[str] = (),
+        gpus: int = 0,
+        scheduling_priority: int = 0,
+        node_properties: types_pb2.NodeProperties | None = None,
     ) -> batch_pb2.RegisterJobDefinitionResponse:
         """Register a new revision of a job definition; returns its name and revision.
 
         Pass a ready RegisterJobDefinitionRequest (e.g. from `shoal.jobdef.load_file`), or a
         name and keyword arguments. `secret_environment` names environment variables whose
-        values describe calls show as **** (jobs still get the real values).
+        values describe calls show as **** (jobs still get the real values). `node_properties`
+        makes it a multi-node definition (its ranges carry the containers: leave `command` etc.
+        empty).
         """
         if isinstance(job_definition_name, batch_pb2.RegisterJobDefinitionRequest):
             request = job_definition_name
@@ -619,17 +648,21 @@ class Client:
                     image=image,
                     command=list(command),
                     environment=_as_environment(environment),
-                    resources=types_pb2.ResourceRequirements(vcpus=vcpus, memory_mib=memory_mib),
+                    resources=types_pb2.ResourceRequirements(vcpus=vcpus, memory_mib=memory_mib, gpus=gpus),
                     runtime=runtime,
                 ),
                 retry_strategy=_as_retry(retry_strategy),
                 timeout=_as_timeout(timeout),
                 parameters=dict(parameters or {}),
                 tags=dict(tags or {}),
+                scheduling_priority=scheduling_priority,
             )
             secret = list(dict.fromkeys(secret_environment))
             if secret:
                 request.tags[SECRET_ENV_TAG] = ",".join(secret)
+            if node_properties is not None:
+                request.ClearField("container_properties")
+                request.node_properties.CopyFrom(node_properties)
         return self._unary("RegisterJobDefinition", request, idempotent=False)
 
     def describe_job_definitions(self, name: str = "", status: str = "") -> list[types_pb2.JobDefinition]:
@@ -651,13 +684,16 @@ class Client:
         *,
         priority: int = 1,
         state: str | int = "ENABLED",
+        scheduling_policy: str = "",
     ) -> types_pb2.JobQueue:
-        """Create a queue that places jobs on `compute_environments`, tried in the given order."""
+        """Create a queue that places jobs on `compute_environments`, tried in the given order;
+        with `scheduling_policy` (a policy name) a fair-share queue, else FIFO."""
         request = batch_pb2.CreateJobQueueRequest(
             job_queue_name=name,
             state=enum_value(types_pb2.EntityState, state, what="state"),
             priority=priority,
             compute_environment_order=_ce_order(compute_environments),
+            scheduling_policy=scheduling_policy,
         )
         return self._unary("CreateJobQueue", request, idempotent=False)
 
@@ -668,12 +704,15 @@ class Client:
         priority: int | None = None,
         state: str | int | None = None,
         compute_environments: Sequence[str] | None = None,
+        scheduling_policy: str | None = None,
     ) -> types_pb2.JobQueue:
-        """Change a queue; arguments left as None are unchanged."""
+        """Change a queue; arguments left as None are unchanged (a fair-share queue's policy
+        can be replaced, not removed)."""
         request = batch_pb2.UpdateJobQueueRequest(
             job_queue_name=name,
             state=enum_value(types_pb2.EntityState, state, what="state") if state is not None else 0,
             compute_environment_order=_ce_order(compute_environments or ()),
+            scheduling_policy=scheduling_policy or "",
         )
         if priority is not None:
             request.priority = priority
@@ -802,6 +841,65 @@ class Client:
         """Every reason a job is not running (`shoal why`), from the scheduler's own decisions."""
         return self._unary("ExplainJob", batch_pb2.ExplainJobRequest(job_id=job_id), idempotent=True)
 
+    # --- scheduling policies -----------------------------------------------------------------------
+
+    def create_scheduling_policy(
+        self,
+        name: str,
+        shares: Mapping[str, float] | Iterable[types_pb2.ShareAttributes] = (),
+        *,
+        share_decay_seconds: int = 0,
+        compute_reservation: int = 0,
+        tags: Mapping[str, str] | None = None,
+    ) -> types_pb2.SchedulingPolicy:
+        """A fair-share policy. `shares`: shareIdentifier (or `prefix*`) -> weightFactor (lower
+        gets more; unlisted identifiers weigh 1)."""
+        request = batch_pb2.CreateSchedulingPolicyRequest(
+            name=name,
+            fairshare_policy=fairshare_policy(shares, share_decay_seconds, compute_reservation),
+            tags=dict(tags or {}),
+        )
+        return self._unary("CreateSchedulingPolicy", request, idempotent=False)
+
+    def update_scheduling_policy(
+        self,
+        name: str,
+        shares: Mapping[str, float] | Iterable[types_pb2.ShareAttributes] = (),
+        *,
+        share_decay_seconds: int = 0,
+        compute_reservation: int = 0,
+    ) -> types_pb2.SchedulingPolicy:
+        """Replace a policy's whole fairsharePolicy."""
+        request = batch_pb2.UpdateSchedulingPolicyRequest(
+            name=name, fairshare_policy=fairshare_policy(shares, share_decay_seconds, compute_reservation)
+        )
+        return self._unary("UpdateSchedulingPolicy", request, idempotent=False)
+
+    def delete_scheduling_policy(self, name: str) -> None:
+        """Delete a policy (refused while a queue names it)."""
+        request = batch_pb2.DeleteSchedulingPolicyRequest(name=name)
+        self._unary("DeleteSchedulingPolicy", request, idempotent=False)
+
+    def describe_scheduling_policies(self, names: Iterable[str] = ()) -> list[types_pb2.SchedulingPolicy]:
+        """The named policies, or every policy."""
+        request = batch_pb2.DescribeSchedulingPoliciesRequest(names=list(names))
+        return list(self._unary("DescribeSchedulingPolicies", request, idempotent=True).scheduling_policies)
+
+
+def fairshare_policy(
+    shares: Mapping[str, float] | Iterable[types_pb2.ShareAttributes],
+    share_decay_seconds: int = 0,
+    compute_reservation: int = 0,
+) -> types_pb2.FairsharePolicy:
+    """A FairsharePolicy from a {shareIdentifier: weightFactor} mapping (or ShareAttributes)."""
+    if isinstance(shares, Mapping):
+        entries = [types_pb2.ShareAttributes(share_identifier=k, weight_factor=v) for k, v in shares.items()]
+    else:
+        entries = list(shares)
+    return types_pb2.FairsharePolicy(
+        share_decay_seconds=share_decay_seconds, compute_reservation=compute_reservation, share_distribution=entries
+    )
+
 
 def build_submit_request(
     job_name: str,
@@ -821,6 +919,12 @@ def build_submit_request(
     timeout: types_pb2.JobTimeout | int | None = None,
     parameters: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
+    gpus: int | None = None,
+    share_identifier: str = "",
+    scheduling_priority: int | None = None,
+    num_nodes: int = 0,
+    main_node: int = 0,
+    node_properties: types_pb2.NodeProperties | None = None,
 ) -> batch_pb2.SubmitJobRequest:
     """The SubmitJobRequest `Client.submit_job` sends for these arguments (for `submit_jobs`)."""
     overrides = batch_pb2.ContainerOverrides(
@@ -833,6 +937,8 @@ def build_submit_request(
         overrides.vcpus = vcpus
     if memory_mib is not None:
         overrides.memory_mib = memory_mib
+    if gpus is not None:
+        overrides.gpus = gpus
     request = batch_pb2.SubmitJobRequest(
         job_name=job_name,
         job_queue=job_queue,
@@ -841,7 +947,10 @@ def build_submit_request(
         depends_on=[_as_dependency(d) for d in depends_on],
         parameters=dict(parameters or {}),
         tags=dict(tags or {}),
+        share_identifier=share_identifier,
     )
+    if scheduling_priority is not None:
+        request.scheduling_priority_override = scheduling_priority
     if array_size:
         request.array_properties.size = array_size
     if array_parallelism:
@@ -852,4 +961,11 @@ def build_submit_request(
     job_timeout = _as_timeout(timeout)
     if job_timeout is not None:
         request.timeout.CopyFrom(job_timeout)
+    if node_properties is not None:
+        request.node_properties.CopyFrom(node_properties)
+    if num_nodes:
+        request.node_properties.num_nodes = num_nodes
+        request.node_properties.main_node = main_node
+    elif main_node:
+        request.node_properties.main_node = main_node  # refused by the server without num_nodes
     return request

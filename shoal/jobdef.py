@@ -25,6 +25,20 @@ A file written for `aws batch register-job-definition --cli-input-yaml` mostly w
     parameters: {}
     tags: {}
 
+A multi-node parallel job (AWS's `type: multinode`) has `nodeProperties` instead of
+`containerProperties`; each node range has its own container (same keys as above)::
+
+    jobDefinitionName: allreduce
+    type: multinode
+    nodeProperties:
+      numNodes: 4
+      mainNode: 0
+      nodeRangeProperties:
+        - targetNodes: "0"           # one node; "1:" = 1 to the last; ":2" and "0:2" = 0 to 2
+          container: {command: ["python3", "coordinator.py"], vcpus: 2, memory: 1024}
+        - targetNodes: "1:"
+          container: {command: ["python3", "worker.py"], vcpus: 4, memory: 4096}
+
 Every problem is reported as `FILE: key.path: what is wrong`. Unknown keys are errors, because a
 misspelt key silently dropped (`retrystrategy:`) changes what the job does without a word.
 """
@@ -54,10 +68,12 @@ _TOP_KEYS = (
     "jobDefinitionName",
     "type",
     "containerProperties",
+    "nodeProperties",
     "retryStrategy",
     "timeout",
     "parameters",
     "tags",
+    "schedulingPriority",
 )
 _CONTAINER_KEYS = ("command", "image", "vcpus", "memory", "resourceRequirements", "environment", "runtime",
                    "workingDir", "user", "privileged", "readonlyRootFilesystem", "ulimits", "mounts",
@@ -354,6 +370,38 @@ def _retry(r: _Reader, value: Any, path: str) -> types_pb2.RetryStrategy:
     return strategy
 
 
+_NODE_KEYS = ("numNodes", "mainNode", "nodeRangeProperties")
+_RANGE_KEYS = ("targetNodes", "container")
+
+
+def _node_properties(r: _Reader, value: Any, path: str) -> types_pb2.NodeProperties:
+    n = r.mapping(value, path, _NODE_KEYS)
+    if "numNodes" not in n:
+        r.fail(path, "missing key 'numNodes'")
+    props = types_pb2.NodeProperties(
+        num_nodes=r.integer(n["numNodes"], _join(path, "numNodes"), minimum=1),
+        main_node=r.integer(n.get("mainNode", 0), _join(path, "mainNode")),
+    )
+    ranges_path = _join(path, "nodeRangeProperties")
+    ranges = _items(r, n.get("nodeRangeProperties"), ranges_path, "node ranges")
+    if not ranges:
+        r.fail(ranges_path, "at least one node range is required (e.g. {targetNodes: '0:', container: {...}})")
+    for i, item in enumerate(ranges):
+        item_path = f"{ranges_path}[{i}]"
+        entry = r.mapping(item, item_path, _RANGE_KEYS)
+        if "targetNodes" not in entry:
+            r.fail(item_path, "missing key 'targetNodes' (e.g. '0', '1:', '0:2')")
+        if "container" not in entry:
+            r.fail(item_path, "missing key 'container'")
+        target = entry["targetNodes"]
+        # YAML reads `targetNodes: 0` as a number: accept it as the text it stands for.
+        text = str(target) if isinstance(target, int) and not isinstance(target, bool) else r.string(target, _join(item_path, "targetNodes"))
+        props.node_range_properties.add(
+            target_nodes=text, container=_container(r, entry["container"], _join(item_path, "container"))
+        )
+    return props
+
+
 def parse(data: Any, source: str = "<definition>") -> batch_pb2.RegisterJobDefinitionRequest:
     """Convert an already-parsed YAML/JSON document to a RegisterJobDefinitionRequest.
 
@@ -368,16 +416,31 @@ def parse(data: Any, source: str = "<definition>") -> batch_pb2.RegisterJobDefin
     name = r.string(top["jobDefinitionName"], "jobDefinitionName")
     if not name:
         r.fail("jobDefinitionName", "must not be empty")
-    if "type" in top and r.string(top["type"], "type").lower() != "container":
-        r.fail("type", f"only 'container' job definitions are supported, got {top['type']!r}")
-    if "containerProperties" not in top:
+    kind = r.string(top["type"], "type").lower() if "type" in top else ""
+    if kind not in ("", "container", "multinode"):
+        r.fail("type", f"must be 'container' or 'multinode', got {top['type']!r}")
+    multinode = kind == "multinode" or "nodeProperties" in top
+    if multinode:
+        if "containerProperties" in top:
+            r.fail("containerProperties", "a multi-node definition has nodeProperties instead (a container per node range)")
+        if "nodeProperties" not in top:
+            r.fail("", "missing key 'nodeProperties' (type multinode)")
+        if kind == "container":
+            r.fail("type", "is 'container' but the file has nodeProperties: use type multinode")
+    elif "containerProperties" not in top:
         r.fail("", "missing key 'containerProperties'")
     request = batch_pb2.RegisterJobDefinitionRequest(
         job_definition_name=name,
-        container_properties=_container(r, top["containerProperties"], "containerProperties"),
         parameters=r.string_map(top.get("parameters"), "parameters"),
         tags=r.string_map(top.get("tags"), "tags"),
     )
+    if multinode:
+        request.node_properties.CopyFrom(_node_properties(r, top["nodeProperties"], "nodeProperties"))
+    else:
+        request.container_properties.CopyFrom(_container(r, top["containerProperties"], "containerProperties"))
+    if top.get("schedulingPriority") is not None:
+        # Orders jobs within a share of a fair-share queue (0-9999, higher first), as AWS.
+        request.scheduling_priority = r.integer(top["schedulingPriority"], "schedulingPriority", maximum=9999)
     if r.secret_env:
         request.tags[SECRET_ENV_TAG] = ",".join(dict.fromkeys(r.secret_env))
     if top.get("retryStrategy") is not None:

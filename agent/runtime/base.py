@@ -75,6 +75,8 @@ class AttemptSpec:
     """Requested memory in MiB; a hard limit where the runtime can enforce one. 0 = no limit."""
     gpus: int = 0
     """Requested GPUs."""
+    gpu_ids: tuple[str, ...] = ()
+    """The node's GPU devices the scheduler assigned (container runtimes pass them through)."""
     working_dir: str = ""
     """The job's own working directory ("" = the image's, or `work_dir` for processes)."""
     user: str = ""
@@ -105,17 +107,40 @@ class Ulimit:
     hard: int
 
 
-def spec_from_container(job_id: str, attempt: int, container: types_pb2.ContainerProperties) -> AttemptSpec:
-    """The AttemptSpec for a StartAttempt's ContainerProperties (every field carried over)."""
+def gpu_environment(gpu_ids: tuple[str, ...], node_has_gpus: bool) -> dict[str, str]:
+    """CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES of an attempt: its devices only. On a
+    node with GPUs an attempt that got none sees none (CUDA's "" and the NVIDIA runtime's
+    "void"), so a job cannot use a device the scheduler gave to another one."""
+    if gpu_ids:
+        devices = ",".join(gpu_ids)
+        return {"CUDA_VISIBLE_DEVICES": devices, "NVIDIA_VISIBLE_DEVICES": devices}
+    if node_has_gpus:
+        return {"CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"}
+    return {}
+
+
+def spec_from_container(
+    job_id: str,
+    attempt: int,
+    container: types_pb2.ContainerProperties,
+    *,
+    gpu_ids: tuple[str, ...] = (),
+    node_has_gpus: bool = False,
+) -> AttemptSpec:
+    """The AttemptSpec for a StartAttempt's ContainerProperties (every field carried over),
+    with the GPU devices assigned to the attempt."""
+    environment = {kv.name: kv.value for kv in container.environment}
+    environment.update(gpu_environment(gpu_ids, node_has_gpus))
     return AttemptSpec(
         job_id=job_id,
         attempt=attempt,
         command=tuple(container.command),
-        environment={kv.name: kv.value for kv in container.environment},
+        environment=environment,
         image=container.image,
         vcpus=container.resources.vcpus,
         memory_mib=container.resources.memory_mib,
         gpus=container.resources.gpus,
+        gpu_ids=gpu_ids,
         working_dir=container.working_dir,
         user=container.user,
         mounts=tuple(Mount(m.source_path, m.container_path or m.source_path, m.read_only)

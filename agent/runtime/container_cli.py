@@ -48,6 +48,7 @@ import psutil
 from agent.runtime.base import AttemptHandle, AttemptSpec, CannotStart, ExitStatus
 from agent.runtime.cgroups import AttemptCgroup, Cgroups
 from agent.runtime.cgroups import detect as detect_cgroups
+from agent.runtime.fence import CONTAINER, Target
 from agent.runtime.output import LogLimits, Output, open_output
 from agent.runtime.reattach import cgroup_fields, cgroup_of, process_alive, wait_gone, wait_writer
 from shoal import log
@@ -172,6 +173,15 @@ class ContainerCliRuntime:
                 parent.remove()
             raise CannotStart(f"cannot hand the attempt's output to the log writer: {err}") from err
         try:
+            # Before it starts: an agent killed from here on leaves a container the fence stops.
+            await output.watch(self._target(container_id))
+        except OSError as err:
+            output.close_job_ends()
+            await self._remove(container_id)
+            if parent is not None:
+                parent.remove()
+            raise CannotStart(f"cannot register the attempt with the host's fence (the log writer): {err}") from err
+        try:
             popen = subprocess.Popen(  # noqa: ASYNC220 - fork+exec is quick
                 [self.binary, "start", "--attach", container_id],
                 stdin=subprocess.DEVNULL,
@@ -194,6 +204,10 @@ class ContainerCliRuntime:
         self._logs[popen.pid] = log_path
         if parent is not None:
             self._parents[popen.pid] = parent
+        try:
+            await output.watch(self._target(container_id, cli_pid=popen.pid))
+        except OSError as err:  # the fence still knows the container (it stops it through the CLI)
+            _log.warning("cannot tell the fence the container's CLI", container=container_id, error=str(err))
         return AttemptHandle(runtime=self.name, pid=popen.pid, pgid=popen.pid, start_time=start_time,
                              container_id=container_id, **output.handle_fields, **cgroup_fields(parent))
 
@@ -202,11 +216,14 @@ class ContainerCliRuntime:
         parent = self._parents.get(handle.pid)
         memory_hit = False
         if popen is not None:
+            told_fence = False
             while popen.poll() is None:  # noqa: ASYNC110 - the CLI is our child; cheap poll
                 # The container's own cgroup (inside the parent) is removed right after it
                 # exits, so its "limit reached" counters are sampled while it runs.
                 if parent is not None and not memory_hit:
                     memory_hit = _container_hit_memory(parent)
+                if not told_fence:
+                    told_fence = await self._tell_fence_init(handle)
                 await asyncio.sleep(_POLL_SECONDS)
             output = self._outputs.get(handle.pid)
             if output is not None:
@@ -281,6 +298,32 @@ class ContainerCliRuntime:
             return True
         return bool(handle.container_id) and self._container_running(handle.container_id)
 
+    # --- the fence ---------------------------------------------------------------------------
+
+    def _target(self, container_id: str, *, cli_pid: int = 0, init_pid: int = 0, init_start: float = 0.0) -> Target:
+        return Target(kind=CONTAINER, pid=init_pid, pid_start=init_start, pgid=cli_pid, binary=self.binary,
+                      container_id=container_id)
+
+    async def _tell_fence_init(self, handle: AttemptHandle) -> bool:
+        """Once the container runs: give the fence its init's host pid, so that a dead agent's
+        container is stopped by a signal (at once) rather than through the CLI (slow under
+        load). True once done (or not to be done: the container is not running)."""
+        output = self._outputs.get(handle.pid)
+        state = await self._state(handle.container_id)
+        if output is None or state is None:
+            return True
+        if state.get("Status") == "created":
+            return False  # still starting: ask again
+        pid = int(state.get("Pid") or 0)
+        if not state.get("Running") or pid <= 0:
+            return True
+        try:
+            start = psutil.Process(pid).create_time()
+            await output.watch(self._target(handle.container_id, cli_pid=handle.pid, init_pid=pid, init_start=start))
+        except (psutil.Error, OSError) as err:
+            _log.warning("cannot tell the fence the container's pid", container=handle.container_id, error=str(err))
+        return True
+
     # --- CLI calls ---------------------------------------------------------------------------
 
     def create_args(self, spec: AttemptSpec, name: str, parent: AttemptCgroup | None = None) -> list[str]:
@@ -301,8 +344,19 @@ class ContainerCliRuntime:
             # Swap = memory: exceeding the limit is an OOM kill, not a slow swap-out.
             memory = spec.memory_mib + (1 if parent is not None else 0)
             args += ["--memory", f"{memory}m", "--memory-swap", f"{memory}m"]
-        for key, value in spec.environment.items():
+        environment = dict(spec.environment)
+        if spec.gpu_ids:
+            # Inside the container only its devices exist, numbered from 0: CUDA must count
+            # them so. NVIDIA_VISIBLE_DEVICES keeps the host's ids (what --gpus asks for too).
+            environment["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(spec.gpu_ids)))
+        for key, value in environment.items():
             args += ["--env", f"{key}={value}"]
+        if spec.gpu_ids:
+            if self.name == "podman":  # CDI names, as `nvidia-ctk cdi generate` writes them
+                for gpu_id in spec.gpu_ids:
+                    args += ["--device", f"nvidia.com/gpu={gpu_id}"]
+            else:  # docker: the quotes keep the comma list one value of --gpus
+                args += ["--gpus", '"device=' + ",".join(spec.gpu_ids) + '"']
         if spec.working_dir:
             args += ["--workdir", spec.working_dir]
         if spec.user:

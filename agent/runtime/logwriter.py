@@ -1,7 +1,7 @@
 """The log writer: one small process per agent between the jobs' stdout/stderr pipes and their logs.
 
 Run as `python -I -S logwriter.py --serve DIR` (the agent starts it, see `agent.runtime.output`).
-It listens on the unix socket `DIR/logwriter.v1.sock` (SOCK_SEQPACKET; DIR is the agent's state
+It listens on the unix socket `DIR/logwriter.v2.sock` (SOCK_SEQPACKET; DIR is the agent's state
 directory) and serves every attempt of that agent: per attempt, the agent sends one message with
 the log path, the size cap and the read ends of the attempt's stdout and stderr pipes
 (SCM_RIGHTS); the writer acknowledges it (with its pid), copies both pipes into the log until
@@ -19,15 +19,20 @@ Lifetime:
   itself (the fork) runs in a session of its own, not as a child of the agent: a kill -9 of the
   agent's process group does not reach it, and it is no descendant of the agent's to be taken
   for a job;
-- one writer per DIR: it holds an exclusive lock on `DIR/logwriter.v1.lock` while it lives, so a
+- one writer per DIR: it holds an exclusive lock on `DIR/logwriter.v2.lock` while it lives, so a
   second one started meanwhile (two agents racing, or an agent while the previous writer exits)
   exits at once with EXIT_ALREADY_SERVED and the agent connects to the first;
 - it exits once no agent is connected and no attempt is open (a connected agent keeps it, also
   when idle; an agent killed with attempts open leaves it writing them until they end, and a
   restarted agent connects to it again); a writer nobody connects to exits after STARTUP_WAIT.
-- if it dies, attempts it served lose the rest of their output (their jobs see EPIPE); the next
-  attempt starts a new writer; waits for an attempt's output end when the marker exists or the
-  writer is gone.
+- it is the host's local fence (agent/runtime/fence.py): when an agent's connection ends (the
+  agent died, however) the attempts it handed over are stopped after the agent's window unless a
+  new agent claims them; so it stays while such an orphan waits for its deadline or its SIGKILL;
+- if it dies, attempts it served lose the rest of their output (their jobs see EPIPE); a
+  connected agent starts a new writer at once and tells it what the dead one watched (so the
+  attempts stay fenced); waits for an attempt's output end when the marker exists or the writer
+  is gone. (If the agent and its writer die together and the host lives on, nothing stops the
+  attempts: the one case the fence does not cover.)
 
 Log format, one record per line (the CRI log format of Kubernetes):
 
@@ -54,18 +59,26 @@ import contextlib
 import fcntl
 import os
 import selectors
+import signal
 import socket
 import struct
 import sys
 import time
 
+if __package__:
+    from agent.runtime import fence
+else:  # run as a script (python -I -S logwriter.py): the module next to this file
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import fence  # type: ignore[no-redef]
+
 MAX_PIECE = 16 * 1024
 IDLE_FLUSH_SECONDS = 0.2
 READ_BYTES = 64 * 1024
 
-# Protocol version in the names: an agent of another version starts a writer of its own.
-SOCKET_NAME = "logwriter.v1.sock"
-LOCK_NAME = "logwriter.v1.lock"
+# Protocol version in the names: an agent of another version starts a writer of its own (v2: the
+# fence's messages; a v2 agent claims a v1 writer's attempts from a v2 writer, which adopts them).
+SOCKET_NAME = "logwriter.v2.sock"
+LOCK_NAME = "logwriter.v2.lock"
 DONE_SUFFIX = ".written"
 MAX_MESSAGE = 16 * 1024
 STARTUP_WAIT = 10.0
@@ -74,6 +87,18 @@ EXIT_SERVING = 0
 """Exit status of the started process: the writer listens (its fork serves)."""
 EXIT_ALREADY_SERVED = 3
 """Exit status of the started process: another writer holds the lock of DIR."""
+FENCE_MESSAGES = frozenset({b"hello", b"watch", b"release", b"handover", b"renew"})
+"""Messages of the local fence (agent/runtime/fence.py), sent without fds:
+
+    hello\0WINDOW_MS\0GRACE_MS              first on a connection: its window W and kill grace G
+    watch\0KEY\0LOG_PATH\0KIND\0PID\0PID_START\0PGID\0BINARY\0CONTAINER_ID
+                                            what to stop for an attempt (the owner), or a claim
+                                            (a new agent): answered "ok" or "fenced" (too late)
+    release\0LOG_PATH                       the attempt ended and was cleaned up: forget it
+    handover\0WINDOW_MS                     this agent exits on purpose: wait this long instead of W
+    renew\0LEASE_MS\0GRACE_MS                the agent heard from a controller: if it says nothing
+                                            more for LEASE_MS, stop its attempts (kill grace GRACE_MS)
+"""
 # Longest path a unix socket address takes (sun_path is 108 bytes with its NUL).
 MAX_SOCKET_PATH = 107
 
@@ -229,17 +254,24 @@ class Server:
         self.ever_connected = False
         self.pid = os.getpid()
         self.uid = os.geteuid()
+        # The local fence (agent/runtime/fence.py): connections are named by a number of their
+        # own (an fd number is reused once closed).
+        self.book = fence.Book()
+        self.fence = fence.Fence(self.book)
+        self.conn_ids: dict[int, int] = {}
+        self._next_conn = 0
 
     def run(self, startup_wait: float = STARTUP_WAIT) -> None:
         started = time.monotonic()
         while True:
-            if not self.conns and not self.streams:
+            if not self.conns and not self.streams and not self.book.busy():
                 if self.ever_connected or time.monotonic() - started >= startup_wait:
                     if not self._accept_pending():
-                        return  # nobody connected, nothing open: done
+                        return  # nobody connected, nothing open, no orphan to stop: done
                     continue
             timeout = self._timeout(started, startup_wait)
             events = self.selector.select(timeout)
+            self.fence.run_due(time.monotonic())
             now = time.time()
             touched: list[Attempt] = []
             for key, _ in events:
@@ -261,12 +293,16 @@ class Server:
                     self._finish(attempt)
 
     def _timeout(self, started: float, startup_wait: float) -> float | None:
+        timeouts = []
         if self.partial:
             now = time.time()
-            return max(min(s.since for s in self.partial) + IDLE_FLUSH_SECONDS - now, 0.0)
+            timeouts.append(max(min(s.since for s in self.partial) + IDLE_FLUSH_SECONDS - now, 0.0))
         if not self.ever_connected and not self.conns and not self.streams:
-            return max(started + startup_wait - time.monotonic(), 0.0)
-        return None
+            timeouts.append(max(started + startup_wait - time.monotonic(), 0.0))
+        deadline = self.book.next_wake()
+        if deadline is not None:
+            timeouts.append(max(deadline - time.monotonic(), 0.0))
+        return min(timeouts) if timeouts else None
 
     # --- agents -----------------------------------------------------------------------------------
 
@@ -298,6 +334,8 @@ class Server:
             return False
         conn.setblocking(False)
         self.conns[conn.fileno()] = conn
+        self._next_conn += 1
+        self.conn_ids[conn.fileno()] = self._next_conn
         self.selector.register(conn, selectors.EVENT_READ, conn)
         self.ever_connected = True
         return True
@@ -306,6 +344,8 @@ class Server:
         fd = conn.fileno()
         if fd >= 0 and self.conns.pop(fd, None) is not None:
             self.selector.unregister(conn)
+            # The agent is gone (its process died, or it exited): the fence's window starts.
+            self.book.gone(self.conn_ids.pop(fd), time.monotonic())
         conn.close()  # attempts it sent go on; their "done" goes nowhere
 
     def _serve(self, conn: socket.socket) -> None:
@@ -325,6 +365,9 @@ class Server:
     def _message(self, conn: socket.socket, message: bytes, fds: list[int], flags: int) -> None:
         parts = message.split(b"\0")
         key = parts[1] if len(parts) > 1 else b""
+        if parts[0] in FENCE_MESSAGES and not fds:
+            self._fence_message(conn, parts)
+            return
         if (
             parts[0] != b"open"
             or len(parts) != 5
@@ -341,6 +384,12 @@ class Server:
             self._send(conn, b"err\0" + key + b"\0" + why)
             return
         path = os.fsdecode(parts[2])
+        refused = self.book.opened(self.conn_ids[conn.fileno()], path)
+        if refused:
+            for fd in fds:
+                _close(fd)
+            self._send(conn, b"err\0" + key + b"\0" + refused.encode())
+            return
         try:
             log = RotatingLog(path, int(parts[3]), int(parts[4]))
         except (OSError, ValueError) as err:
@@ -353,9 +402,40 @@ class Server:
         self._send(conn, b"ok\0" + key + b"\0" + str(self.pid).encode())
         for fd, name in zip(fds, (b"stdout", b"stderr"), strict=True):
             os.set_blocking(fd, False)
+            os.set_inheritable(fd, False)  # received fds are inheritable: not for the fence's CLI calls
             stream = Stream(fd, name, attempt)
             self.streams[fd] = stream
             self.selector.register(fd, selectors.EVENT_READ, stream)
+
+    def _fence_message(self, conn: socket.socket, parts: list[bytes]) -> None:
+        """hello / watch / release / handover (see FENCE_MESSAGES)."""
+        conn_id = self.conn_ids[conn.fileno()]
+        kind = parts[0]
+        try:
+            if kind == b"hello" and len(parts) == 3:
+                self.book.hello(conn_id, int(parts[1]) / 1000, int(parts[2]) / 1000)
+            elif kind == b"handover" and len(parts) == 2:
+                self.book.handover(conn_id, int(parts[1]) / 1000)
+            elif kind == b"renew" and len(parts) == 3:
+                self.book.renew(conn_id, time.monotonic(), int(parts[1]) / 1000, int(parts[2]) / 1000)
+            elif kind == b"release" and len(parts) == 2:
+                self.book.release(os.fsdecode(parts[1]))
+            elif kind == b"watch" and len(parts) == 9:
+                key, path = parts[1], os.fsdecode(parts[2])
+                target = fence.Target(
+                    kind=parts[3].decode(), pid=int(parts[4]), pid_start=float(parts[5]), pgid=int(parts[6]),
+                    binary=os.fsdecode(parts[7]), container_id=parts[8].decode(),
+                )
+                if target.kind not in fence.KINDS:
+                    raise ValueError(target.kind)
+                fenced_before = os.path.exists(fence.fenced_file_for(path))
+                watching = self.book.watch(conn_id, path, target, fenced_before=fenced_before)
+                self._send(conn, (b"ok\0" if watching else b"fenced\0") + key + b"\0" + str(self.pid).encode())
+            else:
+                raise ValueError(kind)
+        except (ValueError, UnicodeDecodeError):
+            key = parts[1] if len(parts) > 1 and kind == b"watch" else b""
+            self._send(conn, b"err\0" + key + b"\0bad fence request")
 
     def _send(self, conn: socket.socket, message: bytes) -> None:
         """Best effort: an agent that is gone (or not reading) misses it; it can look at the marker."""
@@ -460,6 +540,8 @@ def serve(directory: str) -> int:
         os._exit(EXIT_SERVING)  # the agent waits for this exit; the fork serves
     os.setsid()
     os.chdir("/")
+    # The fence's CLI calls run in children nobody waits for: the kernel reaps them.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 2)  # the agent reads the started process's stderr only when it failed
     os.close(devnull)

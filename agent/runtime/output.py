@@ -14,9 +14,15 @@ EOF and everything is in the log, the writer creates the attempt's marker file (
 still connected. `Output.wait_writer` waits for that message; a re-attaching agent waits for the
 marker, or for the writer process to be gone (pid and creation time in the attempt's handle).
 
-The agent closes its connection after IDLE_CLOSE_SECONDS without an attempt in flight (and on
-exit the kernel closes it); a writer with no agent connected and no attempt open exits, so no
-writer outlives the agent and its attempts.
+The writer is also the host's local fence (`agent.runtime.fence`): the runtimes tell it what to
+stop for each attempt (`Output.watch`, before the job's command runs), a new agent claims the
+attempts it re-attached to once the controller accepted them (`claim`), `release` forgets an
+attempt that ended, and `announce_handover` gives the fence the longer window of an intentional
+exit. The connection is the agent's life line: when it ends, the fence's window starts.
+
+The agent closes its connection after IDLE_CLOSE_SECONDS without an attempt in flight or
+watched (and on exit the kernel closes it); a writer with no agent connected, no attempt open
+and no orphan to stop exits, so no writer outlives the agent and its attempts.
 """
 
 from __future__ import annotations
@@ -34,8 +40,11 @@ from pathlib import Path
 
 import psutil
 
-from agent.runtime import logwriter
+from agent.runtime import fence, logwriter
 from agent.runtime.reattach import output_written
+from shoal import log
+
+_log = log.get("agent.runtime.output")
 
 WRITER_SCRIPT = Path(logwriter.__file__).resolve()
 # Defaults: 64 MiB per file, 3 rotated files kept: at most 256 MiB of logs per attempt.
@@ -51,6 +60,37 @@ IDLE_CLOSE_SECONDS = 30.0
 CHECK_SECONDS = 1.0
 """While waiting for a writer's "done": how often the marker and the writer are looked at too."""
 POLL_SECONDS = 0.05
+
+
+# What the writer's environment keeps of the agent's: the fence may run the container CLI.
+_WRITER_ENV = ("PATH", "HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "CONTAINERS_CONF",
+               "CONTAINERS_STORAGE_CONF", "CONTAINER_HOST", "DOCKER_HOST", "DOCKER_CONFIG")
+
+
+@dataclass(frozen=True)
+class FenceSettings:
+    """The promises this agent's connections make to the fence (see agent/runtime/fence.py)."""
+
+    window: float = fence.DEFAULT_WINDOW
+    """Seconds the fence waits for a new agent after this one died before stopping its attempts."""
+    grace: float = fence.DEFAULT_GRACE
+    """Seconds between the fence's SIGTERM and SIGKILL."""
+
+
+_fence_settings = [FenceSettings()]
+
+
+def configure_fence(settings: FenceSettings) -> None:
+    """Set once by `shoal agent` from its flags; sent on every connection to a writer."""
+    _fence_settings[0] = settings
+
+
+def fence_settings() -> FenceSettings:
+    return _fence_settings[0]
+
+
+class Fenced(OSError):
+    """The fence stopped (or is stopping) the attempt: it cannot be claimed any more."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +113,18 @@ class Output:
     """Creation time of the writer process (recorded in the attempt's handle)."""
     done_file: str
     """Created by the writer once the attempt's output is completely in its log."""
+    log_path: str = ""
     _done: asyncio.Future[bool] | None = field(default=None, repr=False)
+    _writer: _Writer | None = field(default=None, repr=False)
+
+    async def watch(self, target: fence.Target) -> None:
+        """Tell the fence what to stop for this attempt if this agent dies; returns once it
+        knows. OSError if the writer is gone (the attempt must not run unfenced)."""
+        if self._writer is None:
+            raise OSError("no log writer holds this attempt")
+        if self._writer.closed:  # it died: the writer that took over (see `_refence`)
+            self._writer = await _writer(self._writer.directory)
+        await self._writer.watch(self.log_path, target)
 
     @property
     def handle_fields(self) -> dict[str, float | int | str]:
@@ -143,8 +194,55 @@ async def open_output(log_path: Path, limits: LogLimits) -> Output:
         writer_pid=writer.pid,
         writer_start_time=writer.start_time,
         done_file=done_file,
+        log_path=str(log_path),
         _done=done,
+        _writer=writer,
     )
+
+
+async def claim(log_path: Path, target: fence.Target) -> None:
+    """A re-attached attempt the controller still wants: take it over from the dead agent before
+    the fence stops it. `Fenced` if that is too late; OSError if no writer can be reached (a
+    new one is started if none runs: it watches the attempt from now on)."""
+    path = os.path.abspath(log_path)  # noqa: ASYNC240 - no I/O: the cwd is known
+    writer = await _writer(writer_dir(Path(path)))
+    await writer.watch(path, target)
+
+
+def release(log_path: Path) -> None:
+    """The attempt ended and was cleaned up: the fence forgets it (if this process talks to it)."""
+    path = os.path.abspath(log_path)
+    writer = _writers.get(writer_dir(Path(path)))
+    if writer is not None:
+        writer.release(path)
+
+
+def renew_lease(seconds: float, grace: float) -> None:
+    """This agent heard from a controller: every writer it talks to holds off its lease-expiry
+    stop (agent/runtime/fence.py) for `seconds` more; a few bytes per writer, no answer. A writer
+    connected later gets what is left of the lease at once (`_Writer.__init__`)."""
+    _lease[0] = (time.monotonic() + seconds, grace)
+    for writer in list(_writers.values()):
+        writer.renew()
+
+
+# (monotonic time the lease runs out, kill grace) of the last renewal; None before the first.
+_lease: list[tuple[float, float] | None] = [None]
+
+
+def forget_lease() -> None:
+    """No lease for writers connected from now on (the session that renewed it has ended)."""
+    _lease[0] = None
+
+
+def announce_handover(seconds: float) -> int:
+    """This agent exits on purpose: every writer it talks to waits `seconds` (not the window)
+    before stopping its attempts. Returns how many writers were told."""
+    told = 0
+    for writer in list(_writers.values()):
+        if writer.send_control(b"handover\0" + str(int(seconds * 1000)).encode()):
+            told += 1
+    return told
 
 
 def _prepare_files(log_path: Path) -> tuple[Path, str]:
@@ -152,13 +250,15 @@ def _prepare_files(log_path: Path) -> tuple[Path, str]:
     log_path = log_path.absolute()
     os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644))
     done_file = logwriter.done_file_for(str(log_path))
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(done_file)  # an earlier attempt's, if the path is used again
+    for stale in (done_file, fence.fenced_file_for(str(log_path))):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(stale)  # an earlier attempt's, if the path is used again
     return log_path, done_file
 
 
 async def disconnect_log_writers() -> None:
     """Close this process's connections to log writers (each exits once its attempts ended)."""
+    forget_lease()
     for writer in list(_writers.values()):
         writer.close(notify=writer.loop is asyncio.get_running_loop())
 
@@ -193,11 +293,72 @@ class _Writer:
         self.closed = False
         self._acks: dict[bytes, asyncio.Future[int]] = {}
         self._done: dict[bytes, asyncio.Future[bool]] = {}
+        # Attempts the fence watches for this process: log path -> what to stop (all it was told).
+        self._watched: dict[str, fence.Target] = {}
         self._next = 0
         self._idle: asyncio.TimerHandle | None = None
         sock.setblocking(False)
         loop.add_reader(sock.fileno(), self._readable)
+        settings = fence_settings()
+        # First on the connection: what the fence waits and grants when this agent dies.
+        self.send_control(b"hello\0" + str(int(settings.window * 1000)).encode() + b"\0"
+                          + str(int(settings.grace * 1000)).encode())
+        self.renew()  # the lease runs from this agent's last word from a controller, not from now
         self._schedule_idle_close()
+
+    def renew(self) -> None:
+        lease = _lease[0]
+        if lease is not None and lease[0] > time.monotonic():  # an expired one: our own self-fencing acts
+            until, grace = lease
+            left = until - time.monotonic()
+            self.send_control(b"renew\0" + str(int(left * 1000)).encode() + b"\0" + str(int(grace * 1000)).encode())
+
+    def send_control(self, message: bytes) -> bool:
+        """A message without an answer (a few bytes: the socket buffer always takes it)."""
+        if self.closed:
+            return False
+        try:
+            self.sock.send(message)
+        except OSError:
+            return False
+        return True
+
+    async def watch(self, log_path: str, target: fence.Target) -> None:
+        """What the fence stops for the attempt logging to `log_path` (or a claim of it)."""
+        if self.closed:
+            raise ConnectionResetError("the connection to the log writer is closed")
+        self._next += 1
+        key = str(self._next).encode()
+        message = b"\0".join((
+            b"watch", key, os.fsencode(log_path), target.kind.encode(), str(target.pid).encode(),
+            repr(target.pid_start).encode(), str(target.pgid).encode(), os.fsencode(target.binary),
+            target.container_id.encode(),
+        ))  # fmt: skip
+        ack: asyncio.Future[int] = self.loop.create_future()
+        self._acks[key] = ack
+        known = self._watched.get(log_path)
+        self._watched[log_path] = target if known is None else known.merged(target)
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        try:
+            await self._send(message, [])
+            await asyncio.wait_for(ack, ACK_SECONDS)
+        except TimeoutError:
+            self._watched.pop(log_path, None)
+            raise OSError(f"the log writer in {self.directory} did not answer within {ACK_SECONDS:g}s") from None
+        except BaseException:
+            self._watched.pop(log_path, None)
+            raise
+        finally:
+            self._acks.pop(key, None)
+            self._schedule_idle_close()
+
+    def release(self, log_path: str) -> None:
+        if log_path in self._watched:
+            del self._watched[log_path]
+            self.send_control(b"release\0" + os.fsencode(log_path))
+            self._schedule_idle_close()
 
     async def open(self, log_path: Path, limits: LogLimits, out_r: int, err_r: int) -> asyncio.Future[bool]:
         """Hand over an attempt's read ends; its "done" future once the writer took them."""
@@ -243,7 +404,10 @@ class _Writer:
             if self.closed:
                 raise ConnectionResetError("the connection to the log writer is closed")
             try:
-                socket.send_fds(self.sock, [message], fds)
+                if fds:
+                    socket.send_fds(self.sock, [message], fds)
+                else:
+                    self.sock.send(message)
                 return
             except (BlockingIOError, InterruptedError):
                 writable: asyncio.Future[None] = self.loop.create_future()
@@ -261,8 +425,11 @@ class _Writer:
                 return
             except OSError:
                 message = b""
-            if not message:  # the writer exited (or died)
+            if not message:  # the writer died (it never exits while an agent is connected)
+                lost = dict(self._watched)
                 self.close()
+                if lost:
+                    _refence(self.directory, lost, self.loop)
                 return
             kind, _, rest = message.partition(b"\0")
             key, _, text = rest.partition(b"\0")
@@ -277,16 +444,19 @@ class _Writer:
                 continue
             if kind == b"ok":
                 ack.set_result(int(text))
+            elif kind == b"fenced":
+                ack.set_exception(Fenced("the host's fence stopped this attempt (its agent was gone too long)"))
             else:
                 ack.set_exception(WriterRefused(text.decode(errors="replace") or "the log writer refused"))
 
     def _schedule_idle_close(self) -> None:
-        if not self.closed and not self._done and not self._acks and self._idle is None:
+        # Never while the fence watches an attempt for us: closing would start its window.
+        if not self.closed and not self._done and not self._acks and not self._watched and self._idle is None:
             self._idle = self.loop.call_later(IDLE_CLOSE_SECONDS, self._close_if_idle)
 
     def _close_if_idle(self) -> None:
         self._idle = None
-        if not self._done and not self._acks:
+        if not self._done and not self._acks and not self._watched:
             self.close()
 
     def close(self, *, notify: bool = True) -> None:
@@ -319,6 +489,39 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+def _refence(directory: Path, lost: dict[str, fence.Target], loop: asyncio.AbstractEventLoop) -> None:
+    """The writer died: its attempts lost their pipes (the rest of their output) and their fence.
+    Start a new writer and tell it every attempt the old one watched for this process, so that
+    they are still stopped if this agent dies too."""
+
+    async def again() -> None:
+        _log.warning("the log writer died: a new one fences the attempts (their further output is lost)",
+                     directory=str(directory), attempts=len(lost))
+        try:
+            writer = await _writer(directory)
+        except OSError as err:
+            _log.error("cannot start a new log writer: the attempts run unfenced", directory=str(directory),
+                       error=str(err))
+            return
+        for path, target in lost.items():
+            try:
+                await writer.watch(path, target)
+            except OSError as err:
+                _log.error("cannot fence an attempt again", log_path=path, error=str(err))
+
+    _refencing[directory] = loop.create_task(again(), name=f"refence-{directory}")
+
+
+async def refenced() -> None:
+    """Until attempts of writers that died are fenced again by new writers (see `_refence`)."""
+    while _refencing:
+        directory, task = next(iter(_refencing.items()))
+        await asyncio.gather(task, return_exceptions=True)
+        if _refencing.get(directory) is task:
+            del _refencing[directory]
+
+
+_refencing: dict[Path, asyncio.Task[None]] = {}
 _writers: dict[Path, _Writer] = {}
 _locks: dict[Path, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
 
@@ -406,7 +609,7 @@ async def _start_writer(directory: Path, deadline: float) -> tuple[int, str]:
         start_new_session=True,
         close_fds=True,
         cwd="/",
-        env={},
+        env={name: os.environ[name] for name in _WRITER_ENV if name in os.environ},
     )
     assert proc.stderr is not None
     try:

@@ -16,11 +16,14 @@ than they use (JVMs, Go) may fail early, and CPU is not limited.
 The gate. The attempt's main process (the handle's pid, leader of the attempt's session) is a
 small `sh` that runs the job's command as its child and outlives it:
 
-    sh -c '[read -r _ || exit 125;] trap : HUP INT QUIT TERM USR1 USR2 ALRM;
+    sh -c 'read -r _ || exit 125; trap : HUP INT QUIT TERM USR1 USR2 ALRM;
            ( exec "$@" ) </dev/null; s=$?; printf "%s\\n" $s > EXIT_FILE; exit $s' shoal-attempt EXIT_FILE CMD...
 
-- The `read` (only when limits apply) waits until the agent set rlimits and the cgroup on the
-  gate, which the command inherits: no preexec_fn (unsafe with gRPC's threads).
+- The `read` waits until the agent set rlimits and the cgroup on the gate, which the command
+  inherits (no preexec_fn: unsafe with gRPC's threads), and until the host's fence (the log
+  writer, agent/runtime/fence.py) knows the gate's pid and group: an agent killed before that
+  closes the pipe with its death, and the gate exits 125 without running anything, so no job
+  runs that the fence could not stop.
 - The command runs in a subshell that `exec`s it: always the program named (never a shell
   builtin of the same name), with the default disposition of every signal (traps are reset in
   subshells), in the attempt's process group. A SIGTERM (or SIGINT, ...) to the group reaches
@@ -65,6 +68,7 @@ import psutil
 from agent.runtime.base import AttemptHandle, AttemptSpec, CannotStart, ExitStatus, Ulimit
 from agent.runtime.cgroups import AttemptCgroup, Cgroups, attempt_cgroup_name
 from agent.runtime.cgroups import detect as detect_cgroups
+from agent.runtime.fence import PROCESS, Target
 from agent.runtime.output import LogLimits, Output, open_output
 from agent.runtime.reattach import (
     START_TIME_SLACK,
@@ -88,13 +92,12 @@ _SIGKILL_SETTLE_SECONDS = 5.0
 _START_TIME_SLACK = START_TIME_SLACK
 
 
-# The gate (see the module docstring): argv[1] is the exit file, then the job's argv.
+# The gate (see the module docstring): argv[1] is the exit file, then the job's argv. It first
+# waits for the agent's go (a line on stdin; EOF = give up): limits applied, the fence told.
 _GATE_RUN = (
     'exec 3>&2 2>/dev/null; trap : HUP INT QUIT TERM USR1 USR2 ALRM; '
     '( exec "$@" 2>&3 3>&- ) </dev/null; s=$?; printf "%s\\n" "$s" >"$f"; exit "$s"'
 )
-_GATE = ("/bin/sh", "-c", 'f=$1; shift; ' + _GATE_RUN, "shoal-attempt")
-# The same, first waiting for the agent to apply limits (a line on stdin; EOF = give up).
 _GATE_WAITING = ("/bin/sh", "-c", 'f=$1; shift; read -r _ || exit 125; ' + _GATE_RUN, "shoal-attempt")
 EXIT_FILE_SUFFIX = ".exit"
 # ulimit names (docker's) -> resource constants.
@@ -161,7 +164,6 @@ class ProcessRuntime:
                 )
             except OSError as err:
                 raise CannotStart(f"cannot create the attempt's cgroup: {err}") from err
-        gated = cgroup is not None or bool(limits)
         exit_file = exit_file_for(log_path)
         try:
             _prepare_exit_file(exit_file, user)
@@ -179,12 +181,11 @@ class ProcessRuntime:
             raise CannotStart(f"cannot hand the attempt's output to the log writer: {err}") from err
         gate_r = gate_w = -1
         try:
-            if gated:
-                gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
+            gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
             with _core_dumps_disabled():
                 popen = subprocess.Popen(  # noqa: ASYNC220 - fork+exec is quick; see _core_dumps_disabled
-                    [*(_GATE_WAITING if gated else _GATE), str(exit_file), *argv],
-                    stdin=gate_r if gated else subprocess.DEVNULL,
+                    [*_GATE_WAITING, str(exit_file), *argv],
+                    stdin=gate_r,
                     stdout=output.stdout,
                     stderr=output.stderr,
                     cwd=cwd,
@@ -202,25 +203,30 @@ class ProcessRuntime:
         finally:
             _close(gate_r)
             output.close_job_ends()
-        if gated:
-            try:
-                for name, (soft, hard) in limits.items():
-                    resource.prlimit(popen.pid, _ALL_RLIMITS[name], (soft, hard))
-                if cgroup is not None:
-                    cgroup.add(popen.pid)
-                os.write(gate_w, b"go\n")
-            except OSError as err:
-                _close(gate_w)  # the gate reads EOF and exits 125 without running anything
-                popen.wait()
-                await output.wait_writer()
-                if cgroup is not None:
-                    cgroup.remove()
-                raise CannotStart(f"cannot apply the attempt's limits: {err}") from err
-            _close(gate_w)
         try:
             start_time = psutil.Process(popen.pid).create_time()
         except psutil.Error:
             start_time = time.time()
+        step = "apply the attempt's limits"
+        try:
+            for name, (soft, hard) in limits.items():
+                resource.prlimit(popen.pid, _ALL_RLIMITS[name], (soft, hard))
+            if cgroup is not None:
+                cgroup.add(popen.pid)
+            step = "register the attempt with the host's fence (the log writer)"
+            await output.watch(Target(kind=PROCESS, pid=popen.pid, pid_start=start_time, pgid=popen.pid))
+            step = "start the attempt"
+            os.write(gate_w, b"go\n")
+        except OSError as err:
+            _close(gate_w)  # the gate reads EOF and exits 125 without running anything
+            gate_w = -1
+            popen.wait()
+            await output.wait_writer()
+            if cgroup is not None:
+                cgroup.remove()
+            raise CannotStart(f"cannot {step}: {err}") from err
+        finally:
+            _close(gate_w)
         loop = asyncio.get_running_loop()
         self._exits[popen.pid] = loop.create_future()
         self._reapers[popen.pid] = loop.create_task(self._reap(popen), name=f"reap-{popen.pid}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import psutil
 
 from agent.runtime.base import AttemptHandle
 from agent.runtime.cgroups import AttemptCgroup
+from agent.runtime.fence import CONTAINER, PROCESS, Target
 
 # psutil's create_time is derived from boot time + clock ticks; identical across reads of one
 # process, but allow for float rounding.
@@ -119,3 +121,16 @@ def read_exit_file(path: str) -> int | None:
         return int(text.strip())
     except ValueError:
         return None
+
+
+def fence_target(handle: AttemptHandle) -> Target | None:
+    """What the host's fence stops for a re-attached attempt (None: a runtime it cannot stop).
+
+    A container's init pid is not in the handle: a fence that did not know the attempt stops it
+    through the CLI."""
+    if handle.runtime == PROCESS:
+        return Target(kind=PROCESS, pid=handle.pid, pid_start=handle.start_time, pgid=handle.pgid)
+    if handle.container_id:
+        return Target(kind=CONTAINER, pgid=handle.pgid, binary=shutil.which(handle.runtime) or handle.runtime,
+                      container_id=handle.container_id)
+    return None

@@ -94,7 +94,7 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         for key, value in context.invocation_metadata() or ():
             if key == errors.STALE_LEADER_METADATA_KEY:
                 stale = value if isinstance(value, str) else value.decode()
-        if self.r.leader_address and self.r.leader_address != stale:
+        if self.r.leader_address and self.r.leader_address not in (stale, self.r.config.advertised):
             return  # a leader the agent has not tried: redirect at once
         await self.r.wait_for_leader(stale, timeout=self.r.config.lease_ttl + 2.0)
         if self.r.stopping:
@@ -119,6 +119,16 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
                         inbox.put_nowait(msg.log_data)
                 elif kind == "interrupted":
                     leader.submit_event(S.Interrupted(session, msg.interrupted.reason))
+                elif kind == "hand_over":
+                    # Queued before this stream's Disconnected, and acknowledged at once.
+                    granted = S.granted_handover(
+                        msg.hand_over.window_ms / 1000, session.register,
+                        agent_lost_timeout=leader.config.agent_lost_timeout,
+                        fence_margin=leader.config.fence_margin,
+                    )
+                    leader.submit_event(S.HandedOver(session, granted))
+                    session.send(agent_pb2.ControllerMessage(
+                        hand_over_ack=agent_pb2.HandOverAck(window_ms=int(granted * 1000))))
         except (grpc.aio.AioRpcError, asyncio.CancelledError):
             pass
         except Exception:  # noqa: BLE001

@@ -61,6 +61,7 @@ METHOD_ROLES: dict[str, str] = {
     _B + "DescribeJobDefinitions": READER,
     _B + "DescribeJobQueues": READER,
     _B + "DescribeComputeEnvironments": READER,
+    _B + "DescribeSchedulingPolicies": READER,
     _B + "ListNodes": READER,
     _B + "DescribeCluster": READER,
     # submitting and managing one's own jobs
@@ -77,6 +78,9 @@ METHOD_ROLES: dict[str, str] = {
     _B + "CreateComputeEnvironment": ADMIN,
     _B + "UpdateComputeEnvironment": ADMIN,
     _B + "DeleteComputeEnvironment": ADMIN,
+    _B + "CreateSchedulingPolicy": ADMIN,
+    _B + "UpdateSchedulingPolicy": ADMIN,
+    _B + "DeleteSchedulingPolicy": ADMIN,
     _B + "DrainNode": ADMIN,
     _B + "UndrainNode": ADMIN,
     # outside the Batch service
@@ -392,6 +396,8 @@ class EdgeOptions:
     burst: float = 2000.0
     max_queued_per_queue: int = 100_000
     max_array_size: int = 10_000
+    aws_api: Any = None
+    """Options of the AWS Batch route set (controller/http/awsbatch `AwsOptions`); None = defaults."""
 
     @property
     def tls(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -142,16 +143,59 @@ class BatchServicer(batch_pb2_grpc.BatchServicer):
         envs = self.r.catalog.describe_envs(list(request.compute_environments))
         return batch_pb2.DescribeComputeEnvironmentsResponse(compute_environments=envs)
 
+    # ---- scheduling policies -----------------------------------------------------------
+
+    @unary
+    async def CreateSchedulingPolicy(
+        self, request: batch_pb2.CreateSchedulingPolicyRequest, context: Ctx
+    ) -> types_pb2.SchedulingPolicy:
+        return await self.r.catalog.create_policy(request)
+
+    @unary
+    async def UpdateSchedulingPolicy(
+        self, request: batch_pb2.UpdateSchedulingPolicyRequest, context: Ctx
+    ) -> types_pb2.SchedulingPolicy:
+        return await self.r.catalog.update_policy(request)
+
+    @unary
+    async def DeleteSchedulingPolicy(
+        self, request: batch_pb2.DeleteSchedulingPolicyRequest, context: Ctx
+    ) -> batch_pb2.DeleteSchedulingPolicyResponse:
+        await self.r.catalog.delete_policy(request.name)
+        return batch_pb2.DeleteSchedulingPolicyResponse()
+
+    @unary
+    async def DescribeSchedulingPolicies(
+        self, request: batch_pb2.DescribeSchedulingPoliciesRequest, context: Ctx
+    ) -> batch_pb2.DescribeSchedulingPoliciesResponse:
+        policies = self.r.catalog.describe_policies(list(request.names))
+        return batch_pb2.DescribeSchedulingPoliciesResponse(scheduling_policies=policies)
+
     # ---- nodes -------------------------------------------------------------------------
 
     @unary
     async def ListNodes(self, request: batch_pb2.ListNodesRequest, context: Ctx) -> batch_pb2.ListNodesResponse:
-        nodes = [
-            n
-            for _, n in sorted(self.r.view.data.nodes.items())
-            if not request.compute_environment or n.compute_environment == request.compute_environment
-        ]
-        return batch_pb2.ListNodesResponse(nodes=nodes)
+        view, leader = self.r.view, self.r.leader
+        response = batch_pb2.ListNodesResponse()
+        mono = time.monotonic()
+        for node_id, stored in sorted(view.data.nodes.items()):
+            if request.compute_environment and stored.compute_environment != request.compute_environment:
+                continue
+            node = response.nodes.add()
+            node.CopyFrom(stored)
+            # Read-time fields (never stored): what runs there and, on the leader, how fresh
+            # the agent's last message is.
+            active = sorted((j for j in view.active_jobs_on(node_id) if j.status in J.ACTIVE), key=lambda j: j.job_id)
+            node.running_job_ids.extend(j.job_id for j in active)
+            node.used.vcpus = sum(j.container.resources.vcpus for j in active)
+            node.used.memory_mib = sum(j.container.resources.memory_mib for j in active)
+            node.used.gpus = sum(j.container.resources.gpus for j in active)
+            if stored.gpus:  # GPUs free: not stored, worked out from the attempts placed there
+                node.gpus_free = max(0, stored.gpus - node.used.gpus)
+            session = leader.sessions.get(node_id) if leader is not None else None
+            if session is not None and not session.closed:
+                node.heartbeat_age_ms = max(0, int((mono - session.last_seen) * 1000))
+        return response
 
     @unary
     async def DrainNode(self, request: batch_pb2.DrainNodeRequest, context: Ctx) -> batch_pb2.DrainNodeResponse:
@@ -185,7 +229,7 @@ class BatchServicer(batch_pb2_grpc.BatchServicer):
         self, request: batch_pb2.DescribeClusterRequest, context: Ctx
     ) -> batch_pb2.DescribeClusterResponse:
         leader = self.r.leader
-        return batch_pb2.DescribeClusterResponse(
+        response = batch_pb2.DescribeClusterResponse(
             replica_id=self.r.replica_id,
             replica_address=self.r.config.advertised,
             is_leader=leader is not None,
@@ -194,6 +238,14 @@ class BatchServicer(batch_pb2_grpc.BatchServicer):
             view_revision=self.r.view.revision,
             etcd_healthy=self.r.view.healthy,
         )
+        names = {v: k.removeprefix("JOB_STATUS_") for k, v in types_pb2.JobStatus.items() if v}
+        for queue, counts in sorted(self.r.view.queue_status_counts().items()):
+            entry = response.queue_job_counts.add(job_queue=queue)
+            for status, name in names.items():
+                entry.counts[name] = counts.get(status, 0)
+        for minute_start, started, finished in self.r.view.jobs_per_minute(int(time.time() * 1000)):
+            response.jobs_per_minute.add(minute_start=minute_start, started=started, finished=finished)
+        return response
 
     # ---- streams -----------------------------------------------------------------------
 
@@ -214,7 +266,9 @@ class BatchServicer(batch_pb2_grpc.BatchServicer):
         view = self.r.view
         view.add_job_listener(listener)
         try:
-            if wanted:
+            if request.changes_only:
+                current = []
+            elif wanted:
                 current = await self.r.jobs.describe(sorted(wanted))
                 missing = wanted - {j.job_id for j in current}
                 if missing:

@@ -11,7 +11,7 @@ are passed in (milliseconds since the epoch): nothing here reads a clock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from controller.domain import retry
 from shoal.v1 import agent_pb2, types_pb2
@@ -118,6 +118,8 @@ def array_children(parent: types_pb2.Job) -> list[types_pb2.Job]:
             retry_strategy=parent.retry_strategy,
             timeout=parent.timeout,
             batch_index=i,
+            share_identifier=parent.share_identifier,
+            scheduling_priority=parent.scheduling_priority,
         )
         child.array_properties.index = i
         child.tags.update(parent.tags)
@@ -171,9 +173,9 @@ def summarize_array(parent: types_pb2.Job, children: list[types_pb2.Job], now_ms
 
 
 def start_attempt(
-    job: types_pb2.Job, *, node_id: str, compute_environment: str, epoch: int
+    job: types_pb2.Job, *, node_id: str, compute_environment: str, epoch: int, gpu_ids: Sequence[str] = ()
 ) -> types_pb2.Job:
-    """RUNNABLE -> STARTING with a fresh attempt token."""
+    """RUNNABLE -> STARTING with a fresh attempt token (and the node's GPU devices it gets)."""
     new = _copy(job)
     new.status = STARTING
     new.status_reason = ""
@@ -182,6 +184,8 @@ def start_attempt(
     new.current.epoch = epoch
     new.node_id = node_id
     new.compute_environment = compute_environment
+    del new.gpu_ids[:]
+    new.gpu_ids.extend(gpu_ids)
     return new
 
 
@@ -227,6 +231,8 @@ def finish_attempt(
     detail.started_at = result.started_at or job.started_at
     detail.stopped_at = result.stopped_at or now_ms
     detail.interrupted = interrupted
+    detail.gpu_ids.extend(job.gpu_ids)
+    del new.gpu_ids[:]
     new.ClearField("current")
     new.node_id = ""
     new.compute_environment = ""
@@ -268,26 +274,34 @@ def finish_attempt(
 
 
 def attempt_environment(
-    job: types_pb2.Job, *, node_hostname: str
+    job: types_pb2.Job, *, node_hostname: str, node: Mapping[str, str] | None = None
 ) -> list[types_pb2.KeyValue]:
-    """The job's environment plus the SHOAL_* variables and their AWS_BATCH_* twins."""
+    """The job's environment plus the SHOAL_* variables and their AWS_BATCH_* twins.
+
+    `node` describes a node of a multi-node job (`multinode.node_environment`); a single-node
+    job is node 0 of 1 and its own main node, at `node_hostname`.
+    """
     attempt = str(job.current.attempt)
     array_index = str(job.array_properties.index) if job.array_properties.size == 0 and ":" in job.job_id else ""
+    if node is None:
+        node = {"node_index": "0", "num_nodes": "1", "main_node_index": "0", "main_node_address": node_hostname}
     injected = {
         "SHOAL_JOB_ID": job.job_id,
         "SHOAL_JOB_ATTEMPT": attempt,
         "SHOAL_JOB_QUEUE": job.job_queue,
         "SHOAL_CE_NAME": job.compute_environment,
-        "SHOAL_NODE_INDEX": "0",
-        "SHOAL_NUM_NODES": "1",
-        "SHOAL_MAIN_NODE_ADDR": node_hostname,
+        "SHOAL_NODE_INDEX": node["node_index"],
+        "SHOAL_NUM_NODES": node["num_nodes"],
+        "SHOAL_MAIN_NODE_INDEX": node["main_node_index"],
+        "SHOAL_MAIN_NODE_ADDR": node["main_node_address"],
         "AWS_BATCH_JOB_ID": job.job_id,
         "AWS_BATCH_JOB_ATTEMPT": attempt,
         "AWS_BATCH_JQ_NAME": job.job_queue,
         "AWS_BATCH_CE_NAME": job.compute_environment,
-        "AWS_BATCH_JOB_NODE_INDEX": "0",
-        "AWS_BATCH_JOB_NUM_NODES": "1",
-        "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": node_hostname,
+        "AWS_BATCH_JOB_NODE_INDEX": node["node_index"],
+        "AWS_BATCH_JOB_NUM_NODES": node["num_nodes"],
+        "AWS_BATCH_JOB_MAIN_NODE_INDEX": node["main_node_index"],
+        "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": node["main_node_address"],
     }
     if array_index:
         injected["SHOAL_JOB_ARRAY_INDEX"] = array_index

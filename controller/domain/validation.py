@@ -15,16 +15,19 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
+from controller.domain import multinode
 from shoal.errors import InvalidArgument
 from shoal.v1 import agent_pb2, batch_pb2, types_pb2
 
 __all__ = [
     "parse_definition_ref",
     "refuse_unsupported",
+    "resolve_node_properties",
     "resolve_submission",
     "validate_cancel",
     "validate_container_fields",
     "validate_container_properties",
+    "validate_definition_node_properties",
     "validate_create_compute_environment",
     "validate_create_job_queue",
     "validate_job_id",
@@ -35,6 +38,7 @@ __all__ = [
     "validate_retry_strategy",
     "validate_submit",
     "validate_submit_batch",
+    "validate_submit_node_properties",
     "validate_terminate",
     "validate_update_compute_environment",
     "validate_update_job_queue",
@@ -64,6 +68,7 @@ MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 MAX_PARAMETERS = 100
 MAX_PRIORITY = 1000
+MAX_SCHEDULING_PRIORITY = 9999  # a job's schedulingPriority (fair-share queues), as AWS
 MAX_QUEUE_ENVS = 3
 MAX_REASON = 1024
 RUNTIMES = frozenset({"process", "podman", "docker"})
@@ -80,7 +85,8 @@ _NODE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EXIT_CODE_GLOB = re.compile(r"[0-9*]+")
 _JOB_ID = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}(?::(0|[1-9][0-9]{0,4}))?"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+    r"(?::(0|[1-9][0-9]{0,4})|#(?:0|[1-9][0-9]{0,2}))?"
 )
 
 
@@ -120,10 +126,13 @@ def parse_definition_ref(ref: str, field: str) -> tuple[str, int | None]:
 
 
 def validate_job_id(value: str, field: str) -> None:
-    """A UUID4 in canonical lowercase form, optionally ':<index>' for an array child."""
+    """A UUID4 in canonical lowercase form, optionally ':<index>' for an array child or
+    '#<index>' for a node of a multi-node job."""
     match = _JOB_ID.fullmatch(value)
     if match is None:
-        raise _fail(field, f"must be a job id (a lowercase UUID4, optionally ':<index>') (got {value!r})")
+        raise _fail(
+            field, f"must be a job id (a lowercase UUID4, optionally ':<index>' or '#<node>') (got {value!r})"
+        )
     if match.group(1) is not None and int(match.group(1)) >= ARRAY_SIZE_CAP:
         raise _fail(field, f"array index must be below {ARRAY_SIZE_CAP} (got {value!r})")
 
@@ -356,7 +365,8 @@ def validate_submit(
 
     overrides = req.container_overrides
     o_field = _at(field_prefix, "container_overrides")
-    if not req.job_definition and not overrides.command and not overrides.image:
+    node_ranges = req.node_properties.node_range_properties
+    if not req.job_definition and not overrides.command and not overrides.image and not node_ranges:
         raise _fail(f"{o_field}.command", "is required for a job without a job definition or image")
     _validate_command(overrides.command, f"{o_field}.command")
     _validate_environment(overrides.environment, f"{o_field}.environment")
@@ -364,6 +374,8 @@ def validate_submit(
         _validate_vcpus(overrides.vcpus, f"{o_field}.vcpus")
     if overrides.HasField("memory_mib"):
         _validate_memory(overrides.memory_mib, f"{o_field}.memory_mib")
+    if overrides.HasField("gpus") and overrides.gpus > MAX_GPUS:
+        raise _fail(f"{o_field}.gpus", f"must be <= {MAX_GPUS} (got {overrides.gpus})")
     _validate_runtime(overrides.runtime, f"{o_field}.runtime")
 
     if len(req.depends_on) > MAX_DEPENDS_ON:
@@ -410,6 +422,8 @@ def validate_submit(
     _validate_tags(req.tags, _at(field_prefix, "tags"))
     _validate_parameters(req.parameters, _at(field_prefix, "parameters"))
     refuse_unsupported(req, field_prefix)
+    if req.HasField("node_properties"):
+        validate_submit_node_properties(req, field_prefix)
 
 
 def submission_template(req: batch_pb2.SubmitJobRequest) -> bytes:
@@ -474,10 +488,15 @@ def validate_container_properties(cp: types_pb2.ContainerProperties, field: str)
 
 def validate_register_job_definition(req: batch_pb2.RegisterJobDefinitionRequest) -> None:
     validate_name(req.job_definition_name, "job_definition_name")
-    validate_container_properties(req.container_properties, "container_properties")
+    if req.HasField("node_properties"):
+        validate_definition_node_properties(req)
+    else:
+        validate_container_properties(req.container_properties, "container_properties")
     validate_retry_strategy(req.retry_strategy, "retry_strategy")
     _validate_tags(req.tags, "tags")
     _validate_parameters(req.parameters, "parameters")
+    if not 0 <= req.scheduling_priority <= MAX_SCHEDULING_PRIORITY:
+        raise _fail("scheduling_priority", f"must be 0..{MAX_SCHEDULING_PRIORITY} (got {req.scheduling_priority})")
 
 
 # -- queues and compute environments ----------------------------------------------------------
@@ -513,6 +532,8 @@ def validate_create_job_queue(req: batch_pb2.CreateJobQueueRequest) -> None:
     _validate_state(req.state, "state")
     _validate_priority(req.priority, "priority")
     _validate_env_order(req.compute_environment_order, "compute_environment_order")
+    if req.scheduling_policy:
+        validate_name(req.scheduling_policy, "scheduling_policy")
 
 
 def validate_update_job_queue(req: batch_pb2.UpdateJobQueueRequest) -> None:
@@ -522,6 +543,8 @@ def validate_update_job_queue(req: batch_pb2.UpdateJobQueueRequest) -> None:
         _validate_priority(req.priority, "priority")
     if req.compute_environment_order:  # empty = unchanged
         _validate_env_order(req.compute_environment_order, "compute_environment_order")
+    if req.scheduling_policy:  # empty = unchanged
+        validate_name(req.scheduling_policy, "scheduling_policy")
 
 
 def _validate_vcpu_range(min_vcpus: int, desired: int, max_vcpus: int, managed: bool) -> None:
@@ -633,6 +656,8 @@ def validate_register(reg: agent_pb2.Register) -> None:
         raise _fail("node_id", f"must be 1..128 letters, digits, '.', '_' or '-' (got {reg.node_id!r})")
     if not reg.hostname:
         raise _fail("hostname", "is required")
+    if len(reg.advertise_address) > 253 or any(c.isspace() for c in reg.advertise_address):
+        raise _fail("advertise_address", f"must be an address or host name (got {reg.advertise_address[:64]!r})")
     validate_name(reg.compute_environment, "compute_environment")
     if not math.isfinite(reg.vcpus) or not 0 < reg.vcpus <= 100_000:
         raise _fail("vcpus", f"must be > 0 and <= 100000 (got {reg.vcpus})")
@@ -640,6 +665,14 @@ def validate_register(reg: agent_pb2.Register) -> None:
         raise _fail("memory_mib", f"must be > 0 and <= {1 << 32} (got {reg.memory_mib})")
     if reg.gpus > MAX_GPUS:
         raise _fail("gpus", f"must be <= {MAX_GPUS} (got {reg.gpus})")
+    if reg.gpu_ids:  # one distinct id per GPU (agents of before device ids send none)
+        if len(reg.gpu_ids) != reg.gpus:
+            raise _fail("gpu_ids", f"must list one id per GPU ({reg.gpus} GPUs, {len(reg.gpu_ids)} ids)")
+        if len(set(reg.gpu_ids)) != len(reg.gpu_ids):
+            raise _fail("gpu_ids", "lists a device twice")
+        for i, gpu_id in enumerate(reg.gpu_ids):
+            if not _NODE_ID.fullmatch(gpu_id):
+                raise _fail(f"gpu_ids[{i}]", f"must be 1..128 letters, digits, '.', '_' or '-' (got {gpu_id!r})")
     if not reg.runtimes:
         raise _fail("runtimes", "must list at least one runtime (process, podman, docker)")
     for i, runtime in enumerate(reg.runtimes):
@@ -685,6 +718,8 @@ def resolve_submission(
         container.resources.vcpus = overrides.vcpus
     if overrides.HasField("memory_mib"):
         container.resources.memory_mib = overrides.memory_mib
+    if overrides.HasField("gpus"):
+        container.resources.gpus = overrides.gpus
     if overrides.image:
         container.image = overrides.image
     if overrides.runtime:
@@ -699,3 +734,73 @@ def resolve_submission(
     if req.HasField("timeout"):
         timeout.CopyFrom(req.timeout)
     return container, retry, timeout, ref
+
+
+# -- multi-node parallel jobs -----------------------------------------------------------------
+
+
+def validate_definition_node_properties(req: batch_pb2.RegisterJobDefinitionRequest) -> None:
+    """A multi-node definition: every node in one range, each range a complete container."""
+    if req.container_properties.ByteSize():
+        raise _fail(
+            "container_properties",
+            "must be empty in a multi-node definition: each node range has its own container",
+        )
+    props = req.node_properties
+    multinode.validate_shape(props, "node_properties", ranges_required=True)
+    for i, rng in enumerate(props.node_range_properties):
+        validate_container_properties(rng.container, f"node_properties.node_range_properties[{i}].container")
+
+
+def validate_submit_node_properties(req: batch_pb2.SubmitJobRequest, field_prefix: str = "") -> None:
+    """What a submission may say about nodes (the definition is checked at resolution)."""
+    field = _at(field_prefix, "node_properties")
+    props = req.node_properties
+    if req.array_properties.size:
+        raise _fail(field, "a multi-node job cannot also be an array job (array_properties.size)")
+    if req.job_definition:
+        if props.node_range_properties:
+            raise _fail(
+                f"{field}.node_range_properties",
+                "come from the job definition; a submission may only change num_nodes and main_node",
+            )
+        multinode.validate_shape(props, field, ranges_required=False)
+        return
+    multinode.validate_shape(props, field, ranges_required=False)
+    for i, rng in enumerate(props.node_range_properties):
+        validate_container_properties(rng.container, f"{field}.node_range_properties[{i}].container")
+
+
+def resolve_node_properties(
+    req: batch_pb2.SubmitJobRequest, definition: types_pb2.JobDefinition | None, field_prefix: str = ""
+) -> types_pb2.NodeProperties | None:
+    """The nodes a submission runs, every range with its resolved container (the range's,
+    with the submission's container_overrides and the defaults applied); None for a job
+    that is not multi-node. A single-container definition submitted with num_nodes runs that
+    container on every node."""
+    field = _at(field_prefix, "node_properties")
+    from_definition = definition is not None and definition.HasField("node_properties")
+    if not from_definition and not req.HasField("node_properties"):
+        return None
+    props = types_pb2.NodeProperties()
+    if from_definition:
+        assert definition is not None
+        props.CopyFrom(definition.node_properties)
+        if req.node_properties.num_nodes:
+            props.num_nodes = req.node_properties.num_nodes
+            props.main_node = req.node_properties.main_node
+    else:
+        props.CopyFrom(req.node_properties)
+        if not props.node_range_properties:
+            base = definition.container_properties if definition is not None else types_pb2.ContainerProperties()
+            props.node_range_properties.add(target_nodes="0:", container=base)
+    multinode.validate_shape(props, field, ranges_required=True)
+    for i, rng in enumerate(props.node_range_properties):
+        container, _, _, _ = resolve_submission(req, types_pb2.JobDefinition(container_properties=rng.container))
+        if not container.command and not container.image:
+            raise _fail(
+                f"{field}.node_range_properties[{i}].container.command",
+                "is required (neither the range, the definition nor the submission gives one)",
+            )
+        rng.container.CopyFrom(container)
+    return props

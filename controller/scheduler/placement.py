@@ -5,7 +5,10 @@ Policy, in the order it is applied:
 1. Queues by priority, higher first; equal priorities by queue name.
 2. Within a queue, FIFO by submission order (`JobView.order`; equal orders keep the order in
    which the snapshot lists them). The sort is cheapest when `runnable` is already in
-   submission order, which is how the leader should keep it.
+   submission order, which is how the leader should keep it. A fair-share queue (one whose
+   `QueueView.fairshare` is set) goes in fair-share order instead: the share with the lowest
+   weighted load first, then schedulingPriority, then submission order
+   (`controller.scheduler.fairshare`), within its compute reservation.
 3. For each job, the queue's ENABLED compute environments in the queue's order; inside an
    environment only schedulable (READY) nodes, and only nodes offering the job's runtime when
    it names one.
@@ -13,6 +16,8 @@ Policy, in the order it is applied:
    compared as (free vCPUs, free memory, free GPUs, node id) — so the tie-break is the node id.
 5. Backfill: a job that does not fit now is skipped, and smaller jobs behind it may use the
    free capacity. Free capacity is updated as jobs are placed, so no node is ever over capacity.
+6. GPUs: a job asking for N GPUs gets the first N of its node's free device ids
+   (`NodeView.gpu_ids`) in its `Placement`, so no device is given twice.
 
 Every runnable job ends up either in `Plan.placements` or with a reason in `Plan.waiting`,
 worded so a user can act on it (this is what `shoal why JOB` shows).
@@ -38,9 +43,11 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Container, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import attrgetter
 
+from controller.scheduler import gang as G
+from controller.scheduler.fairshare import FairOrder
 from controller.scheduler.snapshot import JobView, Lane, NodeView, Snapshot, describe, shape_of
 
 __all__ = ["Placement", "Plan", "Waiting", "lanes_of", "place"]
@@ -64,6 +71,8 @@ class Placement:
     job_id: str
     node_id: str
     compute_environment: str
+    gpu_ids: tuple[str, ...] = ()
+    """The node's GPU devices given to the job (when the node's free ids are known)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,12 @@ class Plan:
     """In the order they were decided (queue priority, then FIFO)."""
     waiting: Waiting
     """job_id -> why it waits, in words a user can act on (a read-only mapping)."""
+    gangs: list[G.GangPlacement] = field(default_factory=list)
+    """Multi-node jobs placed, each on distinct nodes (see `controller.scheduler.gang`)."""
+    passed_over: frozenset[str] = frozenset()
+    """Multi-node jobs that waited in this pass while jobs behind them were placed."""
+    reservations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Multi-node job id -> the nodes it reserved in this pass."""
 
 
 def place(snapshot: Snapshot, *, early_stop: bool = True) -> Plan:
@@ -182,7 +197,7 @@ _Shape = tuple[int, int, int]  # (milli_vcpus, memory_mib, gpus) of a request
 class _Node:
     """Mutable free capacity of one schedulable node during a pass."""
 
-    __slots__ = ("node_id", "env", "capacity", "milli", "mem", "gpus", "runtimes", "indexes")
+    __slots__ = ("node_id", "env", "capacity", "milli", "mem", "gpus", "runtimes", "indexes", "gpu_ids")
 
     def __init__(self, view: NodeView) -> None:
         cap, free = view.capacity, view.free
@@ -194,13 +209,18 @@ class _Node:
         self.milli = max(0, min(free.milli_vcpus, cap.milli_vcpus))
         self.mem = max(0, min(free.memory_mib, cap.memory_mib))
         self.gpus = max(0, min(free.gpus, cap.gpus))
+        # Free device ids, handed out in order; never more GPUs free than ids to give.
+        self.gpu_ids = list(view.gpu_ids) if view.gpu_ids is not None else None
+        if self.gpu_ids is not None:
+            self.gpus = min(self.gpus, len(self.gpu_ids))
         self.runtimes = view.runtimes
         self.indexes: list[_FreeIndex] = []  # every index this node is listed in
 
     def entry(self) -> _Entry:
         return (self.milli, self.mem, self.gpus, self.node_id)
 
-    def take(self, milli: int, mem: int, gpus: int) -> None:
+    def take(self, milli: int, mem: int, gpus: int) -> tuple[str, ...]:
+        """Take capacity; returns the GPU device ids given (none unless ids are known)."""
         old = self.entry()
         self.milli -= milli
         self.mem -= mem
@@ -208,6 +228,11 @@ class _Node:
         new = self.entry()
         for index in self.indexes:
             index.move(old, new)
+        if gpus and self.gpu_ids is not None:
+            given = tuple(self.gpu_ids[:gpus])
+            del self.gpu_ids[:gpus]
+            return given
+        return ()
 
 
 class _FreeIndex:
@@ -337,7 +362,7 @@ class _FailedShapes:
 class _Target:
     """Where the jobs of one (environment list, runtime) may go, and what failed there."""
 
-    __slots__ = ("envs", "indexes", "envs_text", "failed", "_frontier")
+    __slots__ = ("envs", "indexes", "envs_text", "failed", "_frontier", "_gpu_totals")
 
     def __init__(self, envs: tuple[str, ...], indexes: list[_FreeIndex], capacities: list[_Shape]):
         self.envs = envs  # environments with at least one eligible node, in queue order
@@ -345,6 +370,7 @@ class _Target:
         self.envs_text = ", ".join(envs)
         self.failed = _FailedShapes()
         self._frontier = _pareto_max(capacities)
+        self._gpu_totals = sum(c[2] for c in capacities)
 
     def fail(self, shape: _Shape) -> tuple[str, bool]:
         """The reason for a shape that does not fit now; (text, counts as waiting in line)."""
@@ -354,7 +380,16 @@ class _Target:
         milli, mem, gpus = shape
         needs = describe(milli, mem, gpus)
         if any(c[0] >= milli and c[1] >= mem and c[2] >= gpus for c in self._frontier):
-            reason = (f"Waiting for capacity: needs {needs}; no node in {self.envs_text} has that free", True)
+            if gpus and any(index.best_fit(milli, mem, 0) is not None for index in self.indexes):
+                # vCPUs and memory are free somewhere: the GPUs are what is missing.
+                text = f"{gpus} GPU" if gpus == 1 else f"{gpus} GPUs"
+                reason = (
+                    f"Waiting for GPUs: needs {needs}; vCPUs and memory are free in {self.envs_text}, "
+                    f"but no node there has {text} free ({self._gpu_totals} GPUs in all)",
+                    True,
+                )
+            else:
+                reason = (f"Waiting for capacity: needs {needs}; no node in {self.envs_text} has that free", True)
         else:
             largest = max(self._frontier)
             has = describe(*largest, with_gpus=gpus > 0)
@@ -409,6 +444,9 @@ class _Pass:
         self._indexes: dict[tuple[str, str], _FreeIndex] = {}
         self._targets: dict[tuple[tuple[str, ...], str], _Target | str] = {}
         self.placed: set[str] = set()
+        self.gangs: list[G.GangPlacement] = []
+        self._gang_marks: list[tuple[str, int]] = []  # (waiting gang, decisions made before it)
+        self.reservations: dict[str, tuple[str, ...]] = {}
 
     def run(self) -> Plan:
         lanes = self.snapshot.lanes
@@ -428,7 +466,36 @@ class _Pass:
         waiting = self.waiting
         for placement in self.placements:
             waiting.pop(placement.job_id, None)
-        return Plan(self.placements, Waiting(waiting, self.tails))
+        decided = len(self.placements) + len(self.gangs)
+        passed_over = frozenset(jid for jid, mark in self._gang_marks if decided > mark)
+        return Plan(
+            self.placements, Waiting(waiting, self.tails), self.gangs, passed_over, self.reservations
+        )
+
+    def _place_gang(self, job: JobView, envs: tuple[str, ...]) -> None:
+        """A multi-node job: all its nodes now, or a reason (and maybe a reservation)."""
+        if job.job_id in self.placed:
+            return  # listed twice
+        snapshot = self.snapshot
+
+        def eligible(env: str, runtime: str) -> list[_Node]:
+            return [n for n in self.nodes_by_env.get(env, ()) if offers(n.runtimes, runtime)]
+
+        decision = G.place_gang(
+            job,
+            envs,
+            eligible,
+            passes_waited=snapshot.gang_passes.get(job.job_id, 0),
+            reserve_after=snapshot.gang_reserve_after,
+        )
+        if decision.placement is not None:
+            self.placed.add(job.job_id)
+            self.gangs.append(decision.placement)
+            return
+        self.waiting[job.job_id] = decision.reason
+        self._gang_marks.append((job.job_id, len(self.placements) + len(self.gangs)))
+        if decision.reserved:
+            self.reservations[job.job_id] = decision.reserved
 
     def _all_wait(self, lane: Lane, reason: str) -> None:
         if lane.jobs:
@@ -499,14 +566,23 @@ class _Pass:
             return
         jobs, skip = lane.jobs, lane.skip
         nodes: dict[str, _Node] = {n.node_id: n for env in envs for n in self.nodes_by_env.get(env, ())}
+        fair = self.snapshot.queues[name].fairshare
+        order: FairOrder | None = None
+        if fair is not None:  # a fair-share queue: its own order (controller.scheduler.fairshare)
+            capacity = sum(n.capacity[0] for n in nodes.values()) if fair.compute_reservation else 0
+            order = FairOrder(jobs, fair, capacity)
         placements_append = self.placements.append
         placed = self.placed
         targets: dict[str, _Target | str] = {}
         # Shapes of this queue that might still fit somewhere; when none is left, stop.
         open_shapes: set[tuple] | None = None
+        open_gangs: set[str] = set()  # multi-node jobs of this queue not looked at yet
         if self.early_stop:
             open_shapes = set()
             for shape_key in lane.shapes:
+                if G.is_gang_shape(shape_key):
+                    open_gangs.add(G.gang_job_id(shape_key))
+                    continue
                 runtime = shape_key[0]
                 target = targets.get(runtime)
                 if target is None:
@@ -519,11 +595,16 @@ class _Pass:
         target = ""
         failed = reasons = None
         ahead = 0  # jobs of this queue ahead of the current one, waiting for capacity
-        for i, job in enumerate(jobs):
-            if open_shapes is not None and not open_shapes:
-                self._leave_tail(name, lane, i, ahead, targets, envs)
+        for i, job in enumerate(jobs if order is None else order):
+            if open_shapes is not None and not open_shapes and not open_gangs:
+                self._leave_tail(name, lane, i, ahead, targets, envs, order)
                 return
             job_id = job.job_id
+            if job.gang:
+                open_gangs.discard(job_id)
+                if job_id not in skip:
+                    self._place_gang(job, envs)
+                continue
             if job_id in skip:
                 continue
             if job.runtime != runtime:
@@ -541,6 +622,9 @@ class _Pass:
             milli = request.milli_vcpus
             mem = request.memory_mib
             gpus = request.gpus
+            if order is not None and not order.allows(milli):
+                waiting[job_id] = order.reservation_text()
+                continue
             shape = (milli, mem, gpus)
             hit = reasons.get(shape)
             if hit is None and failed.stairs and failed.dominated(milli, mem, gpus):
@@ -554,8 +638,10 @@ class _Pass:
                         break  # listed twice and already placed
                     placed.add(job_id)
                     node = nodes[entry[3]]
-                    node.take(milli, mem, gpus)
-                    placements_append(Placement(job_id, node.node_id, node.env))
+                    gpu_ids = node.take(milli, mem, gpus)
+                    placements_append(Placement(job_id, node.node_id, node.env, gpu_ids=gpu_ids))
+                    if order is not None:
+                        order.placed(job)
                     break
                 else:
                     hit = target.fail(shape)
@@ -583,17 +669,27 @@ class _Pass:
                 open_shapes.discard(shape_key)
 
     def _leave_tail(self, name: str, lane: Lane, start: int, ahead: int,
-                    targets: dict[str, _Target | str], envs: tuple[str, ...]) -> None:  # fmt: skip
+                    targets: dict[str, _Target | str], envs: tuple[str, ...],
+                    order: FairOrder | None = None) -> None:  # fmt: skip
         """The rest of the queue waits: record why per shape, resolve per job on demand."""
         jobs = lane.jobs
+        if order is not None:  # a fair-share queue: its rest in fair-share order
+            jobs, start = order.rest(), 0
         if start >= len(jobs):
             return
         reason_of: dict[tuple, tuple[str, bool] | str] = {}
         for shape_key in set(lane.shapes):
+            if G.is_gang_shape(shape_key):
+                continue  # a queue is only left once its multi-node jobs were looked at
             target = targets.get(shape_key[0])
             if target is None:
                 target = targets[shape_key[0]] = self._target(envs, shape_key[0])
-            reason_of[shape_key] = target if type(target) is str else target.fail(shape_key[1:])
+            if type(target) is str:
+                reason_of[shape_key] = target
+            elif order is not None and not order.allows(shape_key[1]):
+                reason_of[shape_key] = order.reservation_text()  # as the loop would have said
+            else:
+                reason_of[shape_key] = target.fail(shape_key[1:])
         self.tails.append(_Tail(name, jobs, start, ahead, lane.skip, reason_of, self.placed))
 
 

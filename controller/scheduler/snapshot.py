@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Container, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shoal.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from controller.scheduler.fairshare import FairShare
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,8 @@ class QueueView:
     enabled: bool
     compute_environments: tuple[str, ...]
     """Tried in this order for every job of the queue."""
+    fairshare: FairShare | None = None
+    """Set for a fair-share queue: its policy and usage (`controller.scheduler.fairshare`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +109,9 @@ class NodeView:
     schedulable: bool
     """READY: connected and accepting work. DRAINING/LOST nodes are listed with False."""
     runtimes: frozenset[str] = frozenset({"process"})
+    gpu_ids: tuple[str, ...] | None = None
+    """Ids of the node's free GPU devices, in the order to hand them out (None: counts only,
+    no ids assigned). The free GPU count is then at most their number."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +123,26 @@ class JobView:
     """Submission order: (etcd create revision, index within its SubmitJobs batch)."""
     runtime: str = ""
     """'' = any runtime; otherwise only nodes offering this runtime qualify."""
+    share: str = ""
+    """shareIdentifier (fair-share queues only)."""
+    priority: int = 0
+    """schedulingPriority: higher first within its share (fair-share queues only)."""
+    gang: tuple[NodeRequest, ...] = ()
+    """A multi-node job: what each of its nodes needs, by node index (all placed together, on
+    distinct nodes, or none). Empty for an ordinary job (then `request` and `runtime` apply)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRequest:
+    """What one node of a multi-node job needs."""
+
+    request: Resources
+    runtime: str = ""
+
+
+GANG_SHAPE = "\x00gang "
+"""Shape keys of multi-node jobs start with this: one key per job (`shape_of`), because a gang
+fits or not as a whole, never by one size."""
 
 
 ShapeKey = tuple[str, int, int, int]
@@ -121,6 +150,8 @@ ShapeKey = tuple[str, int, int, int]
 
 
 def shape_of(job: JobView) -> ShapeKey:
+    if job.gang:
+        return (GANG_SHAPE + job.job_id, 0, 0, 0)
     r = job.request
     return (job.runtime, r.milli_vcpus, r.memory_mib, r.gpus)
 
@@ -145,3 +176,8 @@ class Snapshot:
     """Runnable jobs in any order (grouped and sorted by the pass), unless `lanes` is given."""
     lanes: Mapping[str, Lane] | None = None
     """Queue name -> its runnable jobs already in order: what the leader passes (no sort)."""
+    gang_passes: Mapping[str, int] = field(default_factory=dict)
+    """Multi-node job id -> how many earlier passes placed jobs behind it while it waited
+    (`Plan.passed_over`, counted by the leader)."""
+    gang_reserve_after: int = 3
+    """A multi-node job passed over this many times reserves the nodes it needs (0 = never)."""

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from controller.domain import jobs as J
+from controller.domain import policies as P
 from controller.domain import validation as V
 from controller.services.view import ClusterView
 from controller.store.etcd import Compare, EtcdClient, Op
@@ -19,7 +20,7 @@ from controller.store.keys import Keys
 from shoal import errors
 from shoal.v1 import batch_pb2, types_pb2
 
-M = TypeVar("M", types_pb2.JobQueue, types_pb2.ComputeEnvironment, types_pb2.JobDefinition)
+M = TypeVar("M", types_pb2.JobQueue, types_pb2.ComputeEnvironment, types_pb2.JobDefinition, types_pb2.SchedulingPolicy)
 _CAS_ATTEMPTS = 5
 
 
@@ -35,11 +36,18 @@ class CatalogService:
 
     # ---- generic helpers ---------------------------------------------------------------
 
-    async def _create(self, key: bytes, record: M, what: str) -> M:
-        result = await self.client.txn(
-            [Compare.create_revision(key, "==", 0)], [Op.put(key, record.SerializeToString())]
-        )
+    async def _create(
+        self, key: bytes, record: M, what: str, requires: tuple[bytes, str] | None = None
+    ) -> M:
+        """Create `key`; with `requires` (key, its description), only while that key exists
+        (checked in the same transaction)."""
+        compares = [Compare.create_revision(key, "==", 0)]
+        if requires is not None:
+            compares.append(Compare.create_revision(requires[0], ">", 0))
+        result = await self.client.txn(compares, [Op.put(key, record.SerializeToString())])
         if not result.succeeded:
+            if requires is not None and await self.client.get(requires[0]) is None:
+                raise errors.NotFound(f"{requires[1]} was deleted meanwhile; {what} was not created")
             raise errors.AlreadyExists(f"{what} already exists")
         await self.view.wait_for(result.revision)
         return record
@@ -61,13 +69,17 @@ class CatalogService:
                 return record
         raise errors.Conflict(f"{what} is being changed concurrently; try again")
 
-    async def _delete(self, key: bytes, cls: type[M], what: str, check: Callable[[M], None]) -> None:
+    async def _delete(
+        self, key: bytes, cls: type[M], what: str, check: Callable[[M], None], also: tuple[bytes, ...] = ()
+    ) -> None:
+        """Delete `key` (and the keys `also`, in the same transaction) once `check` passes."""
         for _ in range(_CAS_ATTEMPTS):
             kv = await self.client.get(key)
             if kv is None:
                 raise errors.NotFound(f"{what} does not exist")
             check(cls.FromString(kv.value))
-            result = await self.client.txn([Compare.mod_revision(key, "==", kv.mod_revision)], [Op.delete(key)])
+            ops = [Op.delete(key)] + [Op.delete(k) for k in also]
+            result = await self.client.txn([Compare.mod_revision(key, "==", kv.mod_revision)], ops)
             if result.succeeded:
                 await self.view.wait_for(result.revision)
                 return
@@ -86,21 +98,41 @@ class CatalogService:
     async def create_queue(self, req: batch_pb2.CreateJobQueueRequest) -> types_pb2.JobQueue:
         V.validate_create_job_queue(req)
         await self._envs_exist([o.compute_environment for o in req.compute_environment_order], "compute_environment_order")
+        if req.scheduling_policy:
+            await self._policy_exists(req.scheduling_policy)
         queue = types_pb2.JobQueue(
             job_queue_name=req.job_queue_name,
             state=req.state or types_pb2.ENTITY_STATE_ENABLED,
             priority=req.priority,
             compute_environment_order=req.compute_environment_order,
             created_at=_now_ms(),
+            scheduling_policy=req.scheduling_policy,
         )
-        return await self._create(self.keys.queue(req.job_queue_name), queue, f"job queue '{req.job_queue_name}'")
+        requires = (
+            (self.keys.policy(req.scheduling_policy), f"scheduling_policy: scheduling policy '{req.scheduling_policy}'")
+            if req.scheduling_policy
+            else None
+        )
+        return await self._create(
+            self.keys.queue(req.job_queue_name), queue, f"job queue '{req.job_queue_name}'", requires
+        )
 
     async def update_queue(self, req: batch_pb2.UpdateJobQueueRequest) -> types_pb2.JobQueue:
         V.validate_update_job_queue(req)
         if req.compute_environment_order:
             await self._envs_exist([o.compute_environment for o in req.compute_environment_order], "compute_environment_order")
+        if req.scheduling_policy:
+            await self._policy_exists(req.scheduling_policy)
 
         def change(q: types_pb2.JobQueue) -> None:
+            if req.scheduling_policy and req.scheduling_policy != q.scheduling_policy:
+                if not q.scheduling_policy:
+                    # Its queued jobs have no share identifiers (AWS: FIFO stays FIFO).
+                    raise errors.FailedPrecondition(
+                        f"scheduling_policy: job queue '{q.job_queue_name}' is a FIFO queue; only a "
+                        "fair-share queue's policy can be replaced (create a new queue instead)"
+                    )
+                q.scheduling_policy = req.scheduling_policy
             if req.state:
                 q.state = req.state
             if req.HasField("priority"):
@@ -123,7 +155,17 @@ class CatalogService:
                     f"job queue '{name}' still has {active} unfinished jobs; cancel or terminate them first"
                 )
 
-        await self._delete(self.keys.queue(name), types_pb2.JobQueue, f"job queue '{name}'", check)
+        # Its fair-share usage goes with it (no attempt of it is left to charge: it has no
+        # unfinished jobs), so a new queue of the same name starts from nothing.
+        await self._delete(
+            self.keys.queue(name), types_pb2.JobQueue, f"job queue '{name}'", check, also=(self.keys.usage(name),)
+        )
+
+    async def _policy_exists(self, name: str) -> None:
+        if name not in self.view.data.policies:
+            await self.view.sync()
+        if name not in self.view.data.policies:
+            raise errors.NotFound(f"scheduling_policy: scheduling policy '{name}' does not exist")
 
     def describe_queues(self, names: list[str]) -> list[types_pb2.JobQueue]:
         queues = self.view.data.queues
@@ -218,9 +260,12 @@ class CatalogService:
                 retry_strategy=req.retry_strategy,
                 timeout=req.timeout,
                 created_at=_now_ms(),
+                scheduling_priority=req.scheduling_priority,
             )
             definition.parameters.update(req.parameters)
             definition.tags.update(req.tags)
+            if req.HasField("node_properties"):
+                definition.node_properties.CopyFrom(req.node_properties)
             key = self.keys.definition(name, latest + 1)
             result = await self.client.txn(
                 [Compare.create_revision(key, "==", 0)], [Op.put(key, definition.SerializeToString())]
@@ -250,3 +295,43 @@ class CatalogService:
         ]
         return result
 
+
+    # ---- scheduling policies -----------------------------------------------------------
+
+    async def create_policy(self, req: batch_pb2.CreateSchedulingPolicyRequest) -> types_pb2.SchedulingPolicy:
+        P.validate_create_scheduling_policy(req)
+        policy = types_pb2.SchedulingPolicy(
+            name=req.name, fairshare_policy=req.fairshare_policy, created_at=_now_ms()
+        )
+        policy.tags.update(req.tags)
+        return await self._create(self.keys.policy(req.name), policy, f"scheduling policy '{req.name}'")
+
+    async def update_policy(self, req: batch_pb2.UpdateSchedulingPolicyRequest) -> types_pb2.SchedulingPolicy:
+        P.validate_update_scheduling_policy(req)
+
+        def change(policy: types_pb2.SchedulingPolicy) -> None:
+            policy.fairshare_policy.CopyFrom(req.fairshare_policy)
+
+        return await self._update(
+            self.keys.policy(req.name), types_pb2.SchedulingPolicy, f"scheduling policy '{req.name}'", change
+        )
+
+    async def delete_policy(self, name: str) -> None:
+        V.validate_name(name, "name")
+
+        def check(_policy: types_pb2.SchedulingPolicy) -> None:
+            users = sorted(q.job_queue_name for q in self.view.data.queues.values() if q.scheduling_policy == name)
+            if users:
+                raise errors.FailedPrecondition(
+                    f"scheduling policy '{name}' is used by job queue(s) {', '.join(users)}; delete them first"
+                )
+
+        await self.view.sync()  # a queue naming it may have just been created elsewhere
+        await self._delete(self.keys.policy(name), types_pb2.SchedulingPolicy, f"scheduling policy '{name}'", check)
+
+    def describe_policies(self, names: list[str]) -> list[types_pb2.SchedulingPolicy]:
+        for i, name in enumerate(names):
+            V.validate_name(name, f"names[{i}]")
+        policies = self.view.data.policies
+        chosen = names or sorted(policies)
+        return [policies[n] for n in chosen if n in policies]

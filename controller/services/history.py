@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 from controller.domain import jobs as J
+from controller.domain import multinode
 from controller.store.etcd import Compare, EtcdClient, Op
 from controller.store.keys import Keys
 from shoal import log
@@ -94,7 +95,8 @@ class HistoryStore:
 def archivable(view_jobs: dict, dependents: dict, now_ms: int, archive_after_ms: int) -> list[types_pb2.Job]:
     """Final jobs that ended long enough ago and that no unfinished job still depends on.
 
-    An array's children go with their parent (once the parent ended), never before it.
+    An array's children, and a multi-node job's nodes (which a retry reuses), go with their
+    parent (once the parent ended), never before it.
     """
     chosen = []
     for job_id, entry in view_jobs.items():
@@ -103,7 +105,7 @@ def archivable(view_jobs: dict, dependents: dict, now_ms: int, archive_after_ms:
             continue
         if now_ms - job.stopped_at < archive_after_ms:
             continue
-        parent = J.parent_id(job_id)
+        parent = J.parent_id(job_id) or multinode.parent_of(job_id)
         if parent and parent in view_jobs:
             parent_job = view_jobs[parent].job
             if parent_job.status not in J.FINAL or now_ms - parent_job.stopped_at < archive_after_ms:

@@ -9,17 +9,21 @@ it, so the caller can read its own writes from this replica at once.
 from __future__ import annotations
 
 import collections
+import heapq
+import operator
 import os
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from controller.api import limits
 from controller.domain import jobs as J
+from controller.domain import multinode
+from controller.domain import policies as P
 from controller.domain import validation as V
 from controller.services.history import HistoryStore
-from controller.services.view import ClusterView
+from controller.services.view import ClusterView, JobEntry
 from controller.store.etcd import EtcdClient
 from controller.store.keys import Keys
 from shoal import errors
@@ -179,6 +183,7 @@ class JobService:
                     f"{field}depends_on[{i}]: N_TO_N needs an array job of the same size "
                     f"(job '{dep.job_id}' has {target.array_properties.size} children, this one {req.array_properties.size})"
                 )
+        share, priority = P.resolve_fairshare(req, data.queues[queue], definition, field.rstrip("."))
         container, retry, timeout, definition_ref = V.resolve_submission(req, definition)
         parameters = dict(definition.parameters) if definition is not None else {}
         parameters.update(req.parameters)
@@ -196,18 +201,32 @@ class JobService:
             retry_strategy=retry,
             timeout=timeout,
             array_properties=req.array_properties,
+            share_identifier=share,
+            scheduling_priority=priority,
         )
         job.tags.update(req.tags)
         secret = _secret_names(definition.tags if definition is not None else {}) | _secret_names(req.tags)
         if secret:  # values hidden from describe calls and logs (controller/api/auth.py)
             job.tags[V.SECRET_ENV_TAG] = ",".join(sorted(secret))
         job.parameters.update(parameters)
+        nodes = V.resolve_node_properties(req, definition, field.rstrip("."))
+        if nodes is not None:
+            for rng in nodes.node_range_properties:
+                if parameters:
+                    substituted = [substitute_parameters(arg, parameters) for arg in rng.container.command]
+                    del rng.container.command[:]
+                    rng.container.command.extend(substituted)
+            job.node_properties.CopyFrom(nodes)
+            # The parent shows (and is sized by) its main node's container.
+            job.container.CopyFrom(multinode.node_containers(nodes)[nodes.main_node])
         return job
 
     # ---- cancel / terminate ------------------------------------------------------------
 
     async def control(self, job_id: str, reason: str, action: int, *, owner: str | None = None) -> None:
-        """Request cancel/terminate; with `owner`, only of a job that principal submitted."""
+        """Request cancel/terminate; with `owner`, only of a job that principal submitted.
+        A node `<id>#N` of a multi-node job is cancelled or terminated with its whole job."""
+        job_id = multinode.parent_of(job_id) or job_id
         job = await self._find(job_id)
         if owner is not None and job.tags.get(V.OWNER_TAG, "") != owner:
             raise errors.PermissionDenied(
@@ -248,7 +267,8 @@ class JobService:
         return [j for j in found if j is not None]
 
     async def list(self, req: batch_pb2.ListJobsRequest) -> batch_pb2.ListJobsResponse:
-        """Oldest first: archived jobs (by creation time), then the hot ones (by submission order).
+        """Oldest first: archived jobs (by creation time), then the hot ones (by submission order);
+        with newest_first the other way round (hot ones first, newest first, then archived).
 
         The page token says which of the two it stopped in and where: "h.<created_at>.<job id>"
         or "v.<revision>.<index>".
@@ -256,7 +276,8 @@ class JobService:
         page = req.max_results or 100
         if page > 1000:
             raise errors.InvalidArgument(f"max_results: at most 1000 (got {req.max_results})")
-        phase, after_h, after_v = "h", None, None
+        desc = req.newest_first
+        phase, after_h, after_v = ("v" if desc else "h"), None, None
         if req.next_token:
             try:
                 phase, a, b = req.next_token.split(".", 2)
@@ -270,33 +291,67 @@ class JobService:
                 raise errors.InvalidArgument("next_token: not a token this API returned") from None
         chosen: list[types_pb2.Job] = []
         token = ""
-        if phase == "h":
-            archived = [
-                j
-                for j in await self.history.list(req.created_after, req.created_before)
-                if self._matches(req, j)
-            ]
-            if after_h is not None:
-                archived = [j for j in archived if (j.created_at, j.job_id) > after_h]
-            chosen = archived[:page]
-            if len(archived) > page:
-                token = f"h.{chosen[-1].created_at}.{chosen[-1].job_id}"
-        if not token:
-            data = self.view.data
-            if req.job_status:
-                entries = [data.jobs[i] for i in data.by_status.get(req.job_status, ()) if i in data.jobs]
-            else:
-                entries = list(data.jobs.values())
-            entries = [
-                e for e in entries if self._matches(req, e.job) and (after_v is None or e.order > after_v)
-            ]
-            entries.sort(key=lambda e: e.order)
-            room = page - len(chosen)
-            chosen += [e.job for e in entries[:room]]
-            if len(entries) > room:
-                last = entries[room - 1].order if room else None
-                token = f"v.{last[0]}.{last[1]}" if last else "v.0.0"
+        if phase == "h" and not desc:
+            chosen, token = await self._list_history(req, after_h, page, desc)
+        if not token and (phase == "v" or not desc):
+            jobs, token = self._list_view(req, after_v, page - len(chosen), desc)
+            chosen += jobs
+        if desc and not token:
+            if len(chosen) < page:
+                older, token = await self._list_history(req, after_h, page - len(chosen), desc)
+                chosen += older
+            elif phase == "v":
+                token = f"h.{10**13}."  # the page ended with the hot jobs: archived ones may follow
         return batch_pb2.ListJobsResponse(job_summary_list=[summary(j) for j in chosen], next_token=token)
+
+    async def _list_history(
+        self, req: batch_pb2.ListJobsRequest, after: tuple[int, str] | None, room: int, desc: bool
+    ) -> tuple[list[types_pb2.Job], str]:
+        archived = [j for j in await self.history.list(req.created_after, req.created_before) if self._matches(req, j)]
+        if desc:
+            archived.reverse()
+        if after is not None:
+            archived = [j for j in archived if ((j.created_at, j.job_id) < after if desc else (j.created_at, j.job_id) > after)]
+        chosen = archived[:room]
+        token = f"h.{chosen[-1].created_at}.{chosen[-1].job_id}" if len(archived) > room and chosen else ""
+        return chosen, token
+
+    def _list_view(
+        self, req: batch_pb2.ListJobsRequest, after: tuple[int, int] | None, room: int, desc: bool
+    ) -> tuple[list[types_pb2.Job], str]:
+        data = self.view.data
+        in_status = data.by_status.get(req.job_status, ()) if req.job_status else ()
+        if req.job_status and len(in_status) * 8 < len(data.jobs):
+            # Few jobs in that status: look only at them.
+            jobs = data.jobs
+            entries: Iterable[JobEntry] = (e for e in map(jobs.get, in_status) if e is not None)
+        elif req.job_status:
+            # Many: walk the jobs in their (rough) order instead; scattered lookups of a large
+            # set cost several times more than a sequential walk.
+            status = req.job_status
+            ordered = reversed(data.jobs.values()) if desc else data.jobs.values()
+            entries = (e for e in ordered if e.job.status == status)
+        else:
+            # Roughly in submission order already: from the newest end for newest_first, so
+            # the heap below mostly rejects (a heap fed ascending keys would replace every time).
+            entries = reversed(data.jobs.values()) if desc else data.jobs.values()
+        if after is not None:
+            entries = (e for e in entries if (e.order < after if desc else e.order > after))
+        # The status filter is the index's; the rest is looked at only when asked for.
+        if req.job_queue or req.job_name_prefix or req.array_job_id or req.created_after or req.created_before:
+            matching: Iterable[JobEntry] = (e for e in entries if self._matches(req, e.job))
+        else:
+            matching = entries
+        # One page (and one more, to know whether there is a next): a heap of room + 1, not a
+        # sort of every matching job.
+        pick = heapq.nlargest if desc else heapq.nsmallest
+        top = pick(room + 1, matching, key=_order)
+        if len(top) <= room:
+            return [e.job for e in top], ""
+        if not room:
+            return [], "v.0.0" if not desc else f"v.{top[0].order[0] + 1}.0"
+        last = top[room - 1].order
+        return [e.job for e in top[:room]], f"v.{last[0]}.{last[1]}"
 
     @staticmethod
     def _matches(req: batch_pb2.ListJobsRequest, job: types_pb2.Job) -> bool:
@@ -305,11 +360,13 @@ class JobService:
             and (not req.job_status or job.status == req.job_status)
             and (not req.job_name_prefix or job.job_name.startswith(req.job_name_prefix))
             and (not req.array_job_id or job.job_id.startswith(f"{req.array_job_id}:"))
+            and (not req.top_level_only or ":" not in job.job_id)
             and (not req.created_after or job.created_at >= req.created_after)
             and (not req.created_before or job.created_at < req.created_before)
         )
 
 
+_order = operator.attrgetter("order")  # a JobEntry's FIFO position (C-level: called per job)
 _REF = re.compile(r"Ref::([A-Za-z0-9_-]+)")
 
 
@@ -351,4 +408,8 @@ def summary(job: types_pb2.Job) -> batch_pb2.JobSummary:
     )
     if job.attempts and job.attempts[-1].HasField("exit_code"):
         s.exit_code = job.attempts[-1].exit_code
+    if job.node_properties.num_nodes:
+        s.num_nodes = job.node_properties.num_nodes
+    if job.HasField("node_details"):
+        s.node_index = job.node_details.node_index
     return s

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from controller.config import ControllerConfig
 from controller.domain import jobs as J
+from controller.domain import multinode as M
 from controller.scheduler import (
     EnvView,
     JobView,
@@ -28,7 +29,9 @@ from controller.scheduler import (
     place,
 )
 from controller.scheduler.snapshot import Lane, shape_of
+from controller.services import fairshare as F
 from controller.services import sessions as S
+from controller.services.gangs import GangRunner
 from controller.services.history import HistoryStore, archivable
 from controller.services.runnable import job_view
 from controller.services.view import ClusterView
@@ -121,6 +124,11 @@ class LeaderLoop:
         self._wake = asyncio.Event()
         self._term_started = mono()
         self._disconnected_at: dict[str, float] = {}
+        # Broken streams: node -> seconds after `_disconnected_at` its attempts are failed over
+        # (its host's fence has stopped them by then: sessions.requeue_delay).
+        self._requeue_after: dict[str, float] = {}
+        # Hand-overs announced on the current stream: node -> granted window (seconds).
+        self._handovers: dict[str, float] = {}
         # StartAttempt already sent in this term (or known held by the agent).
         self._sent_starts: set[tuple[str, int]] = set()
         self._first_pass = True
@@ -135,6 +143,8 @@ class LeaderLoop:
         self.scaling_status: Callable[[str], str | None] = lambda _env: None
         # Statuses of dependencies that live only in history (looked up before a pass).
         self._archived_status: dict[str, int] = {}
+        # Multi-node jobs: starting, ending and retrying their nodes together.
+        self.gangs = GangRunner(self)
 
     # ---- inputs ------------------------------------------------------------------------
 
@@ -266,6 +276,7 @@ class LeaderLoop:
             self._apply_node_request(p, request, now)
         self._progress_drains(p, now)
         self._apply_controls(p, now)
+        self.gangs.settle(p, now)
         self._admit(p, now)
         self._update_parents(p, now)
         self._admit(p, now)  # dependents of array jobs that just ended
@@ -279,6 +290,9 @@ class LeaderLoop:
         self._resend_starts(p)
         if p.jobs or p.nodes or p.deletes or p.batch_deletes:
             ops = [Op.put(self.keys.job(jid), job.SerializeToString()) for jid, job in p.jobs.items()]
+            # Fair-share usage of the attempts this pass ended: one value per queue, same txns.
+            usage = F.charge_usage(self.view.data, p.jobs, now)
+            ops += [Op.put(self.keys.usage(q), u.SerializeToString()) for q, u in usage.items()]
             ops += [Op.put(self.keys.node(nid), node.SerializeToString()) for nid, node in p.nodes.items()]
             ops += [Op.delete(k) for k in p.deletes]
             ops += [Op.delete(k) for k in p.batch_deletes]
@@ -395,6 +409,10 @@ class LeaderLoop:
             if self.sessions.get(node_id) is session:
                 del self.sessions[node_id]
                 self._disconnected_at[node_id] = mono
+                self._requeue_after[node_id] = S.requeue_delay(
+                    session.register, handover=self._handovers.pop(node_id, 0.0),
+                    reconnect_grace=self.config.reconnect_grace, fence_margin=self.config.fence_margin,
+                )
             return
         if isinstance(event, S.Registered):
             self._register(p, session, now)
@@ -404,9 +422,15 @@ class LeaderLoop:
         if isinstance(event, S.Started):
             job = self._job(p, event.msg.token.job_id)
             if job is not None and J.is_current(job, event.msg.token) and job.node_id == node_id:
-                self._set(p, J.mark_running(job, event.msg.started_at or now))
+                running = J.mark_running(job, event.msg.started_at or now)
+                self._set(p, running)
+                if M.is_child(running):
+                    self.gangs.node_running(p, running)
         elif isinstance(event, S.Finished):
             self._finish(p, node_id, event.msg, now)
+        elif isinstance(event, S.HandedOver):
+            self._handovers[node_id] = event.seconds
+            logger.info("agent.handing_over", node_id=node_id, seconds=event.seconds)
         elif isinstance(event, S.Interrupted):
             session.accepting = False
             # The agent is alive and stopping its attempts (SIGTERM, grace, SIGKILL): requeue
@@ -427,7 +451,16 @@ class LeaderLoop:
         job = self._job(p, msg.token.job_id)
         if job is None or not J.is_current(job, msg.token) or job.node_id != node_id:
             return  # not the current attempt: a late or stale report, harmless by design
-        self._set(p, J.finish_attempt(job, msg, now_ms=now))
+        self._end_attempt(p, job, msg, now)
+
+    def _end_attempt(
+        self, p: _Pass, job: types_pb2.Job, result: agent_pb2.AttemptFinished, now: int, *, interrupted: bool = False
+    ) -> None:
+        """The current attempt of `job` ended; a node of a multi-node job ends as its gang rules say."""
+        if M.is_child(job):
+            self.gangs.node_ended(p, job, result, now, interrupted=interrupted)
+        else:
+            self._set(p, J.finish_attempt(job, result, now_ms=now, interrupted=interrupted))
 
     def _register(self, p: _Pass, session: S.AgentSession, now: int) -> None:
         reg = session.register
@@ -437,6 +470,8 @@ class LeaderLoop:
             old.close()
         self.sessions[node_id] = session
         self._disconnected_at.pop(node_id, None)
+        self._requeue_after.pop(node_id, None)
+        self._handovers.pop(node_id, None)
 
         stale: list[types_pb2.AttemptToken] = []
         held: set[tuple[str, int]] = set()
@@ -450,7 +485,10 @@ class LeaderLoop:
             if attempt.HasField("finished"):
                 self._finish(p, node_id, attempt.finished, now)
             elif job.status == J.STARTING:
-                self._set(p, J.mark_running(job, attempt.started_at or now))
+                running = J.mark_running(job, attempt.started_at or now)
+                self._set(p, running)
+                if M.is_child(running):
+                    self.gangs.node_running(p, running)
         self._sent_starts |= held
         # Attempts we believe run there but the agent does not hold: a RUNNING one is gone
         # (the agent restarted without it); a STARTING one never arrived and is re-sent.
@@ -462,7 +500,7 @@ class LeaderLoop:
                 lost = agent_pb2.AttemptFinished(
                     token=job.current, status_reason=REASON_AGENT_RESTARTED, reason="HostLost"
                 )
-                self._set(p, J.finish_attempt(job, lost, now_ms=now, interrupted=True))
+                self._end_attempt(p, job, lost, now, interrupted=True)
             else:
                 self._sent_starts.discard(key)
 
@@ -474,9 +512,11 @@ class LeaderLoop:
             vcpus=reg.vcpus,
             memory_mib=reg.memory_mib,
             gpus=reg.gpus,
+            gpu_ids=list(reg.gpu_ids),
             runtimes=list(reg.runtimes),
             agent_version=reg.agent_version,
             last_seen_at=now,
+            address=reg.advertise_address,
         )
         node.labels.update(reg.labels)
         previous = p.nodes.get(node_id) or self.view.data.nodes.get(node_id)
@@ -539,8 +579,9 @@ class LeaderLoop:
     def _check_timeouts(self, p: _Pass, now: int, mono: float) -> None:
         cfg = self.config
         for node_id, since in list(self._disconnected_at.items()):
-            if mono - since >= cfg.reconnect_grace:
+            if mono - since >= self._requeue_after.get(node_id, cfg.reconnect_grace):
                 del self._disconnected_at[node_id]
+                self._requeue_after.pop(node_id, None)
                 self._lose_node(p, node_id, REASON_AGENT_DISCONNECTED, now)
         for node_id, session in list(self.sessions.items()):
             silent = mono - session.last_seen
@@ -567,6 +608,8 @@ class LeaderLoop:
         if job.status in J.FINAL:
             tail = f": {job.status_reason}" if job.status_reason else ""
             return [f"Job {status}{tail}; it will not run again"]
+        if job.status in J.ACTIVE and M.is_parent(job):
+            return [self.gangs.explain_active(job)]
         if job.status in J.ACTIVE:
             return [
                 f"Job is {status} on node {job.node_id} (attempt {job.current.attempt}); it is not waiting"
@@ -591,6 +634,7 @@ class LeaderLoop:
             why = self.waiting.get(job.job_id)
             if why:
                 reasons.append(why)
+            reasons += F.explain_share(data, job, self._wall_ms())
             if queue is not None:
                 for order in sorted(queue.compute_environment_order, key=lambda o: o.order):
                     scaling = self.scaling_status(order.compute_environment)
@@ -617,7 +661,7 @@ class LeaderLoop:
             if hold is not None:
                 self._hold_until_stopped(job, hold)
             lost = agent_pb2.AttemptFinished(token=job.current, status_reason=reason, reason="HostLost")
-            self._set(p, J.finish_attempt(job, lost, now_ms=now, interrupted=True))
+            self._end_attempt(p, job, lost, now, interrupted=True)
         previous = p.nodes.get(node_id) or self.view.data.nodes.get(node_id)
         if previous is not None and previous.status != status:
             node = types_pb2.Node()
@@ -682,7 +726,7 @@ class LeaderLoop:
             lost = agent_pb2.AttemptFinished(
                 token=job.current, status_reason=REASON_INTERRUPTED, reason="HostInterrupted"
             )
-            self._set(p, J.finish_attempt(job, lost, now_ms=now, interrupted=True))
+            self._end_attempt(p, job, lost, now, interrupted=True)
             kill = agent_pb2.KillAttempt(
                 token=job.current, reason=REASON_INTERRUPTED, grace_period_ms=grace_ms
             )
@@ -705,7 +749,8 @@ class LeaderLoop:
         grace_ms = int(self.config.kill_grace * 1000)
         for job_id, control in list(self.view.data.controls.items()):
             p.deletes.append(self.keys.control(job_id))
-            job = self._job(p, job_id)
+            # A node of a multi-node job is cancelled/terminated with its whole job.
+            job = self._job(p, M.parent_of(job_id) or job_id)
             if job is None or job.status in J.FINAL:
                 continue
             targets = [job]
@@ -725,6 +770,9 @@ class LeaderLoop:
             and control.action == state_pb2.JOB_CONTROL_ACTION_TERMINATE
             and not job.terminate_reason
         ):
+            if M.is_parent(job):
+                self.gangs.terminate(p, job, control.reason)
+                return
             new = types_pb2.Job()
             new.CopyFrom(job)
             new.terminate_reason = control.reason
@@ -803,9 +851,11 @@ class LeaderLoop:
         if self._stopping:
             extra_ids = {v.job_id for views in extra.values() for v in views}
             mono = self._mono()
-            for jid, (attempt, deadline) in list(self._stopping.items()):
+            for stopping, (attempt, deadline) in list(self._stopping.items()):
+                # A stopping node of a multi-node job holds back its whole job.
+                jid = self.gangs.stopping_parent(stopping) or stopping
                 if mono >= deadline:
-                    del self._stopping[jid]
+                    del self._stopping[stopping]
                 elif jid not in skip and (jid in index or jid in extra_ids):
                     skip.add(jid)
                     held[jid] = (
@@ -857,8 +907,10 @@ class LeaderLoop:
                     ),  # fmt: skip
                     schedulable=True,
                     runtimes=frozenset(node.runtimes) or frozenset({"process"}),
+                    gpu_ids=F.free_gpu_ids(node, active.get(node_id, ())) if node.gpus else None,
                 )
             )
+        fair = F.fair_shares(data, (job for jobs in active.values() for job in jobs), self._wall_ms())
         queues = {
             name: QueueView(
                 name=name,
@@ -867,6 +919,7 @@ class LeaderLoop:
                 compute_environments=tuple(
                     o.compute_environment for o in sorted(q.compute_environment_order, key=lambda o: o.order)
                 ),
+                fairshare=fair.get(name),
             )
             for name, q in data.queues.items()
         }
@@ -874,7 +927,16 @@ class LeaderLoop:
             name: EnvView(name=name, enabled=e.state != types_pb2.ENTITY_STATE_DISABLED)
             for name, e in data.envs.items()
         }
-        plan = place(Snapshot(queues=queues, envs=envs, nodes=nodes, lanes=lanes))
+        plan = place(
+            Snapshot(
+                queues=queues,
+                envs=envs,
+                nodes=nodes,
+                lanes=lanes,
+                gang_passes=self.gangs.passes,
+                gang_reserve_after=self.config.gang_reserve_after,
+            )
+        )
         # `plan.waiting` resolves the reasons of a queue's unexamined tail only when asked.
         self.waiting = collections.ChainMap(held, throttled, plan.waiting)
         self.stats.placements += len(plan.placements)
@@ -886,8 +948,12 @@ class LeaderLoop:
                 node_id=placement.node_id,
                 compute_environment=placement.compute_environment,
                 epoch=self.epoch,
+                gpu_ids=placement.gpu_ids,
             )
             self._set(p, started)
+        for gang in plan.gangs:
+            self.gangs.start(p, gang)
+        self.gangs.count_passes(plan)
 
     def _array_throttle(self, p: _Pass, extra: dict[str, list[JobView]]) -> dict[str, str]:
         """Children held back by their array's parallelism limit (lowest indexes go first)."""
@@ -944,13 +1010,22 @@ class LeaderLoop:
             session = self.sessions.get(job.node_id)
             if key in self._sent_starts or session is None:
                 continue
+            child = M.is_child(job)
+            if child and not self.gangs.may_start(p, job):
+                continue  # a node other than the main one waits for the main node to run
             node = p.nodes.get(job.node_id) or data.nodes.get(job.node_id)
             container = types_pb2.ContainerProperties()
             container.CopyFrom(job.container)
             del container.environment[:]
             container.environment.extend(
-                J.attempt_environment(job, node_hostname=node.hostname if node else "")
+                J.attempt_environment(
+                    job,
+                    node_hostname=(node.address or node.hostname) if node else "",
+                    node=M.node_environment(job) if child else None,
+                )
             )
-            start = agent_pb2.StartAttempt(token=job.current, container=container, timeout=job.timeout)
+            start = agent_pb2.StartAttempt(
+                token=job.current, container=container, timeout=job.timeout, gpu_ids=job.gpu_ids
+            )
             p.commands.append((job.node_id, agent_pb2.ControllerMessage(start_attempt=start)))
             self._sent_starts.add(key)

@@ -45,6 +45,7 @@ import psutil
 
 from controller.config import ControllerConfig
 from controller.domain import jobs as J
+from controller.domain import multinode
 from controller.domain import scaling as S
 from controller.scheduler import QueueView, Resources
 from controller.services.view import ClusterView
@@ -536,9 +537,14 @@ class ScalingLoop:
         shapes: Counter[tuple[str, float, int, int]] = Counter()
         for jid in data.by_status.get(J.RUNNABLE, ()):
             entry = data.jobs.get(jid)
-            if entry is not None:
-                r = entry.job.container.resources
-                shapes[(entry.job.job_queue, r.vcpus, r.memory_mib, r.gpus)] += 1
+            if entry is None:
+                continue
+            job = entry.job
+            # A multi-node job asks for each of its nodes (not that they land on distinct hosts).
+            containers = multinode.node_containers(job.node_properties) if job.node_properties.num_nodes else [job.container]
+            for container in containers:
+                r = container.resources
+                shapes[(job.job_queue, r.vcpus, r.memory_mib, r.gpus)] += 1
         runnable = []
         for (queue, vcpus, memory, gpus), count in shapes.items():
             runnable += [(queue, Resources.from_vcpus(vcpus, memory, gpus))] * count

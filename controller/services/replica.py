@@ -92,7 +92,9 @@ class Replica:
         off between retries while the old leader's lease runs out."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.leader is None and self.leader_address in ("", stale) and not self.stopping:
+        # Our own address in the leader record before `self.leader` is set means we won and are
+        # still catching up with the previous term's writes: keep holding until we serve.
+        while self.leader is None and self.leader_address in ("", stale, self.config.advertised) and not self.stopping:
             left = deadline - loop.time()
             if left <= 0:
                 return

@@ -20,8 +20,9 @@ from collections import Counter
 from operator import attrgetter
 
 from controller.domain import jobs as J
+from controller.domain import multinode
 from controller.scheduler import JobView, Resources
-from controller.scheduler.snapshot import Lane, ShapeKey, shape_of
+from controller.scheduler.snapshot import Lane, NodeRequest, ShapeKey, shape_of
 from shoal.v1 import types_pb2
 
 _ORDER = attrgetter("order")
@@ -35,14 +36,30 @@ def job_view(job: types_pb2.Job, order: tuple[int, int]) -> JobView | None:
         return None
     container = job.container
     r = container.resources
+    gang: tuple[NodeRequest, ...] = ()
+    if job.node_properties.num_nodes:  # a multi-node job: placed as a whole
+        gang = tuple(
+            NodeRequest(
+                Resources.from_vcpus(c.resources.vcpus, c.resources.memory_mib, c.resources.gpus),
+                _runtime_of(c),
+            )
+            for c in multinode.node_containers(job.node_properties)
+        )
     return JobView(
         job_id=job.job_id,
         queue=job.job_queue,
         request=Resources.from_vcpus(r.vcpus, r.memory_mib, r.gpus),
         order=order,
-        # An image without a runtime needs a node with any container runtime.
-        runtime=container.runtime or ("container" if container.image else ""),
+        runtime=_runtime_of(container),
+        share=job.share_identifier,
+        priority=job.scheduling_priority,
+        gang=gang,
     )
+
+
+def _runtime_of(container: types_pb2.ContainerProperties) -> str:
+    # An image without a runtime needs a node with any container runtime.
+    return container.runtime or ("container" if container.image else "")
 
 
 class _Queue:

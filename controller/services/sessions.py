@@ -82,4 +82,41 @@ class Disconnected:
     session: AgentSession
 
 
-AgentEvent = Registered | Started | Finished | Interrupted | Disconnected
+@dataclass(frozen=True)
+class HandedOver:
+    """The agent exits on purpose and leaves its attempts to its successor for `seconds` (the
+    window already granted in HandOverAck)."""
+
+    session: AgentSession
+    seconds: float
+
+
+AgentEvent = Registered | Started | Finished | Interrupted | Disconnected | HandedOver
+
+
+# ---- the fence rule (pure) ------------------------------------------------------------------
+#
+# An agent's log writer is the host's fence: when the agent process dies it waits the agent's
+# window W (or a granted hand-over window), then stops the attempts (SIGTERM, kill grace G,
+# SIGKILL). A broken stream is requeued only once that is certainly over, so attempt 1 is dead
+# before attempt 2 can start anywhere.
+
+
+def requeue_delay(register: agent_pb2.Register, *, handover: float, reconnect_grace: float,
+                  fence_margin: float) -> float:
+    """Seconds after a broken stream before the agent's attempts are failed over: never before
+    its fence has stopped them (window + kill grace + margin), never before the reconnect grace.
+    An agent without a fence (window 0, an older version) gets the reconnect grace alone."""
+    window = handover or register.fence_window_ms / 1000
+    if not window and not register.fence_kill_grace_ms:
+        return reconnect_grace
+    return max(reconnect_grace, window + register.fence_kill_grace_ms / 1000 + fence_margin)
+
+
+def granted_handover(requested: float, register: agent_pb2.Register, *, agent_lost_timeout: float,
+                     fence_margin: float) -> float:
+    """The hand-over window granted for `requested` seconds: at most what a new leader after a
+    failover also waits for (it gives every agent the agent-lost timeout before declaring it
+    lost), so that the fence has stopped the attempts before any leader requeues them."""
+    cap = agent_lost_timeout - register.fence_kill_grace_ms / 1000 - fence_margin
+    return max(min(requested, cap), 0.0)

@@ -47,6 +47,9 @@ class ViewData:
     envs: dict[str, types_pb2.ComputeEnvironment] = field(default_factory=dict)
     definitions: dict[tuple[str, int], types_pb2.JobDefinition] = field(default_factory=dict)
     nodes: dict[str, types_pb2.Node] = field(default_factory=dict)
+    policies: dict[str, types_pb2.SchedulingPolicy] = field(default_factory=dict)
+    # Fair-share queue name -> its shares' decayed usage (written by the leader).
+    usage: dict[str, state_pb2.FairshareUsage] = field(default_factory=dict)
     # Indexes, kept in step with `jobs`.
     by_status: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     by_node: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -55,9 +58,31 @@ class ViewData:
     waiting_by_queue: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # RUNNABLE jobs per queue in FIFO order: what the leader schedules from.
     runnable: RunnableIndex = field(default_factory=RunnableIndex)
+    # Jobs per (queue, status): the dashboard's and DescribeCluster's counts without a scan.
+    by_queue_status: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
+    # Jobs that reached RUNNING / a final state, per minute of their started_at / stopped_at
+    # (minute = ms // 60000); rebuilt from the jobs on every load, pruned to the last hours.
+    started_per_minute: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    finished_per_minute: dict[int, int] = field(default_factory=lambda: defaultdict(int))
 
 
 JobListener = Callable[[types_pb2.Job, int], None]
+
+# Minutes of per-minute counts kept beyond the newest one seen (the dashboard shows one hour).
+_MINUTES_KEPT = 180
+
+
+def _create_revision(kv: KeyValue) -> int:
+    return kv.create_revision
+
+
+def _count_minute(counts: dict[int, int], at_ms: int) -> None:
+    minute = at_ms // 60_000
+    counts[minute] += 1
+    if len(counts) > 2 * _MINUTES_KEPT:  # rare: prune minutes far behind the newest
+        newest = max(counts)
+        for old in [m for m in counts if m < newest - _MINUTES_KEPT]:
+            del counts[old]
 
 
 class ClusterView:
@@ -109,7 +134,9 @@ class ClusterView:
         kvs, revision = await self._client.get_prefix(self._keys.root)
         data = ViewData()
         self.data = data
-        for kv in kvs:
+        # In creation order, as the watch would have delivered them: the jobs dict then iterates
+        # roughly oldest first, which ListJobs' paging relies on to be cheap (not for correctness).
+        for kv in sorted(kvs, key=_create_revision):
             self._apply_put(kv)
         self.revision = revision
         self.healthy = True
@@ -154,6 +181,7 @@ class ClusterView:
             # does for a new SUBMITTED job), anything else through `_index_job`.
             submitted = d.by_status[J.SUBMITTED]
             waiting = d.waiting_by_queue
+            counts = d.by_queue_status
             for job in batch.jobs:
                 job_id = job.job_id
                 ids.append(job_id)
@@ -163,6 +191,7 @@ class ClusterView:
                 if job.status == J.SUBMITTED and not job.node_id:
                     submitted.add(job_id)
                     waiting[job.job_queue] += 1
+                    counts[(job.job_queue, J.SUBMITTED)] += 1
                     for dep in job.depends_on:
                         d.dependents[dep.job_id].add(job_id)
                 else:
@@ -182,6 +211,10 @@ class ClusterView:
             d.definitions[(definition.job_definition_name, definition.revision)] = definition
         elif kind == "nodes":
             d.nodes[name] = types_pb2.Node.FromString(kv.value)
+        elif kind == "policies":
+            d.policies[name] = types_pb2.SchedulingPolicy.FromString(kv.value)
+        elif kind == "usage":
+            d.usage[name] = state_pb2.FairshareUsage.FromString(kv.value)
 
     def _apply_delete(self, kv: KeyValue) -> None:
         kind, name = self._keys.parse(kv.key)
@@ -210,6 +243,10 @@ class ClusterView:
                 d.definitions.pop((def_name, int(rev)), None)
         elif kind == "nodes":
             d.nodes.pop(name, None)
+        elif kind == "policies":
+            d.policies.pop(name, None)
+        elif kind == "usage":
+            d.usage.pop(name, None)
 
     def _index_job(
         self,
@@ -225,6 +262,7 @@ class ClusterView:
             if old.status in J.WAITING:
                 d.waiting_by_queue[old.job_queue] -= 1
             d.by_status[old.status].discard(job_id)
+            d.by_queue_status[(old.job_queue, old.status)] -= 1
             if old.node_id:
                 d.by_node[old.node_id].discard(job_id)
             if new is None:
@@ -236,6 +274,11 @@ class ClusterView:
             if new.status in J.WAITING:
                 d.waiting_by_queue[new.job_queue] += 1
             d.by_status[new.status].add(job_id)
+            d.by_queue_status[(new.job_queue, new.status)] += 1
+            if new.status == J.RUNNING and new.started_at and (old is None or old.started_at != new.started_at):
+                _count_minute(d.started_per_minute, new.started_at)
+            if new.status in J.FINAL and new.stopped_at and (old is None or old.status not in J.FINAL):
+                _count_minute(d.finished_per_minute, new.stopped_at)
             if new.node_id and new.status in J.ACTIVE:
                 d.by_node[new.node_id].add(job_id)
             if old is None:
@@ -310,6 +353,23 @@ class ClusterView:
             if best is None or rev > best.revision:
                 best = definition
         return best
+
+    def queue_status_counts(self) -> dict[str, dict[int, int]]:
+        """Queue -> status -> number of jobs in the hot keyspace (every known queue present)."""
+        out: dict[str, dict[int, int]] = {q: {} for q in self.data.queues}
+        for (queue, status), n in self.data.by_queue_status.items():
+            if n:
+                out.setdefault(queue, {})[status] = n
+        return out
+
+    def jobs_per_minute(self, now_ms: int, minutes: int = 60) -> list[tuple[int, int, int]]:
+        """(minute start ms, started, finished) for the `minutes` minutes up to `now_ms`."""
+        last = now_ms // 60_000
+        d = self.data
+        return [
+            (m * 60_000, d.started_per_minute.get(m, 0), d.finished_per_minute.get(m, 0))
+            for m in range(last - minutes + 1, last + 1)
+        ]
 
     def active_jobs_on(self, node_id: str) -> list[types_pb2.Job]:
         return [self.data.jobs[j].job for j in self.data.by_node.get(node_id, ()) if j in self.data.jobs]

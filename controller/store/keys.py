@@ -8,6 +8,8 @@
     <prefix>envs/<name>                 ComputeEnvironment
     <prefix>defs/<name>/<revision>      JobDefinition (revision zero-padded so keys sort by revision)
     <prefix>nodes/<node id>             Node
+    <prefix>policies/<name>             SchedulingPolicy
+    <prefix>usage/<queue>               FairshareUsage: decayed usage per share (leader only)
     <prefix>-history/jobs/<t>-<id>      HistoryBucket: finished jobs archived out of the hot keyspace
     <prefix>-history/index/<job id>     the history bucket key holding that job
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KINDS = ("subs", "jobs", "control", "queues", "envs", "defs", "nodes")
+KINDS = ("subs", "jobs", "control", "queues", "envs", "defs", "nodes", "policies", "usage")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,12 @@ class Keys:
 
     def node(self, node_id: str) -> bytes:
         return f"{self.prefix}nodes/{node_id}".encode()
+
+    def policy(self, name: str) -> bytes:
+        return f"{self.prefix}policies/{name}".encode()
+
+    def usage(self, queue: str) -> bytes:
+        return f"{self.prefix}usage/{queue}".encode()
 
     # History lives beside the hot prefix, not under it, so the watch never sees it.
     @property

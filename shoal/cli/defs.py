@@ -94,6 +94,8 @@ def run_list(args: argparse.Namespace) -> int:
     rows = []
     for d in defs:
         c = d.container_properties
+        if d.node_properties.node_range_properties:  # multi-node: its first node range
+            c = d.node_properties.node_range_properties[0].container
         rows.append(
             (
                 d.job_definition_name,

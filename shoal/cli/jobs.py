@@ -29,6 +29,8 @@ examples:
   shoal submit --definition hello:2 --env NAME=you
   shoal submit --depends-on 6f1c...e2 --retry-attempts 3 --timeout 600 -- ./step2.sh
   shoal submit --wait -- make test          # exit status follows the job's
+  shoal submit --gpus 1 -- python train.py  # on a node with a free GPU; CUDA_VISIBLE_DEVICES set
+  shoal submit --queue fair --share-identifier teamA --scheduling-priority 10 -- ./etl.sh
   shoal submit --from-file jobs.jsonl       # one job per line, in one call per 1,000 lines
 
 --from-file: each line is one job, a JSON object with the fields of AWS Batch's SubmitJob
@@ -158,6 +160,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--vcpus", type=positive_float, metavar="N", help="vCPUs to reserve, may be fractional (0.5)"
     )
     p.add_argument("--memory", type=positive_int, metavar="MIB", help="memory to reserve, in MiB")
+    p.add_argument("--gpus", type=non_negative_int, metavar="N",
+                   help="whole GPUs to reserve; the job gets its devices in CUDA_VISIBLE_DEVICES")
+    p.add_argument("--share-identifier", default="", metavar="ID",
+                   help="fair-share queues (required there): the share this job's usage is charged to")
+    p.add_argument("--scheduling-priority", type=non_negative_int, metavar="N",
+                   help="fair-share queues: 0-9999, higher runs first within its share (overrides the definition's)")
     p.add_argument("--image", metavar="IMAGE",
                    help="container image: the job runs in a podman/docker container on a node that has one")
     p.add_argument("--runtime", default="", choices=("", "process", "podman", "docker"),
@@ -182,6 +190,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=positive_int,
         metavar="K",
         help="run at most K children of the array at once (like Slurm's --array=...%%K)",
+    )
+    p.add_argument(
+        "--num-nodes",
+        type=positive_int,
+        metavar="N",
+        help="a multi-node parallel job: N nodes (1-128) on distinct hosts, all started together "
+        "(main node first); each runs the command with SHOAL_NODE_INDEX, SHOAL_NUM_NODES, "
+        "SHOAL_MAIN_NODE_INDEX and SHOAL_MAIN_NODE_ADDR (and the AWS_BATCH_JOB_* twins); node i is "
+        "the job JOB#i (shoal describe / logs JOB#1). With a multi-node --definition: overrides its count",
+    )
+    p.add_argument(
+        "--main-node",
+        type=int,
+        metavar="I",
+        help="index of the main node (default 0): it starts first, and its exit ends the job and decides its status",
     )
     p.add_argument(
         "--depends-on",
@@ -343,6 +366,13 @@ def submit_request(args: Any) -> dict[str, Any]:
         )
     if args.retry_attempts is not None and not 1 <= args.retry_attempts <= 10:
         raise UsageError(f"--retry-attempts must be between 1 and 10, got {args.retry_attempts}")
+    if args.main_node is not None and args.num_nodes is None:
+        raise UsageError("--main-node needs --num-nodes")
+    if args.num_nodes is not None and args.array_size is not None:
+        raise UsageError("--num-nodes and --array-size cannot be combined (a multi-node job is not an array)")
+    if args.main_node is not None and not 0 <= args.main_node < args.num_nodes:
+        raise UsageError(f"--main-node must be 0..{args.num_nodes - 1} (a node index), got {args.main_node}")
+
     overrides: dict[str, Any] = {}
     if args.command:
         overrides["command"] = list(args.command)
@@ -352,6 +382,8 @@ def submit_request(args: Any) -> dict[str, Any]:
         overrides["vcpus"] = args.vcpus
     if args.memory is not None:
         overrides["memoryMib"] = args.memory
+    if args.gpus is not None:
+        overrides["gpus"] = args.gpus
     if args.image:
         overrides["image"] = args.image
     if args.runtime:
@@ -376,6 +408,14 @@ def submit_request(args: Any) -> dict[str, Any]:
         request["timeout"] = {"attemptDurationSeconds": args.timeout}
     if args.parameter:
         request["parameters"] = dict(args.parameter)
+    if args.share_identifier:
+        request["shareIdentifier"] = args.share_identifier
+    if args.scheduling_priority is not None:
+        request["schedulingPriorityOverride"] = args.scheduling_priority
+    if args.num_nodes:
+        request["nodeProperties"] = {"numNodes": args.num_nodes, "mainNode": args.main_node or 0}
+    elif args.main_node:
+        request["nodeProperties"] = {"mainNode": args.main_node}  # refused by the server without num_nodes
     return request
 
 

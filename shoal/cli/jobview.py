@@ -96,6 +96,8 @@ def attempt_json(a: Doc) -> dict[str, Any]:
         "startedAt": render.ms(integer(a.get("startedAt"))),
         "stoppedAt": render.ms(integer(a.get("stoppedAt"))),
         "interrupted": bool(a.get("interrupted", False)),
+        "gpuIds": list(a.get("gpuIds", [])),
+        **({"mainNodeAddress": a["mainNodeAddress"]} if a.get("mainNodeAddress") else {}),
     }
 
 
@@ -121,11 +123,63 @@ def job_json(job: Doc) -> dict[str, Any]:
         "retryStrategy": retry_json(job.get("retryStrategy", {})),
         "timeout": {"attemptDurationSeconds": integer(job.get("timeout", {}).get("attemptDurationSeconds"))},
         "arrayProperties": {"size": integer(array.get("size")), "index": integer(array.get("index"))},
+        **nodes_json(job),
         "nodeId": job.get("nodeId", ""),
         "computeEnvironment": job.get("computeEnvironment", ""),
         "parameters": dict(job.get("parameters", {})),
         "tags": dict(job.get("tags", {})),
+        "shareIdentifier": job.get("shareIdentifier", ""),
+        "schedulingPriority": integer(job.get("schedulingPriority")),
+        "gpuIds": list(job.get("gpuIds", [])),
     }
+
+
+def nodes_json(job: Doc) -> dict[str, Any]:
+    """AWS's nodeProperties (a multi-node job) and nodeDetails (one of its nodes, JOB#N)."""
+    result: dict[str, Any] = {}
+    props = job.get("nodeProperties", {})
+    if integer(props.get("numNodes")):
+        result["nodeProperties"] = {
+            "numNodes": integer(props.get("numNodes")),
+            "mainNode": integer(props.get("mainNode")),
+            "nodeRangeProperties": [
+                {"targetNodes": r.get("targetNodes", ""), "container": container_json(r.get("container", {}))}
+                for r in props.get("nodeRangeProperties", [])
+            ],
+        }
+    if "nodeDetails" in job:
+        d = job["nodeDetails"]
+        result["nodeDetails"] = {
+            "nodeIndex": integer(d.get("nodeIndex")),
+            "isMainNode": bool(d.get("isMainNode", False)),
+            "numNodes": integer(d.get("numNodes")),
+            "mainNodeIndex": integer(d.get("mainNodeIndex")),
+            "mainNodeAddress": d.get("mainNodeAddress", ""),
+        }
+    return result
+
+
+def node_fields(job: Doc) -> list[tuple[str, str]]:
+    """`shoal describe` lines of a multi-node parent or node."""
+    props = job.get("nodeProperties", {})
+    fields = []
+    count = integer(props.get("numNodes"))
+    if count:
+        ranges = "; ".join(
+            f"{r.get('targetNodes', '')}: "
+            + (render.command_line(r["container"]["command"]) if r.get("container", {}).get("command")
+               else r.get("container", {}).get("image", ""))
+            for r in props.get("nodeRangeProperties", [])
+        )  # fmt: skip
+        main = integer(props.get("mainNode"))
+        fields.append(("Nodes", f"{count} (main node {main}; {job.get('jobId', '')}#0 .. #{count - 1})"))
+        fields.append(("Node ranges", ranges or "-"))
+    if "nodeDetails" in job:
+        d = job["nodeDetails"]
+        main = "main node" if d.get("isMainNode") else f"main node {integer(d.get('mainNodeIndex'))}"
+        fields.append(("Node index", f"{integer(d.get('nodeIndex'))} of {integer(d.get('numNodes'))} "
+                                     f"({main} at {d.get('mainNodeAddress') or '-'})"))
+    return fields
 
 
 def summary_json(s: Doc) -> dict[str, Any]:
@@ -217,9 +271,14 @@ def job_detail(job: Doc, now_ms: int | None = None) -> str:
     size = integer(job.get("arrayProperties", {}).get("size"))
     if size:
         fields.append(("Array size", str(size)))
+    if job.get("shareIdentifier"):
+        fields.append(("Share", f"{job['shareIdentifier']} (scheduling priority {integer(job.get('schedulingPriority'))})"))
+    fields += node_fields(job)
     if job.get("nodeId"):
         env = job.get("computeEnvironment", "")
         fields.append(("Node", job["nodeId"] + (f" ({env})" if env else "")))
+    if job.get("gpuIds"):
+        fields.append(("GPU devices", ",".join(job["gpuIds"])))
     fields += [
         ("Created", when(integer(job.get("createdAt")))),
         ("Started", when(integer(job.get("startedAt")))),

@@ -69,7 +69,7 @@ def build_parser(argv: Sequence[str] = ("certs",)) -> Parser:
     """The whole argparse tree; `certs`' flags only when `argv` is a `certs` command line."""
     import argparse
 
-    from shoal.cli import certs, defs, envs, jobs, nodes, queues, why
+    from shoal.cli import certs, defs, envs, jobs, nodes, policies, queues, why
     from shoal.cli.options import Parser, formatter
 
     _VersionAction = _version_action()  # noqa: N806 - a class
@@ -89,6 +89,7 @@ def build_parser(argv: Sequence[str] = ("certs",)) -> Parser:
     jobs.register(sub)
     nodes.register(sub)
     queues.register(sub)
+    policies.register(sub)
     envs.register(sub)
     defs.register(sub)
     why.register(sub)

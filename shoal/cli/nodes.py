@@ -96,9 +96,10 @@ def run_list(args: argparse.Namespace) -> int:
             n.compute_environment,
             render.num(n.vcpus),
             render.memory(n.memory_mib),
+            f"{n.gpus_free}/{n.gpus}" if n.gpus else "-",
             render.shorten(n.status_reason),
         )
         for n in nodes
     ]
-    out(render.table(("NODE", "HOSTNAME", "STATUS", "ENV", "VCPUS", "MEMORY", "REASON"), rows))
+    out(render.table(("NODE", "HOSTNAME", "STATUS", "ENV", "VCPUS", "MEMORY", "GPUS", "REASON"), rows))
     return EXIT_OK

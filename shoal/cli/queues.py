@@ -25,11 +25,14 @@ if TYPE_CHECKING:
 
 QUEUES_HELP = """\
 Job queues hold submitted jobs until they are placed. A queue has a priority (higher runs
-first) and 1-3 compute environments, tried in the order given.
+first) and 1-3 compute environments, tried in the order given. Its jobs run first in, first
+out, or, with --scheduling-policy, by fair share (see `shoal policies --help`): then every job
+needs a share identifier (`shoal submit --share-identifier ID`).
 
 examples:
   shoal queues create default --compute-env local
   shoal queues create urgent --compute-env gpu,cpu --priority 10
+  shoal queues create shared --compute-env local --scheduling-policy teams
   shoal queues update urgent --state DISABLED
 """
 
@@ -71,6 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="ENABLED|DISABLED",
         help="default: ENABLED",
     )
+    p.add_argument("--scheduling-policy", default="", metavar="NAME",
+                   help="a fair-share queue using this scheduling policy (default: FIFO)")
     p.set_defaults(func=run_create)
 
     p = qs.add_parser("update", parents=[addr, output], help="change a job queue (unset flags are unchanged)")
@@ -80,6 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--priority", type=int, metavar="N")
     p.add_argument("--state", type=state, metavar="ENABLED|DISABLED")
+    p.add_argument("--scheduling-policy", metavar="NAME",
+                   help="replace a fair-share queue's policy (a FIFO queue cannot get one)")
     p.set_defaults(func=run_update)
 
     p = qs.add_parser("delete", parents=[addr], help="delete a job queue")
@@ -104,11 +111,12 @@ def _print(queues: list[types_pb2.JobQueue], output: str) -> None:
             ",".join(
                 o.compute_environment for o in sorted(q.compute_environment_order, key=lambda o: o.order)
             ),
+            q.scheduling_policy or "FIFO",
             render.age(q.created_at),
         )
         for q in queues
     ]
-    out(render.table(("NAME", "STATE", "PRIORITY", "COMPUTE ENVIRONMENTS", "AGE"), rows))
+    out(render.table(("NAME", "STATE", "PRIORITY", "COMPUTE ENVIRONMENTS", "SCHEDULING", "AGE"), rows))
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -120,18 +128,22 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_create(args: argparse.Namespace) -> int:
     with connect(args) as client:
-        queue = client.create_job_queue(args.name, args.compute_env, priority=args.priority, state=args.state)
+        queue = client.create_job_queue(
+            args.name, args.compute_env, priority=args.priority, state=args.state,
+            scheduling_policy=args.scheduling_policy,
+        )  # fmt: skip
     _print([queue], args.output)
     return EXIT_OK
 
 
 def run_update(args: argparse.Namespace) -> int:
-    if args.compute_env is None and args.priority is None and args.state is None:
-        raise UsageError("nothing to change: give --compute-env, --priority or --state")
+    if args.compute_env is None and args.priority is None and args.state is None and args.scheduling_policy is None:
+        raise UsageError("nothing to change: give --compute-env, --priority, --state or --scheduling-policy")
     with connect(args) as client:
         queue = client.update_job_queue(
-            args.name, priority=args.priority, state=args.state, compute_environments=args.compute_env
-        )
+            args.name, priority=args.priority, state=args.state, compute_environments=args.compute_env,
+            scheduling_policy=args.scheduling_policy,
+        )  # fmt: skip
     _print([queue], args.output)
     return EXIT_OK
 

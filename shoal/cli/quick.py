@@ -95,6 +95,8 @@ _SUBMIT_DEFAULTS = {
     "queue": "", "name": "", "definition": "", "vcpus": None, "memory": None, "image": None, "runtime": "",
     "env": [], "array_size": None, "array_parallelism": None, "depends_on": [], "parameter": [],
     "retry_attempts": None, "timeout": None, "wait": False, "from_file": None, "command": [],
+    # Given only through argparse (--gpus, --share-identifier, ... send the line there).
+    "gpus": None, "share_identifier": "", "scheduling_priority": None, "num_nodes": None, "main_node": None,
 }  # fmt: skip
 _WAIT: _Spec = {**_COMMON, "--timeout": ("timeout", values.positive_float, False)}
 _LIST: _Spec = {

@@ -114,6 +114,8 @@ def node_json(n: types_pb2.Node) -> dict[str, Any]:
         "vcpus": num(n.vcpus),
         "memoryMib": n.memory_mib,
         "gpus": n.gpus,
+        "gpusFree": n.gpus_free,
+        "gpuIds": list(n.gpu_ids),
         "labels": dict(n.labels),
         "runtimes": list(n.runtimes),
         "registeredAt": ms(n.registered_at),
@@ -132,6 +134,25 @@ def queue_json(q: types_pb2.JobQueue) -> dict[str, Any]:
             for o in q.compute_environment_order
         ],
         "createdAt": ms(q.created_at),
+        "schedulingPolicy": q.scheduling_policy,
+    }
+
+
+def policy_json(p: types_pb2.SchedulingPolicy) -> dict[str, Any]:
+    """One scheduling policy, in AWS Batch's shape (fairsharePolicy)."""
+    fp = p.fairshare_policy
+    return {
+        "name": p.name,
+        "fairsharePolicy": {
+            "shareDecaySeconds": fp.share_decay_seconds,
+            "computeReservation": fp.compute_reservation,
+            "shareDistribution": [
+                {"shareIdentifier": s.share_identifier, "weightFactor": num(s.weight_factor)}
+                for s in fp.share_distribution
+            ],
+        },
+        "tags": dict(p.tags),
+        "createdAt": ms(p.created_at),
     }
 
 
@@ -152,12 +173,15 @@ def job_definition_json(d: types_pb2.JobDefinition) -> dict[str, Any]:
         "jobDefinitionName": d.job_definition_name,
         "revision": d.revision,
         "status": d.status,
+        "type": "multinode" if d.node_properties.num_nodes else "container",
         "containerProperties": container_json(d.container_properties),
+        **nodes_json(d),
         "retryStrategy": retry_json(d.retry_strategy),
         "timeout": {"attemptDurationSeconds": d.timeout.attempt_duration_seconds},
         "parameters": dict(d.parameters),
         "tags": dict(d.tags),
         "createdAt": ms(d.created_at),
+        "schedulingPriority": d.scheduling_priority,
     }
 
 
@@ -194,6 +218,31 @@ def shell_quote(word: str) -> str:
 
 def command_line(argv: Sequence[str]) -> str:
     return " ".join(shell_quote(word) for word in argv)
+
+
+def nodes_json(job: types_pb2.Job | types_pb2.JobDefinition) -> dict[str, Any]:
+    """AWS's nodeProperties (a multi-node job or definition) and nodeDetails (a node, JOB#N)."""
+    result: dict[str, Any] = {}
+    props = job.node_properties
+    if props.num_nodes:
+        result["nodeProperties"] = {
+            "numNodes": props.num_nodes,
+            "mainNode": props.main_node,
+            "nodeRangeProperties": [
+                {"targetNodes": r.target_nodes, "container": container_json(r.container)}
+                for r in props.node_range_properties
+            ],
+        }
+    if isinstance(job, types_pb2.Job) and job.HasField("node_details"):
+        d = job.node_details
+        result["nodeDetails"] = {
+            "nodeIndex": d.node_index,
+            "isMainNode": d.is_main_node,
+            "numNodes": d.num_nodes,
+            "mainNodeIndex": d.main_node_index,
+            "mainNodeAddress": d.main_node_address,
+        }
+    return result
 
 
 # --- job logs ---------------------------------------------------------------------------------------

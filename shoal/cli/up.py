@@ -37,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default %(default)s; 0 = any free port, -1 = off)",
     )
     p.add_argument(
+        "--agent-gpus",
+        default="",
+        metavar="N|ID,ID...",
+        help="GPUs each agent declares (`shoal agent --gpus`: a count or device ids; e.g. 2 to try GPU "
+        "scheduling on a host without GPUs); default: what nvidia-smi finds",
+    )
+    p.add_argument(
         "--data-dir",
         type=Path,
         default=None,
@@ -57,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     http_port = free_port() if ns.http_port == 0 else ns.http_port
-    cluster = LocalCluster(data_dir=data_dir, agents=ns.agents, port=port, http_port=http_port)
+    agent_args = ["--gpus", ns.agent_gpus] if ns.agent_gpus else []
+    cluster = LocalCluster(data_dir=data_dir, agents=ns.agents, port=port, http_port=http_port, agent_args=agent_args)
     try:
         print(
             f"starting etcd, a controller on 127.0.0.1:{port} and {ns.agents} agent(s) (logs in {data_dir}) ...",

@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="explain why a job is not running",
         description="Explain why JOB is not running: the dependencies it waits on, a disabled queue, "
         "no node big enough (with the numbers), all capacity busy (with its place in the queue), "
-        "a managed environment still scaling up.",
+        "a managed environment still scaling up; for a multi-node job, how many nodes of the shape it "
+        "needs are free and large enough (and the nodes it reserved).",
         formatter_class=formatter,
     )
     p.add_argument("job_id", metavar="JOB_ID")

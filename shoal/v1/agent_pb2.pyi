@@ -8,20 +8,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentMessage(_message.Message):
-    __slots__ = ("register", "heartbeat", "attempt_started", "attempt_finished", "log_data", "interrupted")
+    __slots__ = ("register", "heartbeat", "attempt_started", "attempt_finished", "log_data", "interrupted", "hand_over")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_STARTED_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FINISHED_FIELD_NUMBER: _ClassVar[int]
     LOG_DATA_FIELD_NUMBER: _ClassVar[int]
     INTERRUPTED_FIELD_NUMBER: _ClassVar[int]
+    HAND_OVER_FIELD_NUMBER: _ClassVar[int]
     register: Register
     heartbeat: Heartbeat
     attempt_started: AttemptStarted
     attempt_finished: AttemptFinished
     log_data: LogData
     interrupted: Interrupted
-    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., attempt_started: _Optional[_Union[AttemptStarted, _Mapping]] = ..., attempt_finished: _Optional[_Union[AttemptFinished, _Mapping]] = ..., log_data: _Optional[_Union[LogData, _Mapping]] = ..., interrupted: _Optional[_Union[Interrupted, _Mapping]] = ...) -> None: ...
+    hand_over: HandOver
+    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., attempt_started: _Optional[_Union[AttemptStarted, _Mapping]] = ..., attempt_finished: _Optional[_Union[AttemptFinished, _Mapping]] = ..., log_data: _Optional[_Union[LogData, _Mapping]] = ..., interrupted: _Optional[_Union[Interrupted, _Mapping]] = ..., hand_over: _Optional[_Union[HandOver, _Mapping]] = ...) -> None: ...
 
 class HeldAttempt(_message.Message):
     __slots__ = ("token", "started_at", "finished")
@@ -34,7 +36,7 @@ class HeldAttempt(_message.Message):
     def __init__(self, token: _Optional[_Union[_types_pb2.AttemptToken, _Mapping]] = ..., started_at: _Optional[int] = ..., finished: _Optional[_Union[AttemptFinished, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
-    __slots__ = ("node_id", "hostname", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "agent_version", "attempts", "fence_timeout_ms")
+    __slots__ = ("node_id", "hostname", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "agent_version", "attempts", "fence_timeout_ms", "fence_window_ms", "fence_kill_grace_ms", "gpu_ids", "advertise_address")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +55,10 @@ class Register(_message.Message):
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     FENCE_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    FENCE_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
+    FENCE_KILL_GRACE_MS_FIELD_NUMBER: _ClassVar[int]
+    GPU_IDS_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     compute_environment: str
@@ -64,7 +70,17 @@ class Register(_message.Message):
     agent_version: str
     attempts: _containers.RepeatedCompositeFieldContainer[HeldAttempt]
     fence_timeout_ms: int
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., agent_version: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[HeldAttempt, _Mapping]]] = ..., fence_timeout_ms: _Optional[int] = ...) -> None: ...
+    fence_window_ms: int
+    fence_kill_grace_ms: int
+    gpu_ids: _containers.RepeatedScalarFieldContainer[str]
+    advertise_address: str
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., agent_version: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[HeldAttempt, _Mapping]]] = ..., fence_timeout_ms: _Optional[int] = ..., fence_window_ms: _Optional[int] = ..., fence_kill_grace_ms: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[str]] = ..., advertise_address: _Optional[str] = ...) -> None: ...
+
+class HandOver(_message.Message):
+    __slots__ = ("window_ms",)
+    WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
+    window_ms: int
+    def __init__(self, window_ms: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("seq", "running")
@@ -117,20 +133,28 @@ class Interrupted(_message.Message):
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class ControllerMessage(_message.Message):
-    __slots__ = ("registered", "heartbeat_ack", "start_attempt", "kill_attempt", "read_logs", "cancel_logs")
+    __slots__ = ("registered", "heartbeat_ack", "start_attempt", "kill_attempt", "read_logs", "cancel_logs", "hand_over_ack")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     START_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     KILL_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     READ_LOGS_FIELD_NUMBER: _ClassVar[int]
     CANCEL_LOGS_FIELD_NUMBER: _ClassVar[int]
+    HAND_OVER_ACK_FIELD_NUMBER: _ClassVar[int]
     registered: Registered
     heartbeat_ack: HeartbeatAck
     start_attempt: StartAttempt
     kill_attempt: KillAttempt
     read_logs: ReadLogs
     cancel_logs: CancelLogs
-    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., start_attempt: _Optional[_Union[StartAttempt, _Mapping]] = ..., kill_attempt: _Optional[_Union[KillAttempt, _Mapping]] = ..., read_logs: _Optional[_Union[ReadLogs, _Mapping]] = ..., cancel_logs: _Optional[_Union[CancelLogs, _Mapping]] = ...) -> None: ...
+    hand_over_ack: HandOverAck
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., start_attempt: _Optional[_Union[StartAttempt, _Mapping]] = ..., kill_attempt: _Optional[_Union[KillAttempt, _Mapping]] = ..., read_logs: _Optional[_Union[ReadLogs, _Mapping]] = ..., cancel_logs: _Optional[_Union[CancelLogs, _Mapping]] = ..., hand_over_ack: _Optional[_Union[HandOverAck, _Mapping]] = ...) -> None: ...
+
+class HandOverAck(_message.Message):
+    __slots__ = ("window_ms",)
+    WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
+    window_ms: int
+    def __init__(self, window_ms: _Optional[int] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("node_id", "epoch", "heartbeat_interval_ms", "stale")
@@ -151,14 +175,16 @@ class HeartbeatAck(_message.Message):
     def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class StartAttempt(_message.Message):
-    __slots__ = ("token", "container", "timeout")
+    __slots__ = ("token", "container", "timeout", "gpu_ids")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    GPU_IDS_FIELD_NUMBER: _ClassVar[int]
     token: _types_pb2.AttemptToken
     container: _types_pb2.ContainerProperties
     timeout: _types_pb2.JobTimeout
-    def __init__(self, token: _Optional[_Union[_types_pb2.AttemptToken, _Mapping]] = ..., container: _Optional[_Union[_types_pb2.ContainerProperties, _Mapping]] = ..., timeout: _Optional[_Union[_types_pb2.JobTimeout, _Mapping]] = ...) -> None: ...
+    gpu_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, token: _Optional[_Union[_types_pb2.AttemptToken, _Mapping]] = ..., container: _Optional[_Union[_types_pb2.ContainerProperties, _Mapping]] = ..., timeout: _Optional[_Union[_types_pb2.JobTimeout, _Mapping]] = ..., gpu_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class KillAttempt(_message.Message):
     __slots__ = ("token", "reason", "grace_period_ms")

@@ -155,6 +155,26 @@ class BatchStub:
                 request_serializer=shoal_dot_v1_dot_batch__pb2.GetJobLogsRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_batch__pb2.LogChunk.FromString,
                 _registered_method=True)
+        self.CreateSchedulingPolicy = channel.unary_unary(
+                '/shoal.v1.Batch/CreateSchedulingPolicy',
+                request_serializer=shoal_dot_v1_dot_batch__pb2.CreateSchedulingPolicyRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_types__pb2.SchedulingPolicy.FromString,
+                _registered_method=True)
+        self.UpdateSchedulingPolicy = channel.unary_unary(
+                '/shoal.v1.Batch/UpdateSchedulingPolicy',
+                request_serializer=shoal_dot_v1_dot_batch__pb2.UpdateSchedulingPolicyRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_types__pb2.SchedulingPolicy.FromString,
+                _registered_method=True)
+        self.DeleteSchedulingPolicy = channel.unary_unary(
+                '/shoal.v1.Batch/DeleteSchedulingPolicy',
+                request_serializer=shoal_dot_v1_dot_batch__pb2.DeleteSchedulingPolicyRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_batch__pb2.DeleteSchedulingPolicyResponse.FromString,
+                _registered_method=True)
+        self.DescribeSchedulingPolicies = channel.unary_unary(
+                '/shoal.v1.Batch/DescribeSchedulingPolicies',
+                request_serializer=shoal_dot_v1_dot_batch__pb2.DescribeSchedulingPoliciesRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_batch__pb2.DescribeSchedulingPoliciesResponse.FromString,
+                _registered_method=True)
 
 
 class BatchServicer:
@@ -323,6 +343,33 @@ class BatchServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSchedulingPolicy(self, request, context):
+        """Fair-share scheduling policies (AWS Batch's), named by job queues.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSchedulingPolicy(self, request, context):
+        """Replaces the policy's fairsharePolicy; the queues naming it use it from the next pass.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSchedulingPolicy(self, request, context):
+        """Refused (FAILED_PRECONDITION) while a job queue names the policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeSchedulingPolicies(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BatchServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -445,6 +492,26 @@ def add_BatchServicer_to_server(servicer, server):
                     servicer.GetJobLogs,
                     request_deserializer=shoal_dot_v1_dot_batch__pb2.GetJobLogsRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_batch__pb2.LogChunk.SerializeToString,
+            ),
+            'CreateSchedulingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSchedulingPolicy,
+                    request_deserializer=shoal_dot_v1_dot_batch__pb2.CreateSchedulingPolicyRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_types__pb2.SchedulingPolicy.SerializeToString,
+            ),
+            'UpdateSchedulingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSchedulingPolicy,
+                    request_deserializer=shoal_dot_v1_dot_batch__pb2.UpdateSchedulingPolicyRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_types__pb2.SchedulingPolicy.SerializeToString,
+            ),
+            'DeleteSchedulingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSchedulingPolicy,
+                    request_deserializer=shoal_dot_v1_dot_batch__pb2.DeleteSchedulingPolicyRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_batch__pb2.DeleteSchedulingPolicyResponse.SerializeToString,
+            ),
+            'DescribeSchedulingPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeSchedulingPolicies,
+                    request_deserializer=shoal_dot_v1_dot_batch__pb2.DescribeSchedulingPoliciesRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_batch__pb2.DescribeSchedulingPoliciesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1095,6 +1162,114 @@ class Batch:
             '/shoal.v1.Batch/GetJobLogs',
             shoal_dot_v1_dot_batch__pb2.GetJobLogsRequest.SerializeToString,
             shoal_dot_v1_dot_batch__pb2.LogChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSchedulingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Batch/CreateSchedulingPolicy',
+            shoal_dot_v1_dot_batch__pb2.CreateSchedulingPolicyRequest.SerializeToString,
+            shoal_dot_v1_dot_types__pb2.SchedulingPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSchedulingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Batch/UpdateSchedulingPolicy',
+            shoal_dot_v1_dot_batch__pb2.UpdateSchedulingPolicyRequest.SerializeToString,
+            shoal_dot_v1_dot_types__pb2.SchedulingPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSchedulingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Batch/DeleteSchedulingPolicy',
+            shoal_dot_v1_dot_batch__pb2.DeleteSchedulingPolicyRequest.SerializeToString,
+            shoal_dot_v1_dot_batch__pb2.DeleteSchedulingPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeSchedulingPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Batch/DescribeSchedulingPolicies',
+            shoal_dot_v1_dot_batch__pb2.DescribeSchedulingPoliciesRequest.SerializeToString,
+            shoal_dot_v1_dot_batch__pb2.DescribeSchedulingPoliciesResponse.FromString,
             options,
             channel_credentials,
             insecure,

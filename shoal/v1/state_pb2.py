@@ -25,15 +25,17 @@ _sym_db = _symbol_database.Default()
 from shoal.v1 import types_pb2 as shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14shoal/v1/state.proto\x12\x08shoal.v1\x1a\x14shoal/v1/types.proto\"G\n\x0cLeaderRecord\x12\x12\n\nreplica_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x12\n\nelected_at\x18\x03 \x01(\x03\"n\n\nJobControl\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12*\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x1a.shoal.v1.JobControlAction\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x14\n\x0crequested_at\x18\x04 \x01(\x03\"@\n\x0fSubmissionBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x1b\n\x04jobs\x18\x02 \x03(\x0b\x32\r.shoal.v1.Job\",\n\rHistoryBucket\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.shoal.v1.Job*w\n\x10JobControlAction\x12\"\n\x1eJOB_CONTROL_ACTION_UNSPECIFIED\x10\x00\x12\x1d\n\x19JOB_CONTROL_ACTION_CANCEL\x10\x01\x12 \n\x1cJOB_CONTROL_ACTION_TERMINATE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14shoal/v1/state.proto\x12\x08shoal.v1\x1a\x14shoal/v1/types.proto\"G\n\x0cLeaderRecord\x12\x12\n\nreplica_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x12\n\nelected_at\x18\x03 \x01(\x03\"n\n\nJobControl\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12*\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x1a.shoal.v1.JobControlAction\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x14\n\x0crequested_at\x18\x04 \x01(\x03\"@\n\x0fSubmissionBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x1b\n\x04jobs\x18\x02 \x03(\x0b\x32\r.shoal.v1.Job\",\n\rHistoryBucket\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.shoal.v1.Job\"1\n\nShareUsage\x12\x14\n\x0cvcpu_seconds\x18\x01 \x01(\x01\x12\r\n\x05\x61s_of\x18\x02 \x01(\x03\"\x8b\x01\n\x0e\x46\x61irshareUsage\x12\x34\n\x06shares\x18\x01 \x03(\x0b\x32$.shoal.v1.FairshareUsage.SharesEntry\x1a\x43\n\x0bSharesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.shoal.v1.ShareUsage:\x02\x38\x01*w\n\x10JobControlAction\x12\"\n\x1eJOB_CONTROL_ACTION_UNSPECIFIED\x10\x00\x12\x1d\n\x19JOB_CONTROL_ACTION_CANCEL\x10\x01\x12 \n\x1cJOB_CONTROL_ACTION_TERMINATE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shoal.v1.state_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_JOBCONTROLACTION']._serialized_start=353
-  _globals['_JOBCONTROLACTION']._serialized_end=472
+  _globals['_FAIRSHAREUSAGE_SHARESENTRY']._loaded_options = None
+  _globals['_FAIRSHAREUSAGE_SHARESENTRY']._serialized_options = b'8\001'
+  _globals['_JOBCONTROLACTION']._serialized_start=546
+  _globals['_JOBCONTROLACTION']._serialized_end=665
   _globals['_LEADERRECORD']._serialized_start=56
   _globals['_LEADERRECORD']._serialized_end=127
   _globals['_JOBCONTROL']._serialized_start=129
@@ -42,4 +44,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMISSIONBATCH']._serialized_end=305
   _globals['_HISTORYBUCKET']._serialized_start=307
   _globals['_HISTORYBUCKET']._serialized_end=351
+  _globals['_SHAREUSAGE']._serialized_start=353
+  _globals['_SHAREUSAGE']._serialized_end=402
+  _globals['_FAIRSHAREUSAGE']._serialized_start=405
+  _globals['_FAIRSHAREUSAGE']._serialized_end=544
+  _globals['_FAIRSHAREUSAGE_SHARESENTRY']._serialized_start=477
+  _globals['_FAIRSHAREUSAGE_SHARESENTRY']._serialized_end=544
 # @@protoc_insertion_point(module_scope)

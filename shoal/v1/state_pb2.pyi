@@ -52,3 +52,24 @@ class HistoryBucket(_message.Message):
     JOBS_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[_types_pb2.Job]
     def __init__(self, jobs: _Optional[_Iterable[_Union[_types_pb2.Job, _Mapping]]] = ...) -> None: ...
+
+class ShareUsage(_message.Message):
+    __slots__ = ("vcpu_seconds", "as_of")
+    VCPU_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    vcpu_seconds: float
+    as_of: int
+    def __init__(self, vcpu_seconds: _Optional[float] = ..., as_of: _Optional[int] = ...) -> None: ...
+
+class FairshareUsage(_message.Message):
+    __slots__ = ("shares",)
+    class SharesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ShareUsage
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ShareUsage, _Mapping]] = ...) -> None: ...
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    shares: _containers.MessageMap[str, ShareUsage]
+    def __init__(self, shares: _Optional[_Mapping[str, ShareUsage]] = ...) -> None: ...

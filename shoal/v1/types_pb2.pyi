@@ -191,8 +191,60 @@ class ArrayProperties(_message.Message):
     parallelism: int
     def __init__(self, size: _Optional[int] = ..., index: _Optional[int] = ..., parallelism: _Optional[int] = ...) -> None: ...
 
+class NodeRangeProperty(_message.Message):
+    __slots__ = ("target_nodes", "container")
+    TARGET_NODES_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_FIELD_NUMBER: _ClassVar[int]
+    target_nodes: str
+    container: ContainerProperties
+    def __init__(self, target_nodes: _Optional[str] = ..., container: _Optional[_Union[ContainerProperties, _Mapping]] = ...) -> None: ...
+
+class NodeProperties(_message.Message):
+    __slots__ = ("num_nodes", "main_node", "node_range_properties")
+    NUM_NODES_FIELD_NUMBER: _ClassVar[int]
+    MAIN_NODE_FIELD_NUMBER: _ClassVar[int]
+    NODE_RANGE_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    num_nodes: int
+    main_node: int
+    node_range_properties: _containers.RepeatedCompositeFieldContainer[NodeRangeProperty]
+    def __init__(self, num_nodes: _Optional[int] = ..., main_node: _Optional[int] = ..., node_range_properties: _Optional[_Iterable[_Union[NodeRangeProperty, _Mapping]]] = ...) -> None: ...
+
+class NodeDetails(_message.Message):
+    __slots__ = ("node_index", "is_main_node", "num_nodes", "main_node_index", "main_node_address")
+    NODE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    IS_MAIN_NODE_FIELD_NUMBER: _ClassVar[int]
+    NUM_NODES_FIELD_NUMBER: _ClassVar[int]
+    MAIN_NODE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    MAIN_NODE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    node_index: int
+    is_main_node: bool
+    num_nodes: int
+    main_node_index: int
+    main_node_address: str
+    def __init__(self, node_index: _Optional[int] = ..., is_main_node: _Optional[bool] = ..., num_nodes: _Optional[int] = ..., main_node_index: _Optional[int] = ..., main_node_address: _Optional[str] = ...) -> None: ...
+
+class MultiNodeOutcome(_message.Message):
+    __slots__ = ("exit_code", "status_reason", "reason", "interrupted", "started_at", "stopped_at", "node_index", "node_id")
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    INTERRUPTED_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_AT_FIELD_NUMBER: _ClassVar[int]
+    NODE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    exit_code: int
+    status_reason: str
+    reason: str
+    interrupted: bool
+    started_at: int
+    stopped_at: int
+    node_index: int
+    node_id: str
+    def __init__(self, exit_code: _Optional[int] = ..., status_reason: _Optional[str] = ..., reason: _Optional[str] = ..., interrupted: _Optional[bool] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., node_index: _Optional[int] = ..., node_id: _Optional[str] = ...) -> None: ...
+
 class JobDefinition(_message.Message):
-    __slots__ = ("job_definition_name", "revision", "status", "container_properties", "retry_strategy", "timeout", "parameters", "tags", "created_at")
+    __slots__ = ("job_definition_name", "revision", "status", "container_properties", "retry_strategy", "timeout", "parameters", "tags", "created_at", "scheduling_priority", "node_properties")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -216,6 +268,8 @@ class JobDefinition(_message.Message):
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULING_PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    NODE_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     job_definition_name: str
     revision: int
     status: str
@@ -225,7 +279,9 @@ class JobDefinition(_message.Message):
     parameters: _containers.ScalarMap[str, str]
     tags: _containers.ScalarMap[str, str]
     created_at: int
-    def __init__(self, job_definition_name: _Optional[str] = ..., revision: _Optional[int] = ..., status: _Optional[str] = ..., container_properties: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[int] = ...) -> None: ...
+    scheduling_priority: int
+    node_properties: NodeProperties
+    def __init__(self, job_definition_name: _Optional[str] = ..., revision: _Optional[int] = ..., status: _Optional[str] = ..., container_properties: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[int] = ..., scheduling_priority: _Optional[int] = ..., node_properties: _Optional[_Union[NodeProperties, _Mapping]] = ...) -> None: ...
 
 class ComputeEnvironmentOrder(_message.Message):
     __slots__ = ("order", "compute_environment")
@@ -236,18 +292,20 @@ class ComputeEnvironmentOrder(_message.Message):
     def __init__(self, order: _Optional[int] = ..., compute_environment: _Optional[str] = ...) -> None: ...
 
 class JobQueue(_message.Message):
-    __slots__ = ("job_queue_name", "state", "priority", "compute_environment_order", "created_at")
+    __slots__ = ("job_queue_name", "state", "priority", "compute_environment_order", "created_at", "scheduling_policy")
     JOB_QUEUE_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_ENVIRONMENT_ORDER_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULING_POLICY_FIELD_NUMBER: _ClassVar[int]
     job_queue_name: str
     state: EntityState
     priority: int
     compute_environment_order: _containers.RepeatedCompositeFieldContainer[ComputeEnvironmentOrder]
     created_at: int
-    def __init__(self, job_queue_name: _Optional[str] = ..., state: _Optional[_Union[EntityState, str]] = ..., priority: _Optional[int] = ..., compute_environment_order: _Optional[_Iterable[_Union[ComputeEnvironmentOrder, _Mapping]]] = ..., created_at: _Optional[int] = ...) -> None: ...
+    scheduling_policy: str
+    def __init__(self, job_queue_name: _Optional[str] = ..., state: _Optional[_Union[EntityState, str]] = ..., priority: _Optional[int] = ..., compute_environment_order: _Optional[_Iterable[_Union[ComputeEnvironmentOrder, _Mapping]]] = ..., created_at: _Optional[int] = ..., scheduling_policy: _Optional[str] = ...) -> None: ...
 
 class Provisioner(_message.Message):
     __slots__ = ("kind", "command", "node_vcpus", "node_memory_mib")
@@ -292,7 +350,7 @@ class AttemptToken(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., attempt: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class AttemptDetail(_message.Message):
-    __slots__ = ("attempt", "node_id", "exit_code", "status_reason", "reason", "started_at", "stopped_at", "interrupted")
+    __slots__ = ("attempt", "node_id", "exit_code", "status_reason", "reason", "started_at", "stopped_at", "interrupted", "gpu_ids", "main_node_address")
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -301,6 +359,8 @@ class AttemptDetail(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     STOPPED_AT_FIELD_NUMBER: _ClassVar[int]
     INTERRUPTED_FIELD_NUMBER: _ClassVar[int]
+    GPU_IDS_FIELD_NUMBER: _ClassVar[int]
+    MAIN_NODE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     attempt: int
     node_id: str
     exit_code: int
@@ -309,10 +369,12 @@ class AttemptDetail(_message.Message):
     started_at: int
     stopped_at: int
     interrupted: bool
-    def __init__(self, attempt: _Optional[int] = ..., node_id: _Optional[str] = ..., exit_code: _Optional[int] = ..., status_reason: _Optional[str] = ..., reason: _Optional[str] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., interrupted: _Optional[bool] = ...) -> None: ...
+    gpu_ids: _containers.RepeatedScalarFieldContainer[str]
+    main_node_address: str
+    def __init__(self, attempt: _Optional[int] = ..., node_id: _Optional[str] = ..., exit_code: _Optional[int] = ..., status_reason: _Optional[str] = ..., reason: _Optional[str] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., interrupted: _Optional[bool] = ..., gpu_ids: _Optional[_Iterable[str]] = ..., main_node_address: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "job_name", "job_queue", "status", "status_reason", "created_at", "started_at", "stopped_at", "attempts", "depends_on", "job_definition", "container", "retry_strategy", "timeout", "array_properties", "tags", "parameters", "current", "node_id", "compute_environment", "terminate_reason", "interruptions_used", "batch_index", "array_status_summary", "interrupt_reason")
+    __slots__ = ("job_id", "job_name", "job_queue", "status", "status_reason", "created_at", "started_at", "stopped_at", "attempts", "depends_on", "job_definition", "container", "retry_strategy", "timeout", "array_properties", "tags", "parameters", "current", "node_id", "compute_environment", "terminate_reason", "interruptions_used", "batch_index", "array_status_summary", "interrupt_reason", "share_identifier", "scheduling_priority", "gpu_ids", "node_properties", "node_details", "multinode_outcome")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -359,6 +421,12 @@ class Job(_message.Message):
     BATCH_INDEX_FIELD_NUMBER: _ClassVar[int]
     ARRAY_STATUS_SUMMARY_FIELD_NUMBER: _ClassVar[int]
     INTERRUPT_REASON_FIELD_NUMBER: _ClassVar[int]
+    SHARE_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULING_PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    GPU_IDS_FIELD_NUMBER: _ClassVar[int]
+    NODE_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    NODE_DETAILS_FIELD_NUMBER: _ClassVar[int]
+    MULTINODE_OUTCOME_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job_name: str
     job_queue: str
@@ -384,10 +452,16 @@ class Job(_message.Message):
     batch_index: int
     array_status_summary: _containers.ScalarMap[str, int]
     interrupt_reason: str
-    def __init__(self, job_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[int] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., attempts: _Optional[_Iterable[_Union[AttemptDetail, _Mapping]]] = ..., depends_on: _Optional[_Iterable[_Union[JobDependency, _Mapping]]] = ..., job_definition: _Optional[str] = ..., container: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., array_properties: _Optional[_Union[ArrayProperties, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., current: _Optional[_Union[AttemptToken, _Mapping]] = ..., node_id: _Optional[str] = ..., compute_environment: _Optional[str] = ..., terminate_reason: _Optional[str] = ..., interruptions_used: _Optional[int] = ..., batch_index: _Optional[int] = ..., array_status_summary: _Optional[_Mapping[str, int]] = ..., interrupt_reason: _Optional[str] = ...) -> None: ...
+    share_identifier: str
+    scheduling_priority: int
+    gpu_ids: _containers.RepeatedScalarFieldContainer[str]
+    node_properties: NodeProperties
+    node_details: NodeDetails
+    multinode_outcome: MultiNodeOutcome
+    def __init__(self, job_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_queue: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[int] = ..., started_at: _Optional[int] = ..., stopped_at: _Optional[int] = ..., attempts: _Optional[_Iterable[_Union[AttemptDetail, _Mapping]]] = ..., depends_on: _Optional[_Iterable[_Union[JobDependency, _Mapping]]] = ..., job_definition: _Optional[str] = ..., container: _Optional[_Union[ContainerProperties, _Mapping]] = ..., retry_strategy: _Optional[_Union[RetryStrategy, _Mapping]] = ..., timeout: _Optional[_Union[JobTimeout, _Mapping]] = ..., array_properties: _Optional[_Union[ArrayProperties, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., parameters: _Optional[_Mapping[str, str]] = ..., current: _Optional[_Union[AttemptToken, _Mapping]] = ..., node_id: _Optional[str] = ..., compute_environment: _Optional[str] = ..., terminate_reason: _Optional[str] = ..., interruptions_used: _Optional[int] = ..., batch_index: _Optional[int] = ..., array_status_summary: _Optional[_Mapping[str, int]] = ..., interrupt_reason: _Optional[str] = ..., share_identifier: _Optional[str] = ..., scheduling_priority: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[str]] = ..., node_properties: _Optional[_Union[NodeProperties, _Mapping]] = ..., node_details: _Optional[_Union[NodeDetails, _Mapping]] = ..., multinode_outcome: _Optional[_Union[MultiNodeOutcome, _Mapping]] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("node_id", "hostname", "status", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "registered_at", "last_seen_at", "agent_version", "status_reason", "drain_deadline_at")
+    __slots__ = ("node_id", "hostname", "status", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "registered_at", "last_seen_at", "agent_version", "status_reason", "drain_deadline_at", "gpu_ids", "gpus_free", "address", "heartbeat_age_ms", "running_job_ids", "used")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -409,6 +483,12 @@ class Node(_message.Message):
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
     DRAIN_DEADLINE_AT_FIELD_NUMBER: _ClassVar[int]
+    GPU_IDS_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FREE_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_AGE_MS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     status: NodeStatus
@@ -423,4 +503,47 @@ class Node(_message.Message):
     agent_version: str
     status_reason: str
     drain_deadline_at: int
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., registered_at: _Optional[int] = ..., last_seen_at: _Optional[int] = ..., agent_version: _Optional[str] = ..., status_reason: _Optional[str] = ..., drain_deadline_at: _Optional[int] = ...) -> None: ...
+    gpu_ids: _containers.RepeatedScalarFieldContainer[str]
+    gpus_free: int
+    address: str
+    heartbeat_age_ms: int
+    running_job_ids: _containers.RepeatedScalarFieldContainer[str]
+    used: ResourceRequirements
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., registered_at: _Optional[int] = ..., last_seen_at: _Optional[int] = ..., agent_version: _Optional[str] = ..., status_reason: _Optional[str] = ..., drain_deadline_at: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[str]] = ..., gpus_free: _Optional[int] = ..., address: _Optional[str] = ..., heartbeat_age_ms: _Optional[int] = ..., running_job_ids: _Optional[_Iterable[str]] = ..., used: _Optional[_Union[ResourceRequirements, _Mapping]] = ...) -> None: ...
+
+class ShareAttributes(_message.Message):
+    __slots__ = ("share_identifier", "weight_factor")
+    SHARE_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    share_identifier: str
+    weight_factor: float
+    def __init__(self, share_identifier: _Optional[str] = ..., weight_factor: _Optional[float] = ...) -> None: ...
+
+class FairsharePolicy(_message.Message):
+    __slots__ = ("share_decay_seconds", "compute_reservation", "share_distribution")
+    SHARE_DECAY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    SHARE_DISTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    share_decay_seconds: int
+    compute_reservation: int
+    share_distribution: _containers.RepeatedCompositeFieldContainer[ShareAttributes]
+    def __init__(self, share_decay_seconds: _Optional[int] = ..., compute_reservation: _Optional[int] = ..., share_distribution: _Optional[_Iterable[_Union[ShareAttributes, _Mapping]]] = ...) -> None: ...
+
+class SchedulingPolicy(_message.Message):
+    __slots__ = ("name", "fairshare_policy", "tags", "created_at")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FAIRSHARE_POLICY_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    fairshare_policy: FairsharePolicy
+    tags: _containers.ScalarMap[str, str]
+    created_at: int
+    def __init__(self, name: _Optional[str] = ..., fairshare_policy: _Optional[_Union[FairsharePolicy, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[int] = ...) -> None: ...

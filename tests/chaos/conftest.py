@@ -97,3 +97,12 @@ def client_for() -> Iterator[Callable[[LocalCluster], Client]]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def busybox_image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The busybox-static test image imported into podman once per session (fails if podman is
+    missing: scripts/test installs it)."""
+    from tests.support.images import build_busybox_image
+
+    return build_busybox_image("podman", tmp_path_factory.mktemp("image"))

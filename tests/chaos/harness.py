@@ -240,3 +240,103 @@ class NetNamespace:
             _ip("link", "del", self.host_dev)
         with contextlib.suppress(subprocess.CalledProcessError):
             _ip("netns", "del", self.name)
+
+
+# ---- watching processes die (from the host side) ------------------------------------------------
+
+
+class DeathWatch:
+    """Records when processes end, as seen from the host: one pidfd per process, one thread
+    blocked in poll() on all of them, the wall-clock time taken the moment each one is readable
+    (the process exited). A time recorded here is an upper bound of the real end, so "ended
+    before X" shown with it holds for the real end too.
+
+        deaths = DeathWatch(); deaths.watch(pid); ...; deaths.ended_at(pid)  # epoch seconds
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._fds: dict[int, int] = {}
+        self._ended: dict[int, float] = {}
+        self._wake_r, self._wake_w = os.pipe()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="death-watch", daemon=True)
+        self._thread.start()
+
+    def watch(self, pid: int) -> None:
+        """Start watching `pid` (which must be running now: a pidfd cannot name a pid's past)."""
+        fd = os.pidfd_open(pid)
+        with self._lock:
+            self._fds[pid] = fd
+        os.write(self._wake_w, b"x")
+
+    def ended_at(self, pid: int) -> float | None:
+        with self._lock:
+            return self._ended.get(pid)
+
+    def wait_ended(self, pids: Iterable[int], timeout: float = 30.0) -> dict[int, float]:
+        """Until every pid in `pids` ended: {pid: when (epoch seconds)}."""
+        wanted = list(pids)
+        eventually(lambda: all(self.ended_at(p) is not None for p in wanted), timeout=timeout,
+                   what=f"processes {wanted} to end")
+        return {p: self.ended_at(p) for p in wanted}  # type: ignore[misc]
+
+    def close(self) -> None:
+        self._stop = True
+        os.write(self._wake_w, b"x")
+        self._thread.join(5)
+        with self._lock:
+            for fd in self._fds.values():
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._fds.clear()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def _run(self) -> None:
+        import select
+
+        while not self._stop:
+            poller = select.poll()
+            poller.register(self._wake_r, select.POLLIN)
+            with self._lock:
+                by_fd = {fd: pid for pid, fd in self._fds.items() if pid not in self._ended}
+            for fd in by_fd:
+                poller.register(fd, select.POLLIN)
+            for fd, _ in poller.poll():
+                now = time.time()
+                if fd == self._wake_r:
+                    os.read(self._wake_r, 64)
+                    continue
+                with self._lock:
+                    self._ended.setdefault(by_fd[fd], now)
+
+
+def kill9_agent_alone(agent: ManagedProcess) -> float:
+    """SIGKILL the agent process only (not its group, not its jobs): a crash, an OOM kill of the
+    agent, a failed upgrade. Returns when (epoch seconds)."""
+    assert agent.proc is not None
+    os.kill(agent.proc.pid, signal.SIGKILL)
+    at = time.time()
+    agent.proc.wait(10)
+    return at
+
+
+def container_of(cli: str, job_id: str) -> tuple[str, int] | None:
+    """(id, host pid of its init) of the running container of job `job_id` (label shoal.job-id)."""
+    listed = subprocess.run(
+        [cli, "ps", "--filter", f"label=shoal.job-id={job_id}", "--format", "{{.ID}}"],
+        capture_output=True, text=True, timeout=60,
+    ).stdout.split()
+    for container in listed:
+        pid = subprocess.run([cli, "inspect", "--format", "{{.State.Pid}}", container],
+                             capture_output=True, text=True, timeout=60).stdout.strip()
+        if pid.isdigit() and int(pid) > 0:
+            return container, int(pid)
+    return None
+
+
+def container_exists(cli: str, container: str) -> bool:
+    return subprocess.run([cli, "container", "exists", container], capture_output=True, timeout=60).returncode == 0

@@ -1,10 +1,13 @@
 """An agent restarted on the same host (kill -9 of the agent alone, then started again, as
-systemd's Restart= does) re-attaches to the jobs it started instead of losing them.
+systemd's Restart= does) re-attaches to the jobs it started instead of losing them, if it is back
+within the host fence's window; otherwise the fence (the agent's log writer) stops them.
 
-The controller runs with `--reconnect-grace 5`: a restart within the grace keeps the jobs (with
-the default 1 s a Python agent does not come back in time and the jobs are failed over).
-ManagedProcess.kill9 kills the agent's whole process group: jobs, the agent's log writer and the
-podman CLI run in sessions of their own, so they survive it, as they survive a crash.
+The agents run with `--fence-window 5`: a restart within the window keeps the jobs (with the
+default 0.5 s a Python agent does not come back in time: the fence stops them and they are
+retried). The controller derives its wait from the window the agent reports (window + fence kill
+grace + margin). ManagedProcess.kill9 kills the agent's whole process group: jobs, the agent's
+log writer and the podman CLI run in sessions of their own, so they survive it, as they survive
+a crash.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from .conftest import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-RECONNECT_GRACE = ["--reconnect-grace", "5"]
-PODMAN_AGENT = ["--runtime", "podman", "--image-pull", "never"]
+FENCE_WINDOW = ["--fence-window", "5"]
+PODMAN_AGENT = ["--runtime", "podman", "--image-pull", "never", *FENCE_WINDOW]
 SUCCEEDED, FAILED, RUNNING = types_pb2.JOB_STATUS_SUCCEEDED, types_pb2.JOB_STATUS_FAILED, types_pb2.JOB_STATUS_RUNNING
 
 
@@ -80,7 +83,7 @@ def crash_and_restart_agent(cluster: LocalCluster, while_down: Callable[[], None
 
 @pytest.fixture
 def cluster(cluster_factory: Callable[..., LocalCluster]) -> LocalCluster:
-    return cluster_factory(agents=1, controller_args=RECONNECT_GRACE)
+    return cluster_factory(agents=1, agent_args=FENCE_WINDOW)
 
 
 def test_a_job_keeps_running_through_an_agent_crash_and_keeps_its_logs(cluster: LocalCluster, tmp_path: Path) -> None:
@@ -135,7 +138,7 @@ def test_a_job_that_ends_while_the_agent_is_down_keeps_its_exit_code(cluster: Lo
 def test_a_container_job_keeps_running_through_an_agent_crash(
     cluster_factory: Callable[..., LocalCluster], busybox_image: str
 ) -> None:
-    cluster = cluster_factory(agents=1, controller_args=RECONNECT_GRACE, agent_args=PODMAN_AGENT)
+    cluster = cluster_factory(agents=1, agent_args=PODMAN_AGENT)
     with Client(cluster.address, timeout=30) as client:
         job_id = client.submit_job("in-a-container", image=busybox_image,
                                    command=["sh", "-c", "echo before; sleep 4; echo after; exit 4"]).job_id
@@ -169,3 +172,33 @@ def test_sigusr2_restarts_the_agent_without_stopping_its_jobs(cluster: LocalClus
         final = client.wait([job_id], timeout=30)[job_id]
         assert final.status == SUCCEEDED, final.status_reason
         assert [a.exit_code for a in final.attempts] == [0]
+
+
+def test_an_agent_back_after_the_fence_window_reports_its_job_stopped_by_the_fence(
+    cluster_factory: Callable[..., LocalCluster], tmp_path: Path
+) -> None:
+    """The default window (0.5 s): the fence stops the job of the dead agent; the next agent finds
+    the fence's record and reports the attempt lost, so the job is retried (here the controller
+    is told to wait long, so that it hears of the attempt from the agent, not from its timeout)."""
+    cluster = cluster_factory(agents=1, controller_args=["--fence-margin", "60"])
+    pid_file, release = tmp_path / "job.pid", tmp_path / "release"
+    script = f"echo $$ > {pid_file}; {wait_for(release)}"
+    with Client(cluster.address, timeout=30) as client:
+        job_id = client.submit_job("fenced", command=["sh", "-c", script], retry_strategy=2).job_id
+        eventually(lambda: pid_file.exists() and pid_file.read_text().strip(), what="the job running")
+        job_pid = int(pid_file.read_text())
+        fenced = attempt_dir(cluster, job_id) / "output.fenced"
+
+        def fence_stops_the_job() -> None:
+            eventually(lambda: not alive(job_pid), what="the fence stopping the job")
+            assert fenced.read_text().strip() == "Host lost: agent exited and its jobs were stopped"
+
+        crash_and_restart_agent(cluster, fence_stops_the_job)
+        release.touch()  # attempt 2 (on the same node: the only one) ends at once
+
+        final = client.wait([job_id], timeout=60)[job_id]
+        assert final.status == SUCCEEDED, final.status_reason
+        first, second = final.attempts
+        assert first.status_reason == "Host lost: agent exited and its jobs were stopped"
+        assert not first.HasField("exit_code")  # lost with its host: no result
+        assert second.exit_code == 0

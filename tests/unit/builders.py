@@ -73,11 +73,16 @@ def jobs(
     gpus: int = 0,
     runtime: str = "",
     name: str | None = None,
+    share: str = "",
+    priority: int = 0,
 ) -> list[JobView]:
     """n identical jobs named '<name>0', '<name>1', ... (default name '<queue>-j'), FIFO in that order."""
     request = Resources.from_vcpus(vcpus, mib(memory), gpus)
     prefix = name if name is not None else f"{queue}-j"
-    return [JobView(f"{prefix}{i}", queue, request, (next(_submission), 0), runtime) for i in range(n)]
+    return [
+        JobView(f"{prefix}{i}", queue, request, (next(_submission), 0), runtime, share=share, priority=priority)
+        for i in range(n)
+    ]
 
 
 def job(job_id: str, **kw) -> JobView:

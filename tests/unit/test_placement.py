@@ -251,7 +251,9 @@ def test_gpu_jobs_only_on_gpu_nodes():
     )
     plan = plan_of(snap)
     assert placed_on(plan) == {"g0": "gpu0", "g1": "gpu0"}
-    assert plan.waiting["g2"].startswith("Waiting for capacity: needs 1 vCPU, 1024 MiB, 1 GPU;")
+    assert plan.waiting["g2"].startswith(
+        "Waiting for GPUs: needs 1 vCPU, 1024 MiB, 1 GPU; vCPUs and memory are free in a, but no node there has 1 GPU free"
+    )
     assert plan.waiting["big"] == (
         "Needs 1 vCPU, 1024 MiB, 4 GPUs; largest node in compute environment(s) a has 64 vCPUs, 65536 MiB, 0 GPUs"
     )

@@ -58,8 +58,8 @@ def test_nodes_list_table(fake: FakeBatch, shoal) -> None:
         "ListNodes", batch_pb2.ListNodesResponse(nodes=[node(), node("n-2", types_pb2.NODE_STATUS_DRAINING)])
     )
     lines = shoal("nodes", "list", "--addr", fake.address).out.splitlines()
-    assert lines[0].split() == ["NODE", "HOSTNAME", "STATUS", "ENV", "VCPUS", "MEMORY", "REASON"]
-    assert lines[1].split() == ["n-1", "host-n-1", "READY", "local", "8", "16Gi"]
+    assert lines[0].split() == ["NODE", "HOSTNAME", "STATUS", "ENV", "VCPUS", "MEMORY", "GPUS", "REASON"]
+    assert lines[1].split() == ["n-1", "host-n-1", "READY", "local", "8", "16Gi", "-"]
     assert lines[2].split()[2] == "DRAINING"
 
 
@@ -116,7 +116,7 @@ def test_queues_list_table(fake: FakeBatch, shoal) -> None:
     )
     fake.on("DescribeJobQueues", batch_pb2.DescribeJobQueuesResponse(job_queues=[queue]))
     lines = shoal("queues", "list", "--addr", fake.address).out.splitlines()
-    assert lines[1].split() == ["default", "ENABLED", "1", "local"]
+    assert lines[1].split() == ["default", "ENABLED", "1", "local", "FIFO"]
 
 
 def test_envs_create_and_update(fake: FakeBatch, shoal) -> None:
