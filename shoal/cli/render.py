@@ -233,7 +233,7 @@ def nodes_json(job: types_pb2.Job | types_pb2.JobDefinition) -> dict[str, Any]:
                 for r in props.node_range_properties
             ],
         }
-    if isinstance(job, types_pb2.Job) and job.HasField("node_details"):
+    if "node_details" in job.DESCRIPTOR.fields_by_name and job.HasField("node_details"):
         d = job.node_details
         result["nodeDetails"] = {
             "nodeIndex": d.node_index,
