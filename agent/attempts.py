@@ -220,7 +220,7 @@ class Attempts:
         self._held[token] = attempt
         self._memory_of[token] = spec.memory_mib
         try:
-            work_dir.mkdir(parents=True, exist_ok=True)
+            os.makedirs(work_dir, exist_ok=True)
             handle = await self.runtime.start(replace(spec, work_dir=work_dir), attempt.log_path)
         except CannotStart as err:
             self._cannot_start(attempt, err.message)
@@ -511,7 +511,7 @@ class Attempts:
         self.events.attempt_finished(attempt)
 
     # Saves that can wait are coalesced: a burst of attempt transitions costs one write.
-    SAVE_DELAY = 0.05
+    SAVE_DELAY = 0.25
 
     def _save(self, *, now: bool = False) -> None:
         """Record the held attempts in the state file (what a restarted agent re-attaches from).
@@ -604,10 +604,19 @@ def _write_state(path: Path, records: list[str]) -> None:
     agent process (a crash, an upgrade), and the page cache does; a host crash takes the jobs
     with it anyway. An fsync per attempt transition was the agent's largest cost per job.
     `records` are already JSON (see `Attempts._flush_state`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as out:
-        out.write(f'{{"version":{_STATE_VERSION},"attempts":[{",".join(records)}]}}')
+    data = f'{{"version":{_STATE_VERSION},"attempts":[{",".join(records)}]}}'.encode()
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 

@@ -115,9 +115,16 @@ class _Silence(Exception):
 
 
 class _Outbox:
-    """What the writer sends next: control messages first, then (bounded) log chunks."""
+    """What the writer sends next: control messages first, then (bounded) log chunks.
+
+    With `batches` (the controller said it takes AgentMessage.batch), the control messages
+    queued while the previous write was in flight go out as one batch, in order: a busy
+    agent's reports cost one stream write per write, not one per attempt."""
+
+    MAX_BATCH = 256
 
     def __init__(self, log_chunks: int = LOG_QUEUE_CHUNKS) -> None:
+        self.batches = False
         self._control: deque[agent_pb2.AgentMessage] = deque()
         self._logs: deque[agent_pb2.AgentMessage] = deque()
         self._log_slots = asyncio.Semaphore(log_chunks)
@@ -139,8 +146,14 @@ class _Outbox:
     async def next(self) -> agent_pb2.AgentMessage:
         """The next message to write; called again only after the previous write completed."""
         while True:
-            if self._control:
-                return self._control.popleft()
+            control = self._control
+            if control:
+                if not self.batches or len(control) == 1:
+                    return control.popleft()
+                count = min(len(control), self.MAX_BATCH)
+                return agent_pb2.AgentMessage(
+                    batch=agent_pb2.AgentBatch(messages=[control.popleft() for _ in range(count)])
+                )
             if self._logs:
                 self._log_slots.release()
                 return self._logs.popleft()
@@ -414,6 +427,7 @@ class Session:
             fence_window_ms=int(config.fence_window * 1000),
             fence_kill_grace_ms=int(config.fence_kill_grace * 1000),
             advertise_address=config.advertise_address,
+            batches=True,
         )
         reported: set[Token] = set()
         for attempt in self.attempts.held():
@@ -427,6 +441,7 @@ class Session:
         self._newest_epoch = registered.epoch
         self._registrations += 1
         self._stream = stream
+        stream.outbox.batches = registered.batches
         self._awaiting_ack.clear()
         stale = {token_from_proto(t) for t in registered.stale}
         for token in stale:
@@ -497,7 +512,13 @@ class Session:
 
     def _dispatch(self, stream: _Stream, message: agent_pb2.ControllerMessage) -> None:
         kind = message.WhichOneof("body")
-        if kind == "heartbeat_ack":
+        if kind == "batch":
+            for inner in message.batch.messages:
+                if inner.WhichOneof("body") in ("batch", "registered"):
+                    _log.warning("unexpected message in a batch; ignored", kind=inner.WhichOneof("body"))
+                else:
+                    self._dispatch(stream, inner)
+        elif kind == "heartbeat_ack":
             self._on_ack(message.heartbeat_ack.seq)
         elif kind == "start_attempt":
             self._on_start(message.start_attempt)

@@ -34,7 +34,8 @@ ROWS: list[tuple[str, str, str, tuple[str, Callable[[float, float], bool], float
     ("shoal submit / raw etcd txns", "submit.fraction_of_etcd", "%", (">= 50%", _ge, 0.5), True),
     ("dispatch latency p50 (idle)", "dispatch.p50_ms", "ms", ("<= 50", _le, 50), False),
     ("dispatch latency p99 (idle)", "dispatch.p99_ms", "ms", ("<= 250", _le, 250), False),
-    ("end to end, `true` jobs, 8 slots", "e2e.jobs_per_s", "jobs/s", (">= 300", _ge, 300), True),
+    ("end to end, `true` jobs, 4 agents x 2 slots", "e2e.jobs_per_s", "jobs/s", (">= 300", _ge, 300), True),
+    ("end to end, `true` jobs, 1 agent x 8 slots", "e2e.one_agent_jobs_per_s", "jobs/s", (">= 500", _ge, 500), True),
     ("scale: controller RSS, queue full (shoal 100k jobs, Slurm 20k)", "scale.queued_rss_mib", "MiB", ("<= 1024", _le, 1024), False),
     ("scale: controller memory per queued job", "scale.rss_per_job_kib", "KiB", None, False),
     ("scale: controller RSS, peak in drain", "scale.peak_rss_mib", "MiB", ("<= 1024", _le, 1024), False),
@@ -50,9 +51,10 @@ ROWS: list[tuple[str, str, str, tuple[str, Callable[[float, float], bool], float
         "recovery: leader kill -9 -> new job running (default)",
         "recovery.failover_s_default",
         "s",
-        None,
+        ("<= 5.5 (TTL + 0.5)", _le, 5.5),
         False,
     ),
+    ("recovery: leader SIGTERM -> new job running (default)", "recovery.handover_s_default", "s", ("<= 1", _le, 1.0), False),
 ]
 
 

@@ -11,6 +11,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import signal
 import threading
 import time
 import uuid
@@ -29,8 +30,8 @@ from shoal.v1 import state_pb2, types_pb2
 BATCH = 1000  # SubmitJobs takes at most 1,000 jobs per call
 
 
-def _batches(n: int, command: list[str], prefix: str = "job") -> list[list]:
-    reqs = [build_submit_request(f"{prefix}-{i}", command=command) for i in range(n)]
+def _batches(n: int, command: list[str], prefix: str = "job", **shape: float | int | None) -> list[list]:
+    reqs = [build_submit_request(f"{prefix}-{i}", command=command, **shape) for i in range(n)]
     return [reqs[i : i + BATCH] for i in range(0, n, BATCH)]
 
 
@@ -180,17 +181,33 @@ def dispatch(ctx: H.Context) -> dict[str, float | str]:
 
 
 def end_to_end(ctx: H.Context) -> dict[str, float | str]:
-    """5,000 jobs of `true` through 4 agents (process runtime): first submit to last SUCCEEDED."""
+    """5,000 jobs of `true`, first submit to last SUCCEEDED: through 4 agents of 2 slots (the
+    first round's shape), then through 1 agent of 8 slots (a real host's shape: one agent
+    process; the agent offers at most the host's 2 CPUs, so its 8 slots are jobs of 0.25 vCPU
+    and 256 MiB). Process runtime."""
+    four = _end_to_end(ctx, "e2e", agents=4, slots=4 * H.AGENT_SLOTS)
+    one = _end_to_end(ctx, "e2e-1agent", agents=1, slots=8, vcpus=0.25, memory_mib=256)
+    return {
+        **four,
+        "one_agent_jobs_per_s": one["jobs_per_s"],
+        "one_agent_seconds": one["seconds"],
+        "one_agent_failed": one["failed"],
+        "one_agent_slots": one["slots"],
+    }
+
+
+def _end_to_end(
+    ctx: H.Context, name: str, *, agents: int, slots: int, vcpus: float | None = None, memory_mib: int | None = None
+) -> dict[str, float]:
     n = ctx.size(5_000, 200)
-    agents = 4
-    with H.local_cluster(ctx, "e2e", agents=agents) as cluster:
+    with H.local_cluster(ctx, name, agents=agents) as cluster:
         watch = H.JobWatch(cluster.address).start()
         try:
-            batches = _batches(n, ["true"], "e2e")
+            batches = _batches(n, ["true"], name, vcpus=vcpus, memory_mib=memory_mib)
             with (
                 Client(cluster.address, timeout=120) as client,
-                H.Profile(cluster.controller_procs[0].pid, _profile_path(ctx, "e2e")),
-                H.Profile(cluster.agent_procs[0].pid, _profile_path(ctx, "e2e-agent")),
+                H.Profile(cluster.controller_procs[0].pid, _profile_path(ctx, name)),
+                H.Profile(cluster.agent_procs[0].pid, _profile_path(ctx, f"{name}-agent")),
             ):
                 client.describe_cluster()
                 start = time.perf_counter()
@@ -202,12 +219,7 @@ def end_to_end(ctx: H.Context) -> dict[str, float | str]:
             failed = sum(1 for s in watch.final.values() if s != types_pb2.JOB_STATUS_SUCCEEDED)
         finally:
             watch.close()
-    return {
-        "jobs_per_s": n / elapsed,
-        "seconds": elapsed,
-        "failed": float(failed),
-        "slots": float(agents * H.AGENT_SLOTS),
-    }
+    return {"jobs_per_s": n / elapsed, "seconds": elapsed, "failed": float(failed), "slots": float(slots)}
 
 
 # ------------------------------------------------------------------------------------- scale
@@ -355,6 +367,7 @@ def recovery(ctx: H.Context) -> dict[str, float | str]:
     for label, c_args, a_args in (("fast", H.FAST_CONTROLLER, H.FAST_AGENT), ("default", [], [])):
         out[f"agent_kill_s_{label}"] = _agent_kill(ctx, c_args, a_args)
         out[f"failover_s_{label}"] = _leader_kill(ctx, c_args, a_args)
+    out["handover_s_default"] = _leader_kill(ctx, [], [], sig=signal.SIGTERM)
     return out
 
 
@@ -382,7 +395,9 @@ def _agent_kill(ctx: H.Context, c_args: list[str], a_args: list[str]) -> float:
         return _started_s(again) - t_kill
 
 
-def _leader_kill(ctx: H.Context, c_args: list[str], a_args: list[str]) -> float:
+def _leader_kill(ctx: H.Context, c_args: list[str], a_args: list[str], *, sig: int = signal.SIGKILL) -> float:
+    """`sig` to the leader of 2 controllers -> a job submitted right after it RUNNING.
+    SIGKILL: the survivor waits out the lease; SIGTERM: the leader revokes it on the way out."""
     with (
         H.local_cluster(
             ctx, "failover", agents=1, controllers=2, controller_args=c_args, agent_args=a_args
@@ -395,7 +410,7 @@ def _leader_kill(ctx: H.Context, c_args: list[str], a_args: list[str]) -> float:
         warm = client.submit_job("warm", command=["true"]).job_id
         client.wait([warm], timeout=60)
         t_kill = time.time()
-        cluster.controller_procs[index].kill9()
+        cluster.controller_procs[index].signal(sig)
         job_id = ""
         deadline = time.monotonic() + 60
         while not job_id:

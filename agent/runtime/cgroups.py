@@ -45,19 +45,19 @@ class AttemptCgroup:
 
     def add(self, pid: int) -> None:
         """Move process `pid` into the attempt's cgroup(s)."""
-        _write(self.procs_file, str(pid))
+        _write_str(f"{self.memory}/cgroup.procs", str(pid))
         if self.cpu is not None and self.cpu != self.memory:
-            _write(self.cpu / "cgroup.procs", str(pid))
+            _write_str(f"{self.cpu}/cgroup.procs", str(pid))
 
     def oom_killed(self) -> bool:
         """Whether the kernel OOM-killed a process of this cgroup."""
         if self.version == 2:
             return _counter(self.memory / "memory.events", "oom_kill") > 0
-        control = _read(self.memory / "memory.oom_control")
+        control = _read_str(f"{self.memory}/memory.oom_control")
         if "oom_kill " in control:
-            return _counter(self.memory / "memory.oom_control", "oom_kill") > 0
-        return _counter(self.memory / "memory.oom_control", "under_oom") > 0 or (
-            _read(self.memory / "memory.failcnt").strip() not in ("", "0")
+            return _count(control, "oom_kill") > 0
+        return _count(control, "under_oom") > 0 or (
+            _read_str(f"{self.memory}/memory.failcnt").strip() not in ("", "0")
         )
 
     def hit_limit(self) -> bool:
@@ -95,39 +95,63 @@ class Cgroups:
         self.cpu_parent = cpu_parent
         self.mount = mount or memory_parent
         """Where the memory hierarchy is mounted (cgroup paths are relative to it)."""
+        # Optional control files (swap limits, cpu.max): name -> usable, learnt on first use.
+        self._files: dict[str, bool] = {}
 
     def describe(self) -> str:
         return f"cgroup v{self.version} under {self.memory_parent}"
 
     def create(self, name: str, *, memory_mib: int, vcpus: float) -> AttemptCgroup:
-        """Make the attempt's cgroup with its limits; OSError if the kernel refuses."""
+        """Make the attempt's cgroup with its limits; OSError if the kernel refuses.
+
+        On the path of every attempt start: plain `os` calls on string paths (pathlib's
+        per-call overhead was most of its cost), a file known to be absent is not tried again,
+        and a new v1 cpu cgroup keeps the kernel's default period (100 ms, CFS_PERIOD_US) unwritten."""
         memory = self.memory_parent / name
-        memory.mkdir(exist_ok=True)
+        memory_dir = str(memory)
+        _mkdir(memory_dir)
         cpu: Path | None = None
         try:
             if self.version == 2:
                 cpu = memory
                 if memory_mib > 0:
-                    _write(memory / "memory.max", str(memory_mib * 1024 * 1024))
-                    with contextlib.suppress(OSError):
-                        _write(memory / "memory.swap.max", "0")
-                if vcpus > 0 and (memory / "cpu.max").exists():
-                    _write(memory / "cpu.max", f"{int(vcpus * CFS_PERIOD_US)} {CFS_PERIOD_US}")
+                    _write_str(memory_dir + "/memory.max", str(memory_mib * 1024 * 1024))
+                    self._try_write(memory_dir, "memory.swap.max", "0")
+                if vcpus > 0 and self._has(memory_dir, "cpu.max"):
+                    _write_str(memory_dir + "/cpu.max", f"{int(vcpus * CFS_PERIOD_US)} {CFS_PERIOD_US}")
             else:
                 if memory_mib > 0:
                     limit = str(memory_mib * 1024 * 1024)
-                    _write(memory / "memory.limit_in_bytes", limit)
-                    with contextlib.suppress(OSError):  # only with swap accounting
-                        _write(memory / "memory.memsw.limit_in_bytes", limit)
+                    _write_str(memory_dir + "/memory.limit_in_bytes", limit)
+                    self._try_write(memory_dir, "memory.memsw.limit_in_bytes", limit)  # swap accounting only
                 if vcpus > 0 and self.cpu_parent is not None:
                     cpu = self.cpu_parent / name
-                    cpu.mkdir(exist_ok=True)
-                    _write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
-                    _write(cpu / "cpu.cfs_quota_us", str(max(int(vcpus * CFS_PERIOD_US), 1000)))
+                    cpu_dir = str(cpu)
+                    _mkdir(cpu_dir)
+                    # A new cpu cgroup starts with the kernel's default period, CFS_PERIOD_US.
+                    _write_str(cpu_dir + "/cpu.cfs_quota_us", str(max(int(vcpus * CFS_PERIOD_US), 1000)))
         except OSError:
             AttemptCgroup(self.version, memory, cpu).remove()
             raise
         return AttemptCgroup(self.version, memory, cpu)
+
+    def _has(self, directory: str, name: str) -> bool:
+        """Whether cgroups here have control file `name` (asked of the first one, then cached)."""
+        known = self._files.get(name)
+        if known is None:
+            known = self._files[name] = os.path.exists(f"{directory}/{name}")
+        return known
+
+    def _try_write(self, directory: str, name: str, value: str) -> None:
+        """Write an optional control file; one that does not exist or refuses is not tried again."""
+        if self._files.get(name) is False:
+            return
+        try:
+            _write_str(f"{directory}/{name}", value)
+        except OSError:
+            self._files[name] = False
+        else:
+            self._files[name] = True
 
 
 def detect(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = ROOT) -> Cgroups | None:
@@ -190,13 +214,51 @@ def _v1_mount(root: Path, controller: str) -> Path | None:
     return None
 
 
-def _remove_tree(directory: Path) -> None:
+def _remove_tree(directory: Path | str) -> None:
+    """rmdir a cgroup; only when that fails (child cgroups a container runtime left inside),
+    remove the children first. cgroupfs lets an rmdir through its control files."""
+    path = str(directory)
+    try:
+        os.rmdir(path)
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass
+    with contextlib.suppress(OSError), os.scandir(path) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _remove_tree(entry.path)
     with contextlib.suppress(OSError):
-        for child in directory.iterdir():
-            if child.is_dir():
-                _remove_tree(child)
-    with contextlib.suppress(OSError):
-        directory.rmdir()
+        os.rmdir(path)
+
+
+def _mkdir(path: str) -> None:
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        pass
+
+
+def _write_str(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def _read_str(path: str) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return ""
+    try:
+        return os.read(fd, 65536).decode(errors="replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def _can_create(parent: Path) -> bool:
@@ -227,7 +289,12 @@ def _write(path: Path, value: str) -> None:
 
 
 def _counter(path: Path, name: str) -> int:
-    for line in _read(path).splitlines():
+    return _count(_read(path), name)
+
+
+def _count(text: str, name: str) -> int:
+    """The value of counter `name` in a cgroup's "key value" lines (0 if absent)."""
+    for line in text.splitlines():
         key, _, value = line.partition(" ")
         if key == name and value.strip().isdigit():
             return int(value)

@@ -124,7 +124,9 @@ def end_to_end(mode: str, quick: bool) -> dict[str, float | str]:
     _sbatch(f"--array=0-{n - 1}", "--wrap", "true")
     H.wait_until(lambda: _active_jobs() == 0, 3600, "the array to finish", 0.1)
     elapsed = time.perf_counter() - start
-    return {"jobs_per_s": n / elapsed, "seconds": elapsed, "slots": float(E2E_SLOTS)}
+    # One node of E2E_SLOTS CPUs: the shape of both shoal rows (4 agents x 2, 1 agent x 8).
+    return {"jobs_per_s": n / elapsed, "one_agent_jobs_per_s": n / elapsed, "seconds": elapsed,
+            "slots": float(E2E_SLOTS)}
 
 
 # ------------------------------------------------------------------------------------- scale
@@ -175,6 +177,7 @@ def recovery(mode: str, quick: bool) -> dict[str, float | str]:
     out: dict[str, float | str] = {
         "failover_s_default": "n/a: one host, no backup slurmctld",
         "failover_s_fast": "n/a: one host, no backup slurmctld",
+        "handover_s_default": "n/a: one host, no backup slurmctld",
         "agent_kill_s_fast": "n/a: one host (the job cannot move to another node)",
     }
     job = _sbatch("--requeue", "--wrap", "sleep 600")

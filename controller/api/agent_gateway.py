@@ -23,6 +23,11 @@ from shoal.v1 import agent_pb2, agent_pb2_grpc
 
 logger = log.get("controller.agents")
 
+# A ControllerMessage.batch holds at most this many messages and (beyond its first message)
+# this many bytes, well under a receiver's default 4 MiB message limit.
+MAX_BATCH = 256
+MAX_BATCH_BYTES = 1024 * 1024
+
 
 class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
     def __init__(self, replica: Replica, *, require_cert: bool = False, agent_address: str = "") -> None:
@@ -73,12 +78,38 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         session = S.AgentSession(register=first.register, peer=context.peer())
         leader.submit_event(S.Registered(session))
         reader = asyncio.create_task(self._read(request_iterator, session, leader))
+        batches = first.register.batches
+        outbound = session.outbound
         try:
             while True:
-                msg = await session.outbound.get()
+                msg = await outbound.get()
                 if msg is None:
                     break
-                yield msg
+                if not batches or outbound.empty():
+                    yield msg
+                    continue
+                # What queued up meanwhile (a pass's StartAttempts, acks) goes in one write.
+                pending = [msg]
+                size = msg.ByteSize()
+                carry: agent_pb2.ControllerMessage | None = None
+                closing = False
+                while not outbound.empty() and len(pending) < MAX_BATCH:
+                    more = outbound.get_nowait()
+                    if more is None:
+                        closing = True
+                        break
+                    size += more.ByteSize()
+                    if size > MAX_BATCH_BYTES:
+                        carry = more
+                        break
+                    pending.append(more)
+                yield pending[0] if len(pending) == 1 else agent_pb2.ControllerMessage(
+                    batch=agent_pb2.ControllerBatch(messages=pending)
+                )
+                if carry is not None:
+                    yield carry
+                if closing:
+                    break
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -106,32 +137,42 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         try:
             async for msg in request_iterator:
                 session.last_seen = time.monotonic()
-                kind = msg.WhichOneof("body")
-                if kind == "heartbeat":
-                    session.send(agent_pb2.ControllerMessage(heartbeat_ack=agent_pb2.HeartbeatAck(seq=msg.heartbeat.seq)))
-                elif kind == "attempt_started":
-                    leader.submit_event(S.Started(session, msg.attempt_started))
-                elif kind == "attempt_finished":
-                    leader.submit_event(S.Finished(session, msg.attempt_finished))
-                elif kind == "log_data":
-                    inbox = session.log_requests.get(msg.log_data.request_id)
-                    if inbox is not None:
-                        inbox.put_nowait(msg.log_data)
-                elif kind == "interrupted":
-                    leader.submit_event(S.Interrupted(session, msg.interrupted.reason))
-                elif kind == "hand_over":
-                    # Queued before this stream's Disconnected, and acknowledged at once.
-                    granted = S.granted_handover(
-                        msg.hand_over.window_ms / 1000, session.register,
-                        agent_lost_timeout=leader.config.agent_lost_timeout,
-                        fence_margin=leader.config.fence_margin,
-                    )
-                    leader.submit_event(S.HandedOver(session, granted))
-                    session.send(agent_pb2.ControllerMessage(
-                        hand_over_ack=agent_pb2.HandOverAck(window_ms=int(granted * 1000))))
+                if msg.WhichOneof("body") == "batch":
+                    for inner in msg.batch.messages:
+                        self._handle(inner, session, leader)
+                else:
+                    self._handle(msg, session, leader)
         except (grpc.aio.AioRpcError, asyncio.CancelledError):
             pass
         except Exception:  # noqa: BLE001
             logger.exception("agent.stream_failed", node_id=session.node_id)
         finally:
             session.close()
+
+    @staticmethod
+    def _handle(msg: agent_pb2.AgentMessage, session: S.AgentSession, leader) -> None:  # noqa: ANN001
+        kind = msg.WhichOneof("body")
+        if kind == "heartbeat":
+            session.send(agent_pb2.ControllerMessage(heartbeat_ack=agent_pb2.HeartbeatAck(seq=msg.heartbeat.seq)))
+        elif kind == "attempt_started":
+            leader.submit_event(S.Started(session, msg.attempt_started))
+        elif kind == "attempt_finished":
+            leader.submit_event(S.Finished(session, msg.attempt_finished))
+        elif kind == "log_data":
+            inbox = session.log_requests.get(msg.log_data.request_id)
+            if inbox is not None:
+                inbox.put_nowait(msg.log_data)
+        elif kind == "interrupted":
+            leader.submit_event(S.Interrupted(session, msg.interrupted.reason))
+        elif kind == "hand_over":
+            # Queued before this stream's Disconnected, and acknowledged at once.
+            granted = S.granted_handover(
+                msg.hand_over.window_ms / 1000, session.register,
+                agent_lost_timeout=leader.config.agent_lost_timeout,
+                fence_margin=leader.config.fence_margin,
+            )
+            leader.submit_event(S.HandedOver(session, granted))
+            session.send(agent_pb2.ControllerMessage(
+                hand_over_ack=agent_pb2.HandOverAck(window_ms=int(granted * 1000))))
+        elif kind in ("register", "batch"):
+            logger.warning("agent.unexpected_message", node_id=session.node_id, kind=kind)

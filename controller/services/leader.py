@@ -538,6 +538,7 @@ class LeaderLoop:
                 epoch=self.epoch,
                 heartbeat_interval_ms=int(self.config.heartbeat_interval * 1000),
                 stale=stale,
+                batches=True,
             )
         )
 

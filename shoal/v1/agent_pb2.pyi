@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentMessage(_message.Message):
-    __slots__ = ("register", "heartbeat", "attempt_started", "attempt_finished", "log_data", "interrupted", "hand_over")
+    __slots__ = ("register", "heartbeat", "attempt_started", "attempt_finished", "log_data", "interrupted", "hand_over", "batch")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,7 @@ class AgentMessage(_message.Message):
     LOG_DATA_FIELD_NUMBER: _ClassVar[int]
     INTERRUPTED_FIELD_NUMBER: _ClassVar[int]
     HAND_OVER_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     register: Register
     heartbeat: Heartbeat
     attempt_started: AttemptStarted
@@ -23,7 +24,14 @@ class AgentMessage(_message.Message):
     log_data: LogData
     interrupted: Interrupted
     hand_over: HandOver
-    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., attempt_started: _Optional[_Union[AttemptStarted, _Mapping]] = ..., attempt_finished: _Optional[_Union[AttemptFinished, _Mapping]] = ..., log_data: _Optional[_Union[LogData, _Mapping]] = ..., interrupted: _Optional[_Union[Interrupted, _Mapping]] = ..., hand_over: _Optional[_Union[HandOver, _Mapping]] = ...) -> None: ...
+    batch: AgentBatch
+    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., attempt_started: _Optional[_Union[AttemptStarted, _Mapping]] = ..., attempt_finished: _Optional[_Union[AttemptFinished, _Mapping]] = ..., log_data: _Optional[_Union[LogData, _Mapping]] = ..., interrupted: _Optional[_Union[Interrupted, _Mapping]] = ..., hand_over: _Optional[_Union[HandOver, _Mapping]] = ..., batch: _Optional[_Union[AgentBatch, _Mapping]] = ...) -> None: ...
+
+class AgentBatch(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[AgentMessage]
+    def __init__(self, messages: _Optional[_Iterable[_Union[AgentMessage, _Mapping]]] = ...) -> None: ...
 
 class HeldAttempt(_message.Message):
     __slots__ = ("token", "started_at", "finished")
@@ -36,7 +44,7 @@ class HeldAttempt(_message.Message):
     def __init__(self, token: _Optional[_Union[_types_pb2.AttemptToken, _Mapping]] = ..., started_at: _Optional[int] = ..., finished: _Optional[_Union[AttemptFinished, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
-    __slots__ = ("node_id", "hostname", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "agent_version", "attempts", "fence_timeout_ms", "fence_window_ms", "fence_kill_grace_ms", "gpu_ids", "advertise_address")
+    __slots__ = ("node_id", "hostname", "compute_environment", "vcpus", "memory_mib", "gpus", "labels", "runtimes", "agent_version", "attempts", "fence_timeout_ms", "fence_window_ms", "fence_kill_grace_ms", "gpu_ids", "advertise_address", "batches")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +67,7 @@ class Register(_message.Message):
     FENCE_KILL_GRACE_MS_FIELD_NUMBER: _ClassVar[int]
     GPU_IDS_FIELD_NUMBER: _ClassVar[int]
     ADVERTISE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     compute_environment: str
@@ -74,7 +83,8 @@ class Register(_message.Message):
     fence_kill_grace_ms: int
     gpu_ids: _containers.RepeatedScalarFieldContainer[str]
     advertise_address: str
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., agent_version: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[HeldAttempt, _Mapping]]] = ..., fence_timeout_ms: _Optional[int] = ..., fence_window_ms: _Optional[int] = ..., fence_kill_grace_ms: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[str]] = ..., advertise_address: _Optional[str] = ...) -> None: ...
+    batches: bool
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., compute_environment: _Optional[str] = ..., vcpus: _Optional[float] = ..., memory_mib: _Optional[int] = ..., gpus: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., runtimes: _Optional[_Iterable[str]] = ..., agent_version: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[HeldAttempt, _Mapping]]] = ..., fence_timeout_ms: _Optional[int] = ..., fence_window_ms: _Optional[int] = ..., fence_kill_grace_ms: _Optional[int] = ..., gpu_ids: _Optional[_Iterable[str]] = ..., advertise_address: _Optional[str] = ..., batches: _Optional[bool] = ...) -> None: ...
 
 class HandOver(_message.Message):
     __slots__ = ("window_ms",)
@@ -133,7 +143,7 @@ class Interrupted(_message.Message):
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class ControllerMessage(_message.Message):
-    __slots__ = ("registered", "heartbeat_ack", "start_attempt", "kill_attempt", "read_logs", "cancel_logs", "hand_over_ack")
+    __slots__ = ("registered", "heartbeat_ack", "start_attempt", "kill_attempt", "read_logs", "cancel_logs", "hand_over_ack", "batch")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     START_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -141,6 +151,7 @@ class ControllerMessage(_message.Message):
     READ_LOGS_FIELD_NUMBER: _ClassVar[int]
     CANCEL_LOGS_FIELD_NUMBER: _ClassVar[int]
     HAND_OVER_ACK_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     registered: Registered
     heartbeat_ack: HeartbeatAck
     start_attempt: StartAttempt
@@ -148,7 +159,14 @@ class ControllerMessage(_message.Message):
     read_logs: ReadLogs
     cancel_logs: CancelLogs
     hand_over_ack: HandOverAck
-    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., start_attempt: _Optional[_Union[StartAttempt, _Mapping]] = ..., kill_attempt: _Optional[_Union[KillAttempt, _Mapping]] = ..., read_logs: _Optional[_Union[ReadLogs, _Mapping]] = ..., cancel_logs: _Optional[_Union[CancelLogs, _Mapping]] = ..., hand_over_ack: _Optional[_Union[HandOverAck, _Mapping]] = ...) -> None: ...
+    batch: ControllerBatch
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., start_attempt: _Optional[_Union[StartAttempt, _Mapping]] = ..., kill_attempt: _Optional[_Union[KillAttempt, _Mapping]] = ..., read_logs: _Optional[_Union[ReadLogs, _Mapping]] = ..., cancel_logs: _Optional[_Union[CancelLogs, _Mapping]] = ..., hand_over_ack: _Optional[_Union[HandOverAck, _Mapping]] = ..., batch: _Optional[_Union[ControllerBatch, _Mapping]] = ...) -> None: ...
+
+class ControllerBatch(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[ControllerMessage]
+    def __init__(self, messages: _Optional[_Iterable[_Union[ControllerMessage, _Mapping]]] = ...) -> None: ...
 
 class HandOverAck(_message.Message):
     __slots__ = ("window_ms",)
@@ -157,16 +175,18 @@ class HandOverAck(_message.Message):
     def __init__(self, window_ms: _Optional[int] = ...) -> None: ...
 
 class Registered(_message.Message):
-    __slots__ = ("node_id", "epoch", "heartbeat_interval_ms", "stale")
+    __slots__ = ("node_id", "epoch", "heartbeat_interval_ms", "stale", "batches")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     STALE_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     epoch: int
     heartbeat_interval_ms: int
     stale: _containers.RepeatedCompositeFieldContainer[_types_pb2.AttemptToken]
-    def __init__(self, node_id: _Optional[str] = ..., epoch: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ..., stale: _Optional[_Iterable[_Union[_types_pb2.AttemptToken, _Mapping]]] = ...) -> None: ...
+    batches: bool
+    def __init__(self, node_id: _Optional[str] = ..., epoch: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ..., stale: _Optional[_Iterable[_Union[_types_pb2.AttemptToken, _Mapping]]] = ..., batches: _Optional[bool] = ...) -> None: ...
 
 class HeartbeatAck(_message.Message):
     __slots__ = ("seq",)
