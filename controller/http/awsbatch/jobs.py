@@ -184,6 +184,10 @@ async def apply_node_overrides(c: Call, req: batch_pb2.SubmitJobRequest, nodes: 
             f"nodeOverrides: job definition '{ref}' is type container; nodeOverrides are for type multinode"
         )
     num_nodes = nodes.num_nodes or props.num_nodes
+    if num_nodes <= props.main_node:
+        raise errors.InvalidArgument(
+            f"nodeOverrides.numNodes: must be above the mainNode {props.main_node} of job definition '{ref}' (got {num_nodes})"
+        )
     if nodes.target is not None:
         path, text = nodes.target
         if multinode.parse_target_nodes(text, num_nodes, path) != (0, num_nodes - 1):
@@ -281,10 +285,12 @@ async def list_jobs(c: Call) -> dict[str, Any]:
         return await _list_nodes(c, job_id(multi_node, c.arns, "multiNodeJobId"), req, exact)
     req.top_level_only = not req.array_job_id  # AWS lists array children only under their arrayJobId
     resp = await c.call("ListJobs", req)
-    # ... and the nodes `ID#N` of a multi-node job only under its multiNodeJobId.
+    # ... and the nodes `ID#N` of a multi-node job only under its multiNodeJobId. (Filtered here
+    # too: shoal.v1 leaves children in when only a status is asked for, and has no node filter.)
     rows = [
         s for s in resp.job_summary_list
-        if (not exact or s.job_name == exact) and not (req.top_level_only and s.HasField("node_index"))
+        if (not exact or s.job_name == exact)
+        and not (req.top_level_only and (s.HasField("node_index") or ":" in s.job_id))
     ]
     out: dict[str, Any] = {"jobSummaryList": [shapes.job_summary(s, c.arns) for s in rows]}
     if resp.next_token:

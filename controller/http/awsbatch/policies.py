@@ -43,9 +43,12 @@ async def create_scheduling_policy(c: Call) -> dict[str, Any]:
     b = c.body
     req = batch_pb2.CreateSchedulingPolicyRequest(name=b.str("name", required=True), tags=b.str_map("tags"))
     fair = b.obj("fairsharePolicy")
-    if fair is not None:
-        req.fairshare_policy.CopyFrom(fairshare_policy(fair))
     b.done()
+    if fair is None:
+        raise errors.InvalidArgument(
+            "fairsharePolicy: is required (shareDecaySeconds, computeReservation, shareDistribution; {} for the defaults)"
+        )
+    req.fairshare_policy.CopyFrom(fairshare_policy(fair))
     policy = await c.call("CreateSchedulingPolicy", req)
     return {"name": policy.name, "arn": c.arns.policy(policy.name)}
 
@@ -54,9 +57,10 @@ async def update_scheduling_policy(c: Call) -> dict[str, Any]:
     b = c.body
     req = batch_pb2.UpdateSchedulingPolicyRequest(name=_policy_name(c))
     fair = b.obj("fairsharePolicy")
-    if fair is not None:
-        req.fairshare_policy.CopyFrom(fairshare_policy(fair))
     b.done()
+    if fair is None:
+        raise errors.InvalidArgument("fairsharePolicy: is required (it replaces the policy's whole fairsharePolicy)")
+    req.fairshare_policy.CopyFrom(fairshare_policy(fair))
     await c.call("UpdateSchedulingPolicy", req)
     return {}
 
