@@ -75,6 +75,7 @@ def test_aws_cli_registers_submits_describes_and_lists(cluster_factory, tmp_path
     bad = aws(url, home, "submit-job", "--job-name", "x", "--job-queue", "default", "--job-definition", "cli-def",
               "--share-identifier", "blue")
     assert bad.returncode != 0
-    assert "An error occurred (ClientException) when calling the SubmitJob operation: shareIdentifier: not supported by shoal" in bad.stderr
+    assert ("An error occurred (ClientException) when calling the SubmitJob operation: shareIdentifier: job queue "
+            "'default' has no scheduling policy (FIFO)") in bad.stderr
     denied = aws(url, home, "describe-job-queues", secret="wrong-secret-wrong-secret")
     assert denied.returncode != 0 and "InvalidSignatureException" in denied.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.http.awsbatch import catalog, jobs, shapes
+from controller.http.awsbatch import catalog, jobs, policies, shapes
 from controller.http.awsbatch.arns import Arns
 from controller.http.awsbatch.jsonbody import Obj
 from controller.http.awsbatch.protocol import ERRORS, error_of
@@ -53,9 +53,18 @@ def test_submit_job_maps_every_supported_field() -> None:
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
-        ({"shareIdentifier": "a"}, "shareIdentifier: not supported by shoal yet"),
-        ({"schedulingPriorityOverride": 3}, "schedulingPriorityOverride: not supported by shoal yet"),
-        ({"nodeOverrides": {"numNodes": 2}}, "nodeOverrides: not supported by shoal yet"),
+        ({"schedulingPriorityOverride": "3"}, "schedulingPriorityOverride: expected a whole number"),
+        ({"nodeOverrides": {"numNodes": 0}}, "nodeOverrides.numNodes: must be >= 1"),
+        ({"nodeOverrides": {"nodePropertyOverrides": [{"targetNodes": "0:"}, {"targetNodes": "1"}]}},
+         "nodeOverrides.nodePropertyOverrides[1]: not supported by shoal: node overrides apply to every node alike"),
+        ({"nodeOverrides": {"nodePropertyOverrides": [{"targetNodes": "0:", "instanceTypes": ["m5"]}]}},
+         "nodeOverrides.nodePropertyOverrides[0].instanceTypes: not supported by shoal: MANAGED environments"),
+        ({"nodeOverrides": {"nodePropertyOverrides": [{"targetNodes": "0:", "containerOverrides": {"instanceType": "m5"}}]}},
+         "nodeOverrides.nodePropertyOverrides[0].containerOverrides.instanceType: not supported by shoal: MANAGED"),
+        ({"nodeOverrides": {"nodePropertyOverrides": [{"containerOverrides": {}}]}},
+         "nodeOverrides.nodePropertyOverrides[0].targetNodes: is required"),
+        ({"containerOverrides": {"command": ["a"]}, "nodeOverrides": {"nodePropertyOverrides": [
+            {"targetNodes": "0:", "containerOverrides": {"command": ["b"]}}]}}, "give the overrides once"),
         ({"eksPropertiesOverride": {}}, "eksPropertiesOverride: not supported by shoal"),
         ({"propagateTags": True}, "propagateTags: not supported by shoal"),
         ({"propagateTags": 0}, "propagateTags: not supported by shoal"),
@@ -71,6 +80,19 @@ def test_submit_job_maps_every_supported_field() -> None:
 def test_submit_job_refuses_what_shoal_does_not_support_naming_the_field(extra: dict, words: str) -> None:
     body = {"jobName": "j", "jobQueue": "q", "jobDefinition": "d", **extra}
     assert words in refused(lambda b: jobs.submit_request(b, ARNS), body, "SubmitJob")
+
+
+def test_submit_job_maps_fair_share_and_node_overrides() -> None:
+    req, nodes = jobs.read_submit(Obj({
+        "jobName": "j", "jobQueue": "q", "jobDefinition": "d", "shareIdentifier": "teamA", "schedulingPriorityOverride": 7,
+        "nodeOverrides": {"numNodes": 3, "nodePropertyOverrides": [
+            {"targetNodes": "0:", "containerOverrides": {"command": ["x"], "environment": [{"name": "E", "value": "v"}]}}]},
+    }, "", "SubmitJob"), ARNS)
+    assert req.share_identifier == "teamA" and req.scheduling_priority_override == 7
+    assert list(req.container_overrides.command) == ["x"] and req.container_overrides.environment[0].value == "v"
+    assert nodes == jobs.NodeOverrides(3, ("nodeOverrides.nodePropertyOverrides[0].targetNodes", "0:"))
+    plain = submit({"jobName": "j", "jobQueue": "q", "jobDefinition": "d"})
+    assert not plain.HasField("scheduling_priority_override") and not plain.HasField("node_properties")
 
 
 def test_register_job_definition_uses_the_definition_file_parser() -> None:
@@ -94,7 +116,21 @@ def test_register_job_definition_uses_the_definition_file_parser() -> None:
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        ({"type": "multinode"}, "multinode job definitions are not supported by shoal yet"),
+        ({"type": "multinode"}, "nodeProperties: is required for type multinode"),
+        ({"type": "batch"}, "type: must be container or multinode"),
+        ({"nodeProperties": {"numNodes": 2}}, "nodeProperties: is for type multinode"),
+        ({"schedulingPriority": "high"}, "schedulingPriority: expected a whole number"),
+        ({"schedulingPriority": 10000}, "schedulingPriority: expected a whole number 0-9999"),
+        ({"type": "multinode", "containerProperties": None, "nodeProperties": {"numNodes": 2, "mainNode": 0, "nodeRangeProperties": [
+            {"targetNodes": "0:", "container": {"command": ["x"]}, "instanceTypes": ["m5"]}]}},
+         "nodeProperties.nodeRangeProperties[0].instanceTypes: not supported by shoal: MANAGED environments"),
+        ({"type": "multinode", "containerProperties": None, "nodeProperties": {"numNodes": 2, "mainNode": 0, "nodeRangeProperties": [
+            {"targetNodes": "0:", "container": {"command": ["x"], "jobRoleArn": "r"}}]}},
+         "nodeProperties.nodeRangeProperties[0].container.jobRoleArn: not supported by shoal: there is no IAM"),
+        ({"type": "multinode", "nodeProperties": {"numNodes": 2, "nodeRangeProperties": []}},
+         "containerProperties: not for type multinode"),
+        ({"type": "multinode", "containerProperties": None, "nodeProperties": {"numNodes": 0, "nodeRangeProperties": [
+            {"targetNodes": "0:", "container": {"command": ["x"]}}]}}, "nodeProperties.numNodes: expected a whole number >= 1"),
         ({"platformCapabilities": ["FARGATE"]}, "platformCapabilities: not supported by shoal: there is no Fargate"),
         ({"containerProperties": {"command": ["x"], "jobRoleArn": "arn"}}, "containerProperties.jobRoleArn: not supported by shoal: there is no IAM"),
         ({"containerProperties": {"command": ["x"], "volumes": [{"name": "v", "efsVolumeConfiguration": {"fileSystemId": "f"}}]}},
@@ -106,6 +142,72 @@ def test_register_job_definition_uses_the_definition_file_parser() -> None:
 def test_register_job_definition_refusals_name_the_field(change: dict, words: str) -> None:
     body = {"jobDefinitionName": "d", "type": "container", "containerProperties": {"command": ["x"]}, **change}
     assert words in refused(catalog.register_request, body, "RegisterJobDefinition")
+
+
+def test_register_multinode_definition_with_scheduling_priority() -> None:
+    req = catalog.register_request(Obj({
+        "jobDefinitionName": "mpi", "type": "multinode", "schedulingPriority": 40,
+        "nodeProperties": {"numNodes": 3, "mainNode": 1, "nodeRangeProperties": [
+            {"targetNodes": "1", "container": {"command": ["main"], "vcpus": 2}},
+            {"targetNodes": "0", "container": {"command": ["w"]}},
+            {"targetNodes": "2:", "container": {"command": ["w"], "resourceRequirements": [{"type": "MEMORY", "value": "64"}]}}]},
+    }, "", "RegisterJobDefinition"))
+    n = req.node_properties
+    assert (n.num_nodes, n.main_node, req.scheduling_priority) == (3, 1, 40)
+    assert [r.target_nodes for r in n.node_range_properties] == ["1", "0", "2:"]
+    assert n.node_range_properties[0].container.resources.vcpus == 2
+    assert n.node_range_properties[2].container.resources.memory_mib == 64
+    assert not req.HasField("container_properties")
+
+
+def test_multinode_and_fair_share_shapes() -> None:
+    props = types_pb2.NodeProperties(num_nodes=2, main_node=0)
+    props.node_range_properties.add(target_nodes="0:", container=types_pb2.ContainerProperties(command=["x"]))
+    parent = types_pb2.Job(job_id="p", job_name="n", job_queue="fq", share_identifier="teamA", scheduling_priority=5,
+                           node_properties=props, job_definition="mpi:1")
+    d = shapes.job_detail(parent, ARNS)
+    assert d["shareIdentifier"] == "teamA" and d["schedulingPriority"] == 5
+    assert d["nodeProperties"]["numNodes"] == 2 and d["nodeProperties"]["nodeRangeProperties"][0]["container"]["command"] == ["x"]
+    assert "container" not in d and "nodeDetails" not in d
+    child = types_pb2.Job(job_id="p#1", job_name="n", job_queue="fq",
+                          node_details=types_pb2.NodeDetails(node_index=1, is_main_node=False, num_nodes=2))
+    c = shapes.job_detail(child, ARNS)
+    assert c["nodeDetails"] == {"nodeIndex": 1, "isMainNode": False} and "arrayProperties" not in c and "container" in c
+    assert shapes.node_summary(child, ARNS)["nodeProperties"] == {"isMainNode": False, "numNodes": 2, "nodeIndex": 1}
+    plain = shapes.job_detail(types_pb2.Job(job_id="j", job_queue="q"), ARNS)
+    assert "shareIdentifier" not in plain and "schedulingPriority" not in plain and "nodeProperties" not in plain
+    definition = shapes.job_definition(types_pb2.JobDefinition(job_definition_name="mpi", revision=1, node_properties=props,
+                                                               scheduling_priority=9), ARNS)
+    assert definition["type"] == "multinode" and "containerProperties" not in definition
+    assert definition["schedulingPriority"] == 9 and definition["nodeProperties"]["mainNode"] == 0
+    queue = shapes.job_queue(types_pb2.JobQueue(job_queue_name="fq", scheduling_policy="fair"), ARNS)
+    assert queue["schedulingPolicyArn"] == "arn:aws:batch:eu-west-1:123456789012:scheduling-policy/fair"
+    assert "schedulingPolicyArn" not in shapes.job_queue(types_pb2.JobQueue(job_queue_name="q"), ARNS)
+
+
+def test_scheduling_policy_arns_are_required_where_aws_takes_an_arn() -> None:
+    assert ARNS.arn_name("arn:aws:batch:eu-west-1:123456789012:scheduling-policy/p", "scheduling-policy", "arn") == "p"
+    with pytest.raises(errors.InvalidArgument, match="arn: 'p' is not an ARN; give arn:aws:batch:eu-west-1:123456789012:scheduling-policy/p"):
+        ARNS.arn_name("p", "scheduling-policy", "arn")
+    with pytest.raises(errors.InvalidArgument, match="is a job-queue ARN, not a scheduling-policy ARN"):
+        ARNS.arn_name("arn:aws:batch:eu-west-1:123456789012:job-queue/p", "scheduling-policy", "arn")
+
+
+def test_fairshare_policy_maps_field_for_field_and_weight_defaults_to_one() -> None:
+    p = policies.fairshare_policy(Obj({"shareDecaySeconds": 3600, "computeReservation": 50, "shareDistribution": [
+        {"shareIdentifier": "teamA", "weightFactor": 0.5}, {"shareIdentifier": "ml*"}]}, "fairsharePolicy", "CreateSchedulingPolicy"))
+    assert (p.share_decay_seconds, p.compute_reservation) == (3600, 50)
+    assert [(s.share_identifier, s.weight_factor) for s in p.share_distribution] == [("teamA", 0.5), ("ml*", 1.0)]
+    assert shapes.fairshare_policy(p)["shareDistribution"][1] == {"shareIdentifier": "ml*", "weightFactor": 1.0}
+    for body, words in (
+        ({"shareDistribution": [{"weightFactor": 1}]}, "fairsharePolicy.shareDistribution[0].shareIdentifier: is required"),
+        ({"shareDistribution": [{"shareIdentifier": "a", "weightFactor": "1"}]}, "weightFactor: expected a number"),
+        ({"shareDecaySeconds": -1}, "fairsharePolicy.shareDecaySeconds: must be >= 0"),
+        ({"quotaShare": 1}, "fairsharePolicy.quotaShare: not supported by shoal"),
+    ):
+        with pytest.raises(errors.InvalidArgument) as err:
+            policies.fairshare_policy(Obj(body, "fairsharePolicy", "CreateSchedulingPolicy"))
+        assert words in err.value.message
 
 
 def test_job_detail_has_aws_names_and_arns() -> None:

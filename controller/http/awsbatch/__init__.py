@@ -1,10 +1,11 @@
 """AWS Batch's own wire API on the controller's HTTP edge: boto3 and `aws batch` unchanged.
 
 protocol.py routes restJson1 requests and shapes AWS errors; sigv4.py verifies signatures
-against credentials.py's access keys; jobs.py, catalog.py and tags.py translate AWS JSON to
-the shoal.v1 request messages and call the gRPC servicer's own methods (controller/http/server.py
-`ApiCaller`), so validation, roles and redaction are the gRPC path's; shapes.py encodes the
-answers; arns.py maps names and ARNs; unsupported.py is the table of what is refused, and why.
+against credentials.py's access keys; jobs.py, catalog.py, policies.py (scheduling policies)
+and tags.py translate AWS JSON to the shoal.v1 request messages and call the gRPC servicer's own
+methods (controller/http/server.py `ApiCaller`), so validation, roles and redaction are the gRPC
+path's; shapes.py encodes the answers; arns.py maps names and ARNs; unsupported.py is the table
+of what is refused, and why.
 """
 
 from __future__ import annotations

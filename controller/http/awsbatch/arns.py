@@ -1,7 +1,8 @@
 """AWS Batch ARNs <-> shoal names: arn:aws:batch:REGION:ACCOUNT:KIND/NAME.
 
 Requests may name a queue, a compute environment or a job definition by name or by ARN (as AWS
-allows); responses carry ARNs built from the controller's `--aws-region` and
+allows); scheduling policies only by ARN (AWS's fields for them are ARNs: `arn`,
+`schedulingPolicyArn`); responses carry ARNs built from the controller's `--aws-region` and
 `--aws-account-id`. An ARN of another region or account names nothing here, and says so.
 """
 
@@ -15,7 +16,8 @@ JOB_QUEUE = "job-queue"
 COMPUTE_ENVIRONMENT = "compute-environment"
 JOB_DEFINITION = "job-definition"
 JOB = "job"
-KINDS = (JOB_QUEUE, COMPUTE_ENVIRONMENT, JOB_DEFINITION, JOB)
+SCHEDULING_POLICY = "scheduling-policy"
+KINDS = (JOB_QUEUE, COMPUTE_ENVIRONMENT, JOB_DEFINITION, JOB, SCHEDULING_POLICY)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class Arns:
 
     def job(self, job_id: str) -> str:
         return self.make(JOB, job_id)
+
+    def policy(self, name: str) -> str:
+        return self.make(SCHEDULING_POLICY, name)
 
     def split(self, value: str, field: str) -> tuple[str, str]:
         """(kind, name) of an ARN of this region and account."""
@@ -61,3 +66,11 @@ class Arns:
         if got != kind:
             raise errors.InvalidArgument(f"{field}: '{value}' is a {got} ARN, not a {kind} ARN")
         return name
+
+    def arn_name(self, value: str, kind: str, field: str) -> str:
+        """The name in an ARN of `kind` (a bare name is refused: the field takes an ARN)."""
+        if not value.startswith("arn:"):
+            raise errors.InvalidArgument(
+                f"{field}: '{value}' is not an ARN; give {self.make(kind, value)}"
+            )
+        return self.name(value, kind, field)

@@ -6,7 +6,7 @@ import shlex
 from typing import Any
 
 from controller.http.awsbatch import arns as A
-from controller.http.awsbatch import shapes, unsupported
+from controller.http.awsbatch import shapes
 from controller.http.awsbatch.jsonbody import Obj
 from controller.http.awsbatch.protocol import Call
 from shoal import errors, jobdef
@@ -37,7 +37,8 @@ def _state(value: str, field: str) -> int:
 
 # ---- job definitions -----------------------------------------------------------------------------
 
-_DEF_KEYS = ("jobDefinitionName", "containerProperties", "retryStrategy", "timeout", "parameters", "tags")
+_DEF_KEYS = ("jobDefinitionName", "containerProperties", "nodeProperties", "retryStrategy", "timeout", "parameters",
+             "tags", "schedulingPriority")
 _CONTAINER_KEYS = ("image", "vcpus", "memory", "command", "environment", "mountPoints", "readonlyRootFilesystem",
                    "privileged", "ulimits", "user", "resourceRequirements")
 
@@ -50,17 +51,8 @@ def _drop_nulls(value: Any) -> Any:
     return value
 
 
-def register_request(b: Obj) -> batch_pb2.RegisterJobDefinitionRequest:
-    kind = b.str("type", required=True)
-    if kind == "multinode":
-        raise errors.InvalidArgument(f"type: multinode job definitions are {unsupported.YET}")
-    if kind != "container":
-        raise errors.InvalidArgument(f"type: must be container (got {kind!r})")
-    for key in _DEF_KEYS:
-        b.raw(key)
-    props = b.obj("containerProperties")
-    if props is None:
-        raise errors.InvalidArgument("containerProperties: is required for type container")
+def _read_container(props: Obj) -> None:
+    """Mark the container keys shoal translates as read; refuse the rest (with their reasons)."""
     for key in _CONTAINER_KEYS:
         props.raw(key)
     for volume in props.objs("volumes"):
@@ -72,9 +64,46 @@ def register_request(b: Obj) -> batch_pb2.RegisterJobDefinitionRequest:
         linux.raw("sharedMemorySize")
         linux.done()
     props.done()
+
+
+def _read_nodes(nodes: Obj) -> None:
+    nodes.raw("numNodes")
+    nodes.raw("mainNode")
+    for rng in nodes.objs("nodeRangeProperties"):
+        rng.raw("targetNodes")
+        container = rng.obj("container")
+        if container is not None:
+            _read_container(container)
+        rng.done()
+    nodes.done()
+
+
+def register_request(b: Obj) -> batch_pb2.RegisterJobDefinitionRequest:
+    kind = b.str("type", required=True)
+    if kind not in ("container", "multinode"):
+        raise errors.InvalidArgument(f"type: must be container or multinode (got {kind!r})")
+    for key in _DEF_KEYS:
+        b.raw(key)
+    props, nodes = b.obj("containerProperties"), b.obj("nodeProperties")
+    if kind == "container":
+        if props is None:
+            raise errors.InvalidArgument("containerProperties: is required for type container")
+        if nodes is not None:
+            raise errors.InvalidArgument("nodeProperties: is for type multinode (this definition is type container)")
+        _read_container(props)
+    else:
+        if nodes is None:
+            raise errors.InvalidArgument("nodeProperties: is required for type multinode")
+        if props is not None:
+            raise errors.InvalidArgument(
+                "containerProperties: not for type multinode: each entry of nodeProperties.nodeRangeProperties "
+                "has its own container"
+            )
+        _read_nodes(nodes)
     b.done()
     # What is left is the shape shoal's own definition files use: one parser for both.
     doc = _drop_nulls({k: b.data[k] for k in _DEF_KEYS if k in b.data})
+    doc["type"] = kind
     try:
         return jobdef.parse(doc, "request")
     except jobdef.JobDefinitionFileError as err:
@@ -144,6 +173,12 @@ def _env_order(b: Obj, arns: A.Arns) -> list[types_pb2.ComputeEnvironmentOrder]:
     return out
 
 
+def _policy_of(b: Obj, arns: A.Arns) -> str:
+    """schedulingPolicyArn -> the policy's name ('' = none given: FIFO, or unchanged)."""
+    arn = b.str("schedulingPolicyArn")
+    return arns.arn_name(arn, A.SCHEDULING_POLICY, "schedulingPolicyArn") if arn else ""
+
+
 async def create_job_queue(c: Call) -> dict[str, Any]:
     b = c.body
     req = batch_pb2.CreateJobQueueRequest(
@@ -151,6 +186,7 @@ async def create_job_queue(c: Call) -> dict[str, Any]:
         state=_state(b.str("state"), "state"),
         priority=b.int("priority", required=True) or 0,
         compute_environment_order=_env_order(b, c.arns),
+        scheduling_policy=_policy_of(b, c.arns),
     )
     b.done()
     q = await c.call("CreateJobQueue", req)
@@ -163,6 +199,7 @@ async def update_job_queue(c: Call) -> dict[str, Any]:
         job_queue_name=c.arns.name(b.str("jobQueue", required=True), A.JOB_QUEUE, "jobQueue"),
         state=_state(b.str("state"), "state"),
         compute_environment_order=_env_order(b, c.arns),
+        scheduling_policy=_policy_of(b, c.arns),
     )
     priority = b.int("priority")
     if priority is not None:

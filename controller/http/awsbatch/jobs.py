@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from controller.domain import multinode
 from controller.http.awsbatch import arns as A
 from controller.http.awsbatch import shapes, unsupported
 from controller.http.awsbatch.jsonbody import Obj
@@ -85,14 +87,46 @@ def _overrides(b: Obj) -> batch_pb2.ContainerOverrides:
     return o
 
 
-def submit_request(b: Obj, arns: A.Arns) -> batch_pb2.SubmitJobRequest:
+@dataclass(frozen=True)
+class NodeOverrides:
+    """SubmitJob's nodeOverrides, read; they need the job definition to be applied."""
+
+    num_nodes: int | None
+    target: tuple[str, str] | None
+    """(field path, targetNodes) of the one nodePropertyOverrides entry, if any."""
+
+
+def _node_overrides(b: Obj, req: batch_pb2.SubmitJobRequest) -> NodeOverrides:
+    num_nodes = b.int("numNodes", minimum=1)
+    target = None
+    for i, entry in enumerate(b.objs("nodePropertyOverrides")):
+        if i > 0:
+            raise errors.InvalidArgument(f"{entry.path}: {unsupported.reason('SubmitJob', 'nodeOverrides.nodePropertyOverrides')}")
+        target = (f"{entry.path}.targetNodes", entry.str("targetNodes", required=True))
+        overrides = entry.obj("containerOverrides")
+        if overrides is not None:
+            if req.HasField("container_overrides"):
+                raise errors.InvalidArgument(
+                    f"{overrides.path}: containerOverrides is given too; give the overrides once (they apply to every node)"
+                )
+            req.container_overrides.CopyFrom(_overrides(overrides))
+        entry.done()
+    b.done()
+    return NodeOverrides(num_nodes, target)
+
+
+def read_submit(b: Obj, arns: A.Arns) -> tuple[batch_pb2.SubmitJobRequest, NodeOverrides | None]:
     req = batch_pb2.SubmitJobRequest(
         job_name=b.str("jobName", required=True),
         job_queue=arns.name(b.str("jobQueue", required=True), A.JOB_QUEUE, "jobQueue"),
         job_definition=definition_ref(b.str("jobDefinition", required=True), arns, "jobDefinition"),
         parameters=b.str_map("parameters"),
         tags=b.str_map("tags"),
+        share_identifier=b.str("shareIdentifier"),
     )
+    priority = b.int("schedulingPriorityOverride")
+    if priority is not None:
+        req.scheduling_priority_override = priority
     array = b.obj("arrayProperties")
     if array is not None:
         req.array_properties.size = array.int("size", minimum=0) or 0
@@ -114,12 +148,69 @@ def submit_request(b: Obj, arns: A.Arns) -> batch_pb2.SubmitJobRequest:
     limit = b.obj("timeout")
     if limit is not None:
         req.timeout.CopyFrom(timeout(limit))
+    node_obj = b.obj("nodeOverrides")
+    nodes = _node_overrides(node_obj, req) if node_obj is not None else None
     b.done()
-    return req
+    return req, nodes
+
+
+def submit_request(b: Obj, arns: A.Arns) -> batch_pb2.SubmitJobRequest:
+    """The request without nodeOverrides applied (those need the definition: `submit_job`)."""
+    return read_submit(b, arns)[0]
+
+
+async def _definition(c: Call, ref: str) -> types_pb2.JobDefinition:
+    """The definition `ref` ('name' = its latest ACTIVE revision, or 'name:revision') names."""
+    name, _, revision = ref.partition(":")
+    resp = await c.call(
+        "DescribeJobDefinitions",
+        batch_pb2.DescribeJobDefinitionsRequest(job_definition_name=name, status="" if revision else "ACTIVE"),
+    )
+    found = [d for d in resp.job_definitions if not revision or str(d.revision) == revision]
+    if not found:
+        raise errors.NotFound(f"jobDefinition: job definition '{ref}' does not exist" + ("" if revision else " (no ACTIVE revision)"))
+    return max(found, key=lambda d: d.revision)
+
+
+async def apply_node_overrides(c: Call, req: batch_pb2.SubmitJobRequest, nodes: NodeOverrides) -> None:
+    """nodeOverrides onto shoal's SubmitJob: numNodes replaces the definition's (its mainNode
+    stays); the one nodePropertyOverrides entry must cover every node (its containerOverrides
+    are then the job's). The job is pinned to the revision looked at."""
+    definition = await _definition(c, req.job_definition)
+    ref = f"{definition.job_definition_name}:{definition.revision}"
+    props = definition.node_properties
+    if not props.num_nodes:
+        raise errors.InvalidArgument(
+            f"nodeOverrides: job definition '{ref}' is type container; nodeOverrides are for type multinode"
+        )
+    num_nodes = nodes.num_nodes or props.num_nodes
+    if num_nodes <= props.main_node:
+        raise errors.InvalidArgument(
+            f"nodeOverrides.numNodes: must be above the mainNode {props.main_node} of job definition '{ref}' (got {num_nodes})"
+        )
+    if nodes.target is not None:
+        path, text = nodes.target
+        if multinode.parse_target_nodes(text, num_nodes, path) != (0, num_nodes - 1):
+            raise errors.InvalidArgument(
+                f"{path}: {text!r} is not every node (0..{num_nodes - 1}): "
+                + unsupported.reason("SubmitJob", "nodeOverrides.nodePropertyOverrides")
+            )
+    if nodes.num_nodes:
+        req.node_properties.num_nodes = num_nodes
+        req.node_properties.main_node = props.main_node
+    req.job_definition = ref
 
 
 async def submit_job(c: Call) -> dict[str, Any]:
-    resp = await c.call("SubmitJob", submit_request(c.body, c.arns))
+    req, nodes = read_submit(c.body, c.arns)
+    if nodes is not None:
+        await apply_node_overrides(c, req, nodes)
+    try:
+        resp = await c.call("SubmitJob", req)
+    except errors.ShoalError as err:
+        if nodes is not None and err.message.startswith("nodeProperties.numNodes:"):
+            err.message = "nodeOverrides.numNodes:" + err.message.removeprefix("nodeProperties.numNodes:")
+        raise
     return {"jobArn": c.arns.job(resp.job_id), "jobName": resp.job_name, "jobId": resp.job_id}
 
 
@@ -172,8 +263,9 @@ async def list_jobs(c: Call) -> dict[str, Any]:
     array_job = b.str("arrayJobId")
     if array_job:
         req.array_job_id = job_id(array_job, c.arns, "arrayJobId")
-    if b.str("multiNodeJobId"):
-        raise errors.InvalidArgument(f"multiNodeJobId: {unsupported.YET}")
+    multi_node = b.str("multiNodeJobId")
+    if multi_node and (queue or array_job):
+        raise errors.InvalidArgument("multiNodeJobId: give only one of jobQueue, arrayJobId and multiNodeJobId")
     max_results = b.int("maxResults", minimum=1)
     if max_results is not None:
         if max_results > 1000:
@@ -189,12 +281,58 @@ async def list_jobs(c: Call) -> dict[str, Any]:
     elif not filtered:
         req.job_status = types_pb2.JOB_STATUS_RUNNING  # AWS: no status and no filter = RUNNING jobs
     b.done()
+    if multi_node:
+        return await _list_nodes(c, job_id(multi_node, c.arns, "multiNodeJobId"), req, exact)
     req.top_level_only = not req.array_job_id  # AWS lists array children only under their arrayJobId
     resp = await c.call("ListJobs", req)
-    rows = [s for s in resp.job_summary_list if not exact or s.job_name == exact]
+    # ... and the nodes `ID#N` of a multi-node job only under its multiNodeJobId. (Filtered here
+    # too: shoal.v1 leaves children in when only a status is asked for, and has no node filter.)
+    rows = [
+        s for s in resp.job_summary_list
+        if (not exact or s.job_name == exact)
+        and not (req.top_level_only and (s.HasField("node_index") or ":" in s.job_id))
+    ]
     out: dict[str, Any] = {"jobSummaryList": [shapes.job_summary(s, c.arns) for s in rows]}
     if resp.next_token:
         out["nextToken"] = resp.next_token
+    return out
+
+
+def _node_matches(req: batch_pb2.ListJobsRequest, job: types_pb2.Job, exact: str) -> bool:
+    return (
+        (not req.job_status or job.status == req.job_status)
+        and (not req.job_name_prefix or job.job_name.startswith(req.job_name_prefix))
+        and (not exact or job.job_name == exact)
+        and (not req.created_after or job.created_at >= req.created_after)
+        and (not req.created_before or job.created_at < req.created_before)
+    )
+
+
+async def _list_nodes(c: Call, parent_id: str, req: batch_pb2.ListJobsRequest, exact: str) -> dict[str, Any]:
+    """ListJobs(multiNodeJobId): the nodes `ID#0` .. `ID#N-1`, in node order (they exist from
+    the job's first placement on), with the same status and filter rules as any listing."""
+    found = (await c.call("DescribeJobs", batch_pb2.DescribeJobsRequest(job_ids=[parent_id]))).jobs
+    if not found:
+        raise errors.NotFound(f"multiNodeJobId: job '{parent_id}' does not exist")
+    num_nodes = found[0].node_properties.num_nodes
+    if not num_nodes:
+        raise errors.InvalidArgument(f"multiNodeJobId: job '{parent_id}' is not a multi-node parallel job")
+    ids = [multinode.child_id(parent_id, i) for i in range(num_nodes)]
+    nodes: list[types_pb2.Job] = []
+    for i in range(0, len(ids), 100):
+        nodes += (await c.call("DescribeJobs", batch_pb2.DescribeJobsRequest(job_ids=ids[i : i + 100]))).jobs
+    rows = sorted((j for j in nodes if _node_matches(req, j, exact)), key=lambda j: j.node_details.node_index)
+    token = req.next_token
+    if token and not token.startswith("node:"):
+        raise errors.InvalidArgument("nextToken: not a token this API returned for this multiNodeJobId")
+    after = int(token.removeprefix("node:")) if token.removeprefix("node:").isdigit() else -1
+    if token and after < 0:
+        raise errors.InvalidArgument("nextToken: not a token this API returned")
+    rows = [j for j in rows if j.node_details.node_index > after]
+    size = req.max_results or 100
+    out: dict[str, Any] = {"jobSummaryList": [shapes.node_summary(j, c.arns) for j in rows[:size]]}
+    if len(rows) > size:
+        out["nextToken"] = f"node:{rows[size - 1].node_details.node_index}"
     return out
 
 

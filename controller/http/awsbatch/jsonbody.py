@@ -74,6 +74,14 @@ class Obj:
             raise errors.InvalidArgument(f"{self._at(key)}: must be >= {minimum} (got {int(value)})")
         return int(value)
 
+    def number(self, key: str) -> float | None:
+        value = self._get(key, False)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise errors.InvalidArgument(f"{self._at(key)}: expected a number, got {_kind(value)} {value!r}")
+        return float(value)
+
     def bool(self, key: str) -> bool | None:
         value = self._get(key, False)
         if value is not None and not isinstance(value, bool):
@@ -119,7 +127,7 @@ class Obj:
             if key in self._read or value is None:
                 continue
             where = self._at(key)
-            table_path = _INDEX.sub("", where)
+            table_path = unsupported.table_path(_INDEX.sub("", where))
             if any(type(value) is type(ok) and value == ok for ok in unsupported.HARMLESS.get(table_path, ())):
                 continue  # e.g. propagateTags: false (but not 0: JSON types are kept apart)
             raise errors.InvalidArgument(f"{where}: {unsupported.reason(self.operation, table_path)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.http.awsbatch import catalog, jobs, tags, unsupported
+from controller.http.awsbatch import catalog, jobs, policies, tags, unsupported
 from controller.http.awsbatch.protocol import Call, Handler, Operation
 from shoal import errors
 
@@ -53,25 +53,22 @@ HANDLERS: dict[str, Handler] = {
     "UpdateComputeEnvironment": catalog.update_compute_environment,
     "DeleteComputeEnvironment": catalog.delete_compute_environment,
     "DescribeComputeEnvironments": catalog.describe_compute_environments,
+    "CreateSchedulingPolicy": policies.create_scheduling_policy,
+    "UpdateSchedulingPolicy": policies.update_scheduling_policy,
+    "DeleteSchedulingPolicy": policies.delete_scheduling_policy,
+    "DescribeSchedulingPolicies": policies.describe_scheduling_policies,
+    "ListSchedulingPolicies": policies.list_scheduling_policies,
     "ListTagsForResource": tags.list_tags_for_resource,
     "TagResource": tags.tag_resource,
     "UntagResource": tags.untag_resource,
 }
 
-# Operations with no meaning here (or not yet): answered, with the reason, never a 404.
+# Operations with no meaning here: answered, with the reason, never a 404.
 REFUSED: dict[str, str] = {
-    "CreateSchedulingPolicy": "scheduling policies are " + unsupported.YET,
-    "UpdateSchedulingPolicy": "scheduling policies are " + unsupported.YET,
-    "DeleteSchedulingPolicy": "scheduling policies are " + unsupported.YET,
-    "DescribeSchedulingPolicies": "scheduling policies are " + unsupported.YET,
-    "ListSchedulingPolicies": "scheduling policies are " + unsupported.YET,
-    "CreateQuotaShare": "quota shares are " + unsupported.YET,
-    "UpdateQuotaShare": "quota shares are " + unsupported.YET,
-    "DeleteQuotaShare": "quota shares are " + unsupported.YET,
-    "DescribeQuotaShare": "quota shares are " + unsupported.YET,
-    "ListQuotaShares": "quota shares are " + unsupported.YET,
     "GetJobQueueSnapshot": "not supported by shoal: use `shoal why JOB_ID` for why a job waits",
 }
+for _name in ("CreateQuotaShare", "UpdateQuotaShare", "DeleteQuotaShare", "DescribeQuotaShare", "ListQuotaShares"):
+    REFUSED[_name] = unsupported.NO_QUOTA_SHARES
 for _name in ("CreateConsumableResource", "UpdateConsumableResource", "DeleteConsumableResource",
               "DescribeConsumableResource", "ListConsumableResources", "ListJobsByConsumableResource"):
     REFUSED[_name] = unsupported.NO_CONSUMABLE

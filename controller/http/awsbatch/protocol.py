@@ -104,7 +104,8 @@ class Call:
 
 _LEADING_FIELD = re.compile(r"^([a-z][a-z0-9_]*(?:\[\d+\])?(?:\.[a-z][a-z0-9_]*(?:\[\d+\])?)*): ")
 # shoal.v1 fields whose AWS name is not just the camelCase spelling.
-_RENAMED = {"memoryMib": "memory", "jobIds": "jobs", "sharedMemorySizeMib": "sharedMemorySize", "resources": ""}
+_RENAMED = {"memoryMib": "memory", "jobIds": "jobs", "sharedMemorySizeMib": "sharedMemorySize", "resources": "",
+            "schedulingPolicy": "schedulingPolicyArn"}
 
 
 def _camel(segment: str) -> str:

@@ -89,6 +89,17 @@ def _is_child(job: types_pb2.Job | batch_pb2.JobSummary) -> bool:
     return ":" in job.job_id
 
 
+def node_properties(props: types_pb2.NodeProperties) -> dict[str, Any]:
+    """NodeProperties: numNodes, mainNode and each range's container (resolved, on a job)."""
+    return {
+        "numNodes": props.num_nodes,
+        "mainNode": props.main_node,
+        "nodeRangeProperties": [
+            {"targetNodes": r.target_nodes, "container": container(r.container)} for r in props.node_range_properties
+        ],
+    }
+
+
 def _times(out: dict[str, Any], created: int, started: int, stopped: int) -> None:
     out["createdAt"] = created
     if started:
@@ -115,6 +126,10 @@ def job_detail(job: types_pb2.Job, arns: Arns) -> dict[str, Any]:
     }
     if job.status_reason:
         out["statusReason"] = job.status_reason
+    if job.share_identifier:
+        out["shareIdentifier"] = job.share_identifier
+    if job.share_identifier or job.scheduling_priority:
+        out["schedulingPriority"] = job.scheduling_priority
     _times(out, job.created_at, job.started_at, job.stopped_at)
     for a in job.attempts:
         attempt_container: dict[str, Any] = {}
@@ -133,14 +148,21 @@ def job_detail(job: types_pb2.Job, arns: Arns) -> dict[str, Any]:
         if d.type != types_pb2.DEPENDENCY_TYPE_UNSPECIFIED:
             dep["type"] = types_pb2.DependencyType.Name(d.type).removeprefix("DEPENDENCY_TYPE_")
         out["dependsOn"].append(dep)
-    detail = container(job.container)
-    if job.attempts:
-        last = job.attempts[-1]
-        if last.HasField("exit_code"):
-            detail["exitCode"] = last.exit_code
-        if last.reason:
-            detail["reason"] = last.reason
-    out["container"] = detail
+    if job.node_properties.num_nodes:
+        # A multi-node parent: its nodes' containers are in nodeProperties (AWS leaves
+        # `container` out of a job with more than one container); each node is a job `ID#N`.
+        out["nodeProperties"] = node_properties(job.node_properties)
+    else:
+        detail = container(job.container)
+        if job.attempts:
+            last = job.attempts[-1]
+            if last.HasField("exit_code"):
+                detail["exitCode"] = last.exit_code
+            if last.reason:
+                detail["reason"] = last.reason
+        out["container"] = detail
+    if job.HasField("node_details"):
+        out["nodeDetails"] = {"nodeIndex": job.node_details.node_index, "isMainNode": job.node_details.is_main_node}
     if job.timeout.attempt_duration_seconds:
         out["timeout"] = {"attemptDurationSeconds": job.timeout.attempt_duration_seconds}
     if job.array_properties.size:
@@ -166,6 +188,28 @@ def job_summary(s: batch_pb2.JobSummary, arns: Arns) -> dict[str, Any]:
         out["container"] = {"exitCode": s.exit_code}
     if _is_child(s):
         out["arrayProperties"] = {"index": int(s.job_id.rpartition(":")[2])}
+    if s.num_nodes:
+        out["nodeProperties"] = {"numNodes": s.num_nodes}
+    return out
+
+
+def node_summary(job: types_pb2.Job, arns: Arns) -> dict[str, Any]:
+    """A node `ID#N` of a multi-node job, as ListJobs(multiNodeJobId) lists it."""
+    out: dict[str, Any] = {
+        "jobArn": arns.job(job.job_id),
+        "jobId": job.job_id,
+        "jobName": job.job_name,
+        "status": status_name(job.status),
+    }
+    if job.status_reason:
+        out["statusReason"] = job.status_reason
+    _times(out, job.created_at, job.started_at, job.stopped_at)
+    if job.attempts and job.attempts[-1].HasField("exit_code"):
+        out["container"] = {"exitCode": job.attempts[-1].exit_code}
+    d = job.node_details
+    out["nodeProperties"] = {"isMainNode": d.is_main_node, "numNodes": d.num_nodes, "nodeIndex": d.node_index}
+    if job.job_definition:
+        out["jobDefinition"] = _definition_arn(arns, job.job_definition)
     return out
 
 
@@ -177,10 +221,16 @@ def job_definition(d: types_pb2.JobDefinition, arns: Arns) -> dict[str, Any]:
         "status": d.status or "ACTIVE",
         "type": "container",
         "parameters": dict(d.parameters),
-        "containerProperties": container(d.container_properties),
         "tags": dict(d.tags),
         "platformCapabilities": ["EC2"],
     }
+    if d.node_properties.num_nodes:
+        out["type"] = "multinode"
+        out["nodeProperties"] = node_properties(d.node_properties)
+    else:
+        out["containerProperties"] = container(d.container_properties)
+    if d.scheduling_priority:
+        out["schedulingPriority"] = d.scheduling_priority
     if d.HasField("retry_strategy"):
         out["retryStrategy"] = retry_strategy(d.retry_strategy)
     if d.timeout.attempt_duration_seconds:
@@ -189,7 +239,7 @@ def job_definition(d: types_pb2.JobDefinition, arns: Arns) -> dict[str, Any]:
 
 
 def job_queue(q: types_pb2.JobQueue, arns: Arns) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "jobQueueName": q.job_queue_name,
         "jobQueueArn": arns.queue(q.job_queue_name),
         "state": _state(q.state),
@@ -201,6 +251,28 @@ def job_queue(q: types_pb2.JobQueue, arns: Arns) -> dict[str, Any]:
             for o in q.compute_environment_order
         ],
         "tags": {},
+    }
+    if q.scheduling_policy:
+        out["schedulingPolicyArn"] = arns.policy(q.scheduling_policy)
+    return out
+
+
+def fairshare_policy(p: types_pb2.FairsharePolicy) -> dict[str, Any]:
+    return {
+        "shareDecaySeconds": p.share_decay_seconds,
+        "computeReservation": p.compute_reservation,
+        "shareDistribution": [
+            {"shareIdentifier": s.share_identifier, "weightFactor": s.weight_factor} for s in p.share_distribution
+        ],
+    }
+
+
+def scheduling_policy(p: types_pb2.SchedulingPolicy, arns: Arns) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "arn": arns.policy(p.name),
+        "fairsharePolicy": fairshare_policy(p.fairshare_policy),
+        "tags": dict(p.tags),
     }
 
 

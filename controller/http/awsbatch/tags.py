@@ -10,8 +10,8 @@ from shoal import errors
 from shoal.v1 import batch_pb2
 
 _IMMUTABLE = (
-    "not supported by shoal: tags are given when a job is submitted or a job definition registered, "
-    "and stay as given (job queues and compute environments carry none)"
+    "not supported by shoal: tags are given when a job is submitted, a job definition registered or a "
+    "scheduling policy created, and stay as given (job queues and compute environments carry none)"
 )
 
 
@@ -31,6 +31,11 @@ async def list_tags_for_resource(c: Call) -> dict[str, Any]:
             if str(d.revision) == revision:
                 return {"tags": dict(d.tags)}
         raise errors.NotFound(f"resourceArn: job definition '{name}' does not exist")
+    if kind == A.SCHEDULING_POLICY:
+        resp = await c.call("DescribeSchedulingPolicies", batch_pb2.DescribeSchedulingPoliciesRequest(names=[name]))
+        if not resp.scheduling_policies:
+            raise errors.NotFound(f"resourceArn: scheduling policy '{name}' does not exist")
+        return {"tags": dict(resp.scheduling_policies[0].tags)}
     if kind == A.JOB_QUEUE:
         found = (await c.call("DescribeJobQueues", batch_pb2.DescribeJobQueuesRequest(job_queues=[name]))).job_queues
     else:

@@ -3,16 +3,18 @@
 Every field a request carries is either translated to shoal's API or refused with a
 ClientException naming it (`jsonbody.Obj.done`): none is silently dropped. This table only
 gives the refusal its reason. Paths are dotted, list indices left out
-("containerProperties.volumes.efsVolumeConfiguration").
+("containerProperties.volumes.efsVolumeConfiguration"). A node range's container and a node
+override's containerOverrides are looked up as containerProperties.* / containerOverrides.*
+(`reason` maps them), so one entry covers a container wherever it appears.
 
-Fair share (shareIdentifier, scheduling priorities, scheduling policies) and multi-node jobs
-(nodeProperties, nodeOverrides) are `YET`: they are being added to shoal.v1; wire them through
-here and in jobs.py/catalog.py once they are in proto/shoal/v1.
+Fair share (shareIdentifier, schedulingPriority(Override), schedulingPolicyArn, the scheduling
+policy operations) and multi-node parallel jobs (nodeProperties, nodeOverrides,
+ListJobs multiNodeJobId) are translated (jobs.py, catalog.py, policies.py); what of them shoal
+cannot honour is listed here: unmanagedvCpus, quotaSharePolicy, per-range node overrides.
 """
 
 from __future__ import annotations
 
-YET = "not supported by shoal yet (fair share and multi-node jobs are being added to shoal.v1)"
 NO_ECS = "not supported by shoal: jobs run as processes or podman/docker containers, not ECS tasks"
 NO_EKS = "not supported by shoal: there is no EKS"
 NO_IAM = "not supported by shoal: there is no IAM; access keys map to shoal roles (controller --aws-credentials-file)"
@@ -22,14 +24,27 @@ NO_EC2 = "not supported by shoal: MANAGED environments get hosts from a shoal pr
 NO_TAGS = "not supported by shoal: job queues and compute environments carry no tags"
 NO_PROPAGATE = "not supported by shoal: there is no ECS task to propagate tags to (only false is accepted)"
 NO_LOGS = "not supported by shoal: logs are kept by the agent (shoal logs JOB_ID)"
+NO_QUOTA_SHARES = "not supported by shoal: there are no quota shares (fair-share scheduling policies are)"
+NO_UNMANAGED_VCPUS = (
+    "not supported by shoal: a fair-share queue's computeReservation is a share of the vCPUs its "
+    "environments' agents offer now, not of a declared maximum"
+)
+NODE_OVERRIDES_ALIKE = (
+    "not supported by shoal: node overrides apply to every node alike (one nodePropertyOverrides "
+    "entry whose targetNodes covers every node, such as '0:')"
+)
 
 _COMMON: dict[str, str] = {
-    "shareIdentifier": YET,
-    "schedulingPriorityOverride": YET,
-    "schedulingPriority": YET,
-    "schedulingPolicyArn": YET,
-    "nodeOverrides": YET,
-    "nodeProperties": YET,
+    "quotaSharePolicy": NO_QUOTA_SHARES,
+    "nodeOverrides.nodePropertyOverrides": NODE_OVERRIDES_ALIKE,
+    "nodeOverrides.nodePropertyOverrides.instanceTypes": NO_EC2,
+    "nodeOverrides.nodePropertyOverrides.ecsPropertiesOverride": NO_ECS,
+    "nodeOverrides.nodePropertyOverrides.eksPropertiesOverride": NO_EKS,
+    "nodeOverrides.nodePropertyOverrides.consumableResourcePropertiesOverride": NO_CONSUMABLE,
+    "nodeProperties.nodeRangeProperties.instanceTypes": NO_EC2,
+    "nodeProperties.nodeRangeProperties.ecsProperties": NO_ECS,
+    "nodeProperties.nodeRangeProperties.eksProperties": NO_EKS,
+    "nodeProperties.nodeRangeProperties.consumableResourceProperties": NO_CONSUMABLE,
     "eksPropertiesOverride": NO_EKS,
     "ecsPropertiesOverride": NO_ECS,
     "eksProperties": NO_EKS,
@@ -43,7 +58,7 @@ _COMMON: dict[str, str] = {
     "serviceRole": NO_IAM,
     "context": "not supported by shoal",
     "updatePolicy": "not supported by shoal: updating an environment never touches running jobs",
-    "unmanagedvCpus": YET,
+    "unmanagedvCpus": NO_UNMANAGED_VCPUS,
     "serviceEnvironmentOrder": "not supported by shoal: there are no service environments",
     "jobQueueType": NO_ECS,
     "jobStateTimeLimitActions": "not supported by shoal yet: RUNNABLE time limits",
@@ -97,6 +112,22 @@ HARMLESS: dict[str, tuple[object, ...]] = {
 }
 
 
+# Where a container sits inside another shape: looked up as the top-level one.
+_CONTAINERS = (
+    ("nodeProperties.nodeRangeProperties.container.", "containerProperties."),
+    ("nodeOverrides.nodePropertyOverrides.containerOverrides.", "containerOverrides."),
+)
+
+
+def table_path(path: str) -> str:
+    """The path under which `path` is in the tables (a nested container as a top-level one)."""
+    for nested, top in _CONTAINERS:
+        if path.startswith(nested):
+            return top + path[len(nested) :]
+    return path
+
+
 def reason(operation: str, path: str) -> str:
     """Why `path` of `operation`'s request is refused."""
+    path = table_path(path)
     return _BY_OPERATION.get(operation, {}).get(path) or _COMMON.get(path) or "not supported by shoal"
