@@ -5,9 +5,10 @@ nothing about gRPC: the session tells it what to do and listens to `AttemptEvent
 is written to `<state_dir>/attempts.json` (temp file + rename), so an agent that restarts knows
 which attempts were its own and which results it still owes the controller. Those writes are
 coalesced (one per SAVE_DELAY at most); what must be on disk at once — a new attempt's handle,
-before anything else can happen to it — goes into a file of its own under
-`<state_dir>/started/` (one small create, no rewrite of every record), removed again once
-attempts.json includes it. `recover` reads both.
+before anything else can happen to it — is appended as one line to `<state_dir>/started.jsonl`
+(one small write to a file kept open, no rewrite of every record), which is emptied again once
+attempts.json includes its lines. `recover` reads both (and the `started/` directory of one
+file per attempt that agents before 0.4 kept).
 
 Agent restarts keep attempts: nothing of an attempt depends on the agent process (job, log
 writer and container CLI run in sessions of their own), so an agent killed with SIGKILL, one
@@ -56,7 +57,8 @@ from shoal import log
 _log = log.get("agent.attempts")
 
 STATE_FILE = "attempts.json"
-STARTED_DIR = "started"  # handles of attempts not yet in STATE_FILE, one file each
+STARTED_LOG = "started.jsonl"  # handles of attempts not yet in STATE_FILE, one line each
+STARTED_DIR = "started"  # the same, one file each (agents before 0.4): read by `recover` only
 _STATE_VERSION = 1
 
 # status_reason / reason pairs the agent reports. status_reason is for people, reason for rules.
@@ -177,8 +179,10 @@ class Attempts:
         self._memory_of: dict[Token, int] = {}
         self._closing = False
         self._save_pending: asyncio.TimerHandle | None = None
-        # Tokens with a file in STARTED_DIR (removed after the next write of STATE_FILE).
-        self._journaled: dict[Token, Path] = {}
+        # STARTED_LOG, open for appending (None until the first attempt starts); whether it
+        # holds lines not yet in STATE_FILE.
+        self._journal_fd: int | None = None
+        self._journaled = False
         # Token -> ((has handle, has result), its record as JSON) for the state file.
         self._encoded: dict[Token, tuple[tuple[bool, bool], str]] = {}
         # Running attempts the host's fence knows this process owns (started here, or claimed).
@@ -318,7 +322,9 @@ class Attempts:
         supervised again through their handle (see the module docstring); those of a runtime
         this agent does not have any more are reported as lost.
         """
-        for record in _load_state(self.state_dir / STATE_FILE, self.state_dir / STARTED_DIR):
+        for record in _load_state(
+            self.state_dir / STATE_FILE, self.state_dir / STARTED_DIR, self.state_dir / STARTED_LOG
+        ):
             token = Token(record["job_id"], int(record["attempt"]), int(record["epoch"]))
             if token in self._held:
                 continue
@@ -358,7 +364,9 @@ class Attempts:
             )
             attempt.ended.set()
         self._save(now=True)
-        # Everything recovered is in the state file now: the started-attempt files are done.
+        # Everything recovered is in the state file now: the started-attempt records are done.
+        with contextlib.suppress(OSError):
+            os.truncate(self.state_dir / STARTED_LOG, 0)
         with contextlib.suppress(OSError):
             for name in os.listdir(self.state_dir / STARTED_DIR):
                 with contextlib.suppress(OSError):
@@ -386,6 +394,9 @@ class Attempts:
             await asyncio.gather(*tasks, return_exceptions=True)
         if self._save_pending is not None:
             self._flush_state()
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -552,28 +563,28 @@ class Attempts:
             for token in [t for t in encoded if t not in self._held]:
                 del encoded[token]
         _write_state(self.state_dir / STATE_FILE, records)
-        journaled, self._journaled = self._journaled, {}
-        for path in journaled.values():
+        if self._journaled and self._journal_fd is not None:
+            # Every line is in the state file now. (A crash between the two leaves lines that
+            # are also in the state file: `recover` takes each token once, the state file's.)
             with contextlib.suppress(OSError):
-                os.unlink(path)
+                os.ftruncate(self._journal_fd, 0)
+            self._journaled = False
 
     def _journal_start(self, attempt: Attempt) -> None:
-        """Put a new attempt's record on disk at once, in a file of its own (see the module
+        """Put a new attempt's record on disk at once, as one appended line (see the module
         docstring): cheaper than rewriting every record, and just as durable."""
-        directory = self.state_dir / STARTED_DIR
-        token = attempt.token
-        path = directory / f"{_file_name(token.job_id)}.{token.attempt}.{token.epoch}.json"
+        if self._journal_fd is None:
+            path = self.state_dir / STARTED_LOG
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+            try:
+                self._journal_fd = os.open(path, flags, 0o600)
+            except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._journal_fd = os.open(path, flags, 0o600)
         data = _encode(_record(attempt, self._memory_of.get(attempt.token, 0))).encode()
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        except FileNotFoundError:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, data + b"\n")  # newline-terminated: a torn write is recognisable
-        finally:
-            os.close(fd)
-        self._journaled[attempt.token] = path
+        # One write of a newline-terminated line (O_APPEND): a torn last line is recognisable.
+        os.write(self._journal_fd, data + b"\n")
+        self._journaled = True
 
 
 def _offers(runtime: Runtime, name: str) -> bool:
@@ -620,9 +631,14 @@ def _write_state(path: Path, records: list[str]) -> None:
     os.replace(tmp, path)
 
 
-def _load_state(path: Path, started_dir: Path | None = None) -> list[Mapping[str, Any]]:
-    """The records of the state file, then those only in `started_dir` (see `_journal_start`)."""
+def _load_state(
+    path: Path, started_dir: Path | None = None, started_log: Path | None = None
+) -> list[Mapping[str, Any]]:
+    """The records of the state file, then those of `started_log` and `started_dir` (see
+    `_journal_start`); a token may come more than once: the first record counts."""
     records = _load_state_file(path)
+    if started_log is not None:
+        records.extend(_load_started_log(started_log))
     if started_dir is None:
         return records
     try:
@@ -637,6 +653,23 @@ def _load_state(path: Path, started_dir: Path | None = None) -> list[Mapping[str
             record = json.loads(text)
         except (OSError, ValueError):
             _log.warning("unreadable started-attempt file; ignoring it", path=str(started_dir / name))
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _load_started_log(path: Path) -> list[Mapping[str, Any]]:
+    try:
+        text = path.read_bytes()
+    except OSError:
+        return []
+    records = []
+    for line in text.split(b"\n")[:-1]:  # the part after the last newline is torn (or empty)
+        try:
+            record = json.loads(line)
+        except ValueError:
+            _log.warning("unreadable line in the started-attempts log; ignoring it", path=str(path))
             continue
         if isinstance(record, dict):
             records.append(record)

@@ -76,6 +76,7 @@ from agent.runtime.reattach import (
     cgroup_of,
     process_alive,
     read_exit_file,
+    start_time_of,
     wait_gone,
     wait_writer,
 )
@@ -204,7 +205,7 @@ class ProcessRuntime:
             _close(gate_r)
             output.close_job_ends()
         try:
-            start_time = psutil.Process(popen.pid).create_time()
+            start_time = start_time_of(popen.pid)
         except psutil.Error:
             start_time = time.time()
         step = "apply the attempt's limits"
@@ -331,13 +332,18 @@ def exit_file_for(log_path: Path) -> Path:
 
 
 def _prepare_exit_file(path: Path, user: str | int | None) -> None:
-    """An empty exit file the gate (maybe running as another user) can write, without a stale
-    status in it. The gate only opens it (O_TRUNC): it needs no write access to the directory."""
+    """No stale status at the exit file's path, and, for a job of another user, an empty exit
+    file that user's gate can write (the gate only opens it, O_TRUNC: it needs no write access
+    to the directory). A gate of the agent's own user creates the file itself when it writes
+    the status: one file creation fewer on the agent's path per attempt."""
+    if user is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # an earlier attempt's, if the path is used again
+        return
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
-        if user is not None:
-            uid = user if isinstance(user, int) else pwd.getpwnam(user).pw_uid
-            os.fchown(fd, uid, -1)
+        uid = user if isinstance(user, int) else pwd.getpwnam(user).pw_uid
+        os.fchown(fd, uid, -1)
     except KeyError as err:
         raise CannotStart(f"user {user!r}: no such user on this node") from err
     finally:

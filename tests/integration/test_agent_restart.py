@@ -46,14 +46,15 @@ def log_has(cluster: LocalCluster, job_id: str, text: str) -> Callable[[], bool]
 
 def writer_pid(cluster: LocalCluster, job_id: str) -> int | None:
     """The pid of the log writer writing the job's attempt, from the agent's state on disk (its
-    state file, or a started-attempt file not merged into it yet); None if not there yet."""
+    state file, or a started-attempt line not merged into it yet); None if not there yet."""
     state_dir = cluster.data_dir / "agent-1"
     records = []
     with contextlib.suppress(OSError, ValueError):
         records += json.loads((state_dir / "attempts.json").read_text())["attempts"]
-    for path in state_dir.glob("started/*.json"):
-        with contextlib.suppress(OSError, ValueError):
-            records.append(json.loads(path.read_text()))
+    with contextlib.suppress(OSError):
+        for line in (state_dir / "started.jsonl").read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(line))
     for record in records:
         if record.get("job_id") == job_id and record.get("handle"):
             return int(record["handle"]["writer_pid"])
@@ -124,7 +125,7 @@ def test_a_job_that_ends_while_the_agent_is_down_keeps_its_exit_code(cluster: Lo
         def job_ends_while_the_agent_is_down() -> None:
             release.touch()
             exit_file = attempt_dir(cluster, job_id) / "output.exit"
-            eventually(lambda: exit_file.read_text() == "3\n", what="the job's exit status on disk")
+            eventually(lambda: exit_file.exists() and exit_file.read_text() == "3\n", what="the job's exit status on disk")
 
         crash_and_restart_agent(cluster, job_ends_while_the_agent_is_down)
 

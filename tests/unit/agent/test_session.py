@@ -450,7 +450,7 @@ async def test_an_attempt_that_ended_while_no_agent_ran_is_reported_with_its_exi
 
     release.touch()
     exit_file = config.state_dir / "attempts" / "job-ended" / "1" / "output.exit"
-    await eventually(lambda: exit_file.read_text() == "3\n", what="the gate to record the exit status")
+    await eventually(lambda: exit_file.exists() and exit_file.read_text() == "3\n", what="the gate to record the exit status")
 
     await start_agent(config)
     register = await controller.wait_for(register_reporting("job-ended", "Essential container in task exited"))
