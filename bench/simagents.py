@@ -75,6 +75,9 @@ class SimAgent:
         self.registered = False
         self.outbox: asyncio.Queue[agent_pb2.AgentMessage | None] = asyncio.Queue()
         self.seq = 0
+        # As the real agent: what queued up while a write was in flight goes as one
+        # AgentMessage.batch, once the controller's Registered said it takes them.
+        self.batches = False
 
     def _channel(self, address: str) -> grpc.aio.Channel:
         pool = self.channels[address]
@@ -97,11 +100,25 @@ class SimAgent:
             backoff = min(backoff * 2, 1.0)
 
     async def _requests(self):  # noqa: ANN202 - async generator of AgentMessage
+        outbox = self.outbox
         while True:
-            msg = await self.outbox.get()
+            msg = await outbox.get()
             if msg is None:
                 return
-            yield msg
+            if not self.batches or outbox.empty():
+                yield msg
+                continue
+            pending = [msg]
+            closing = False
+            while not outbox.empty() and len(pending) < 256:
+                more = outbox.get_nowait()
+                if more is None:
+                    closing = True
+                    break
+                pending.append(more)
+            yield pending[0] if len(pending) == 1 else agent_pb2.AgentMessage(batch=agent_pb2.AgentBatch(messages=pending))
+            if closing:
+                return
 
     def send(self, **body: object) -> None:
         self.outbox.put_nowait(agent_pb2.AgentMessage(**body))  # type: ignore[arg-type]
@@ -114,6 +131,7 @@ class SimAgent:
                 for i in range(self.args.channels)
             ]
         self.outbox = asyncio.Queue()
+        self.batches = False
         reg = agent_pb2.Register(
             node_id=self.node_id,
             hostname=self.node_id,
@@ -126,29 +144,17 @@ class SimAgent:
                 agent_pb2.HeldAttempt(token=h.token, started_at=h.started_at) for h in self.held.values()
             ],
             fence_timeout_ms=int(self.args.fence_timeout * 1000),
+            batches=not self.args.no_batches,
         )
         self.send(register=reg)
         stub = agent_pb2_grpc.AgentGatewayStub(self._channel(target))
         call = stub.Connect(self._requests())
         heartbeat: asyncio.Task[None] | None = None
         try:
-            async for msg in call:
-                kind = msg.WhichOneof("body")
-                if kind == "registered":
-                    if not self.registered:
-                        self.registered = True
-                        self.counters.registered += 1
-                    for token in msg.registered.stale:
-                        self._forget(token)
-                    interval = (msg.registered.heartbeat_interval_ms or 1000) / 1000
-                    if heartbeat is None:
-                        heartbeat = asyncio.create_task(self._heartbeat(interval))
-                elif kind == "start_attempt":
-                    self._start(msg.start_attempt)
-                elif kind == "kill_attempt":
-                    self._kill(msg.kill_attempt.token)
-                elif kind == "read_logs":
-                    self.send(log_data=agent_pb2.LogData(request_id=msg.read_logs.request_id, eof=True))
+            async for outer in call:
+                inner = outer.batch.messages if outer.WhichOneof("body") == "batch" else (outer,)
+                for msg in inner:
+                    heartbeat = self._dispatch(msg, heartbeat)
             return ""
         except grpc.aio.AioRpcError as err:
             code = err.code().name
@@ -162,6 +168,26 @@ class SimAgent:
                 heartbeat.cancel()
             self.outbox.put_nowait(None)
             call.cancel()
+
+    def _dispatch(self, msg: agent_pb2.ControllerMessage, heartbeat: asyncio.Task[None] | None) -> asyncio.Task[None] | None:
+        kind = msg.WhichOneof("body")
+        if kind == "registered":
+            if not self.registered:
+                self.registered = True
+                self.counters.registered += 1
+            self.batches = msg.registered.batches and not self.args.no_batches
+            for token in msg.registered.stale:
+                self._forget(token)
+            interval = (msg.registered.heartbeat_interval_ms or 1000) / 1000
+            if heartbeat is None:
+                heartbeat = asyncio.create_task(self._heartbeat(interval))
+        elif kind == "start_attempt":
+            self._start(msg.start_attempt)
+        elif kind == "kill_attempt":
+            self._kill(msg.kill_attempt.token)
+        elif kind == "read_logs":
+            self.send(log_data=agent_pb2.LogData(request_id=msg.read_logs.request_id, eof=True))
+        return heartbeat
 
     async def _heartbeat(self, interval: float) -> None:
         await asyncio.sleep(random.random() * interval)  # spread 1000 agents over the interval
@@ -258,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--prefix", default="sim-", help="node id prefix")
     p.add_argument("--fence-timeout", type=float, default=6.0)
     p.add_argument("--report-every", type=float, default=0.5)
+    p.add_argument("--no-batches", action="store_true", help="one message per write (agents before batching)")
     args = p.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(args))
