@@ -480,10 +480,12 @@ class Client:
         array_job_id: str = "",
         created_after: int = 0,
         created_before: int = 0,
+        top_level_only: bool = False,
     ) -> Iterator[batch_pb2.JobSummary]:
         """Summaries of matching jobs, oldest first, fetching further pages as it is iterated.
 
         `status` takes a JobStatus or its name ("RUNNABLE", "runnable"); 0/"" means every status.
+        `top_level_only` leaves array children and the nodes of multi-node jobs out.
         """
         job_status = enum_value(types_pb2.JobStatus, status, what="job status") if status else 0
         token = ""
@@ -497,6 +499,7 @@ class Client:
                 array_job_id=array_job_id,
                 created_after=created_after,
                 created_before=created_before,
+                top_level_only=top_level_only,
             )
             response = self._unary("ListJobs", request, idempotent=True)
             yield from response.job_summary_list

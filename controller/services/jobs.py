@@ -338,7 +338,10 @@ class JobService:
         if after is not None:
             entries = (e for e in entries if (e.order < after if desc else e.order > after))
         # The status filter is the index's; the rest is looked at only when asked for.
-        if req.job_queue or req.job_name_prefix or req.array_job_id or req.created_after or req.created_before:
+        if (
+            req.job_queue or req.job_name_prefix or req.array_job_id or req.top_level_only
+            or req.created_after or req.created_before
+        ):
             matching: Iterable[JobEntry] = (e for e in entries if self._matches(req, e.job))
         else:
             matching = entries
@@ -360,7 +363,7 @@ class JobService:
             and (not req.job_status or job.status == req.job_status)
             and (not req.job_name_prefix or job.job_name.startswith(req.job_name_prefix))
             and (not req.array_job_id or job.job_id.startswith(f"{req.array_job_id}:"))
-            and (not req.top_level_only or ":" not in job.job_id)
+            and (not req.top_level_only or not ("#" in job.job_id or ":" in job.job_id))
             and (not req.created_after or job.created_at >= req.created_after)
             and (not req.created_before or job.created_at < req.created_before)
         )

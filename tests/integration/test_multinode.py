@@ -234,3 +234,21 @@ def test_a_multinode_definition_from_a_file_resolves_per_node_containers(cluster
         assert client.describe_nodes(job_id) == []  # nodes exist once it is first placed
         client.cancel_job(job_id, "not now")
         assert client.wait([job_id], timeout=30)[job_id].status == S.JOB_STATUS_FAILED
+
+
+def test_top_level_listing_leaves_out_array_children_and_nodes_whatever_the_filters(
+    cluster_factory,  # noqa: ANN001
+) -> None:
+    cluster = cluster_factory(agents=2)
+    with Client(cluster.address, timeout=30) as client:
+        array = client.submit_job("arr", command=["true"], array_size=3).job_id
+        gang = client.submit_job("gang", command=["true"], num_nodes=2).job_id
+        plain = client.submit_job("plain", command=["true"]).job_id
+        final = client.wait([array, gang, plain], timeout=90)
+        assert {j.status for j in final.values()} == {S.JOB_STATUS_SUCCEEDED}
+        everything = {s.job_id for s in client.list_jobs()}
+        assert {f"{array}:{i}" for i in range(3)} | {f"{gang}#{i}" for i in range(2)} <= everything
+        # With only a status (no queue or name filter), and with a queue: parents only.
+        for filters in ({"status": "SUCCEEDED"}, {"queue": "default"}, {}):
+            top = [s.job_id for s in client.list_jobs(top_level_only=True, **filters)]
+            assert sorted(top) == sorted([array, gang, plain]), filters
