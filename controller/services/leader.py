@@ -47,8 +47,6 @@ REASON_AGENT_DISCONNECTED = "Host lost: agent disconnected"
 PASS_DELAY = 0.001
 """Seconds a pass waits after its wake-up, so that replies ready at that moment go out first."""
 REASON_AGENT_RESTARTED = "Host lost: agent restarted"
-WRITE_PARALLEL = 8
-"""etcd transactions of one pass in flight at once (passes of more than max_txn_ops writes)."""
 REASON_INTERRUPTED = "Host interrupted: termination notice"
 
 
@@ -297,17 +295,9 @@ class LeaderLoop:
             ops += [Op.put(self.keys.usage(q), u.SerializeToString()) for q, u in usage.items()]
             ops += [Op.put(self.keys.node(nid), node.SerializeToString()) for nid, node in p.nodes.items()]
             ops += [Op.delete(k) for k in p.deletes]
-            tail = [Op.delete(k) for k in p.batch_deletes]
+            ops += [Op.delete(k) for k in p.batch_deletes]
             try:
-                guard = [self.leadership.guard()]
-                if len(ops) + len(tail) <= self.client.max_txn_ops:
-                    revision = await self.client.txn_batches(guard, ops + tail)
-                else:
-                    # A big pass: its chunks in flight together (etcd commits them together);
-                    # the submissions' records go only after the jobs they held were written.
-                    revision = await self.client.txn_batches(guard, ops, parallel=WRITE_PARALLEL)
-                    if tail:
-                        revision = await self.client.txn_batches(guard, tail)
+                revision = await self.client.txn_batches([self.leadership.guard()], ops)
             except errors.FencedOut:
                 logger.warning("leader.fenced_out", epoch=self.epoch)
                 self._fail_node_requests(node_requests, "leadership was lost; retry")

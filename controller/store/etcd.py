@@ -261,20 +261,6 @@ class Op:
         return self.key <= key and (self.range_end == b"\0" or key < self.range_end)
 
 
-def _disjoint(ops: Sequence[Op]) -> bool:
-    """Whether no key is written by two of `ops` (puts and single-key deletes; a range delete
-    counts as overlapping everything), so that the order they are applied in cannot matter."""
-    seen: set[bytes] = set()
-    for op in ops:
-        if op.kind == "delete" and op.range_end:
-            return False
-        if op.kind in ("put", "delete"):
-            if op.key in seen:
-                return False
-            seen.add(op.key)
-    return True
-
-
 @dataclass
 class TxnResult:
     succeeded: bool
@@ -557,7 +543,7 @@ class EtcdClient:
                 responses.append(None)
         return TxnResult(resp.succeeded, resp.header.revision, responses)
 
-    async def txn_batches(self, guard: Sequence[Compare], ops: Sequence[Op], *, parallel: int = 1) -> int:
+    async def txn_batches(self, guard: Sequence[Compare], ops: Sequence[Op]) -> int:
         """Write `ops` in as few guarded transactions as etcd's limits allow; returns the last revision.
 
         Chunks are cut at `max_txn_ops` ops, at ~1.4 MiB, and before an op that writes a key an
@@ -565,18 +551,10 @@ class EtcdClient:
         sent one after the other, each as `txn(guard, chunk)`. If a chunk's guard fails, FencedOut
         is raised and the earlier chunks stay applied: callers make every op self-contained. With
         no ops, the guard alone is checked once.
-
-        `parallel` > 1: up to that many chunks in flight at once (etcd commits concurrent
-        proposals together: one fsync for several), when no key is written by two chunks, so
-        their order cannot matter; otherwise one after the other as above. A failed chunk then
-        leaves the others applied or not, in any combination: callers give up the whole write
-        (the leader steps down) as they do for a chunk that failed one after the other.
         """
         if len(guard) > self.max_txn_ops:
             raise TooManyOps(f"guard has {len(guard)} compares, more than max_txn_ops={self.max_txn_ops}")
         chunks = self._chunks(guard, ops)
-        if parallel > 1 and len(chunks) > 1 and _disjoint(ops):
-            return await self._txn_parallel(guard, chunks, parallel)
         revision = 0
         for i, chunk in enumerate(chunks):
             try:
@@ -594,31 +572,6 @@ class EtcdClient:
                 )
             revision = result.revision
         return revision
-
-    async def _txn_parallel(self, guard: Sequence[Compare], chunks: list[list[Op]], parallel: int) -> int:
-        slots = asyncio.Semaphore(parallel)
-
-        async def one(chunk: list[Op]) -> TxnResult:
-            async with slots:
-                return await self.txn(guard, chunk)
-
-        results = await asyncio.gather(*(one(c) for c in chunks), return_exceptions=True)
-        for i, result in enumerate(results):
-            if isinstance(result, WriteOutcomeUnknown):
-                raise WriteOutcomeUnknown(
-                    f"batch chunk {i + 1} of {len(chunks)} ({len(chunks[i])} ops, {len(chunks)} sent "
-                    f"{parallel} at a time): {result.message}; the other chunks may or may not have been applied"
-                ) from result
-            if isinstance(result, BaseException):
-                raise result
-        failed = [i for i, r in enumerate(results) if not r.succeeded]  # type: ignore[union-attr]
-        if failed:
-            applied = sum(len(chunks[i]) for i, r in enumerate(results) if r.succeeded)  # type: ignore[union-attr]
-            raise FencedOut(
-                f"guard failed at {len(failed)} of {len(chunks)} batch chunks sent {parallel} at a time: "
-                f"{applied} of {sum(map(len, chunks))} ops were applied ({self._describe_guard(guard)})"
-            )
-        return max(r.revision for r in results)  # type: ignore[union-attr]
 
     @staticmethod
     def _describe_guard(guard: Sequence[Compare]) -> str:

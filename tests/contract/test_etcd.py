@@ -245,45 +245,6 @@ async def test_txn_batches_fenced_out_midway_keeps_earlier_chunks(
     assert len(kvs) == 127  # chunk 1 minus the fence op; none of chunk 2
 
 
-async def test_txn_batches_in_parallel_writes_every_chunk_and_returns_the_last_revision(
-    client: EtcdClient, etcd_prefix: str
-) -> None:
-    fence = k(etcd_prefix, "leader")
-    await client.put(fence, b"me")
-    before = await client.revision()
-    ops = [Op.put(k(etcd_prefix, f"job/{i:04d}"), f"v{i}".encode()) for i in range(1000)]
-    last = await client.txn_batches([Compare.value(fence, "==", b"me")], ops, parallel=4)
-    kvs, _ = await client.get_prefix(k(etcd_prefix, "job/"))
-    assert [kv.value for kv in kvs] == [f"v{i}".encode() for i in range(1000)]
-    assert {kv.mod_revision for kv in kvs} == set(range(before + 1, before + 9))  # 8 chunks, one txn each
-    assert last == before + 8 == await client.revision()
-
-
-async def test_txn_batches_in_parallel_keeps_order_when_a_key_is_written_twice(
-    client: EtcdClient, etcd_prefix: str
-) -> None:
-    key = k(etcd_prefix, "twice")
-    ops = [Op.put(k(etcd_prefix, f"job/{i:04d}"), b"x") for i in range(300)]
-    ops[10] = Op.put(key, b"first")
-    ops[290] = Op.put(key, b"last")  # chunk 3 must land after chunk 1: no parallel write then
-    before = await client.revision()
-    await client.txn_batches([], ops, parallel=8)
-    assert (await client.get(key)).value == b"last"  # type: ignore[union-attr]
-    kvs, _ = await client.get_prefix(k(etcd_prefix, "job/"))
-    # One after the other: each chunk's revision is above the one before it, in op order.
-    revisions = [kv.mod_revision for kv in sorted(kvs, key=lambda kv: kv.key)]
-    assert revisions == sorted(revisions) and revisions[-1] == before + 3
-
-
-async def test_txn_batches_in_parallel_fenced_out_raises(client: EtcdClient, etcd_prefix: str) -> None:
-    fence = k(etcd_prefix, "leader")
-    await client.put(fence, b"someone-else")
-    ops = [Op.put(k(etcd_prefix, f"job/{i:04d}"), b"x") for i in range(500)]
-    with pytest.raises(FencedOut, match="guard failed at 4 of 4 batch chunks .* 0 of 500 ops"):
-        await client.txn_batches([Compare.value(fence, "==", b"me")], ops, parallel=4)
-    assert (await client.get_prefix(k(etcd_prefix, "job/")))[0] == []
-
-
 # ------------------------------------------------------------------------------------- watches
 
 
