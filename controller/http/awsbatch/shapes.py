@@ -174,7 +174,8 @@ def job_detail(job: types_pb2.Job, arns: Arns) -> dict[str, Any]:
     return out
 
 
-def job_summary(s: batch_pb2.JobSummary, arns: Arns) -> dict[str, Any]:
+def _summary_head(s: batch_pb2.JobSummary | types_pb2.Job, arns: Arns) -> dict[str, Any]:
+    """What every ListJobs row starts with (a job summary's or a whole job's fields)."""
     out: dict[str, Any] = {
         "jobArn": arns.job(s.job_id),
         "jobId": s.job_id,
@@ -184,6 +185,11 @@ def job_summary(s: batch_pb2.JobSummary, arns: Arns) -> dict[str, Any]:
     if s.status_reason:
         out["statusReason"] = s.status_reason
     _times(out, s.created_at, s.started_at, s.stopped_at)
+    return out
+
+
+def job_summary(s: batch_pb2.JobSummary, arns: Arns) -> dict[str, Any]:
+    out = _summary_head(s, arns)
     if s.HasField("exit_code"):
         out["container"] = {"exitCode": s.exit_code}
     if _is_child(s):
@@ -195,15 +201,7 @@ def job_summary(s: batch_pb2.JobSummary, arns: Arns) -> dict[str, Any]:
 
 def node_summary(job: types_pb2.Job, arns: Arns) -> dict[str, Any]:
     """A node `ID#N` of a multi-node job, as ListJobs(multiNodeJobId) lists it."""
-    out: dict[str, Any] = {
-        "jobArn": arns.job(job.job_id),
-        "jobId": job.job_id,
-        "jobName": job.job_name,
-        "status": status_name(job.status),
-    }
-    if job.status_reason:
-        out["statusReason"] = job.status_reason
-    _times(out, job.created_at, job.started_at, job.stopped_at)
+    out = _summary_head(job, arns)
     if job.attempts and job.attempts[-1].HasField("exit_code"):
         out["container"] = {"exitCode": job.attempts[-1].exit_code}
     d = job.node_details
