@@ -277,15 +277,11 @@ _PEAK_MARGIN = 512 * 1024
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""
+    return _read_str(str(path))
 
 
 def _write(path: Path, value: str) -> None:
-    with open(path, "w") as out:
-        out.write(value)
+    _write_str(str(path), value)
 
 
 def _counter(path: Path, name: str) -> int:

@@ -44,6 +44,9 @@ class FakeController(agent_pb2_grpc.AgentGatewayServicer):
         self.hang_up_on: Predicate | None = None
         """Abort the stream (UNAVAILABLE) right after receiving a matching message."""
         self.address = ""
+        self.batches = False
+        """Say in Registered that batched AgentMessages are taken (as the real controller does)."""
+        self.batches_received = 0
         self._changed = asyncio.Condition()
         self._outbox: asyncio.Queue[agent_pb2.ControllerMessage | grpc.StatusCode] | None = None
         self._connected = asyncio.Event()
@@ -96,7 +99,11 @@ class FakeController(agent_pb2_grpc.AgentGatewayServicer):
 
     async def _record(self, message: agent_pb2.AgentMessage) -> None:
         async with self._changed:
-            self.received.append(message)
+            if message.WhichOneof("body") == "batch":  # recorded as the messages it carries
+                self.batches_received += 1
+                self.received.extend(message.batch.messages)
+            else:
+                self.received.append(message)
             self._changed.notify_all()
 
     async def Connect(self, request_iterator, context: grpc.aio.ServicerContext):  # type: ignore[override]  # noqa: N802
@@ -127,6 +134,7 @@ class FakeController(agent_pb2_grpc.AgentGatewayServicer):
                     epoch=self.epoch,
                     heartbeat_interval_ms=self.heartbeat_interval_ms,
                     stale=stale,
+                    batches=self.batches,
                 )
             )
         )

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from agent.attempts import STATE_FILE
+from agent.session import _Outbox
 from shoal.cli.render import LogRenderer
 from shoal.errors import STALE_LEADER_METADATA_KEY
 from shoal.v1 import agent_pb2
@@ -549,3 +550,36 @@ async def test_a_reattached_attempt_the_controller_calls_stale_is_killed(
 
     await eventually(lambda: leftover_process.poll() is not None, what="the stale leftover to be killed")
     assert controller.matching(finished("job-orphan")) == []
+
+
+async def test_with_batches_a_batch_of_starts_runs_each_and_reports_come_in_order(
+    controller, make_config, start_agent
+) -> None:
+    controller.batches = True
+    await start_agent(make_config((controller.address,)))
+    register = await controller.wait_for(lambda m: m.WhichOneof("body") == "register", what="Register")
+    assert register.register.batches
+    names = [f"job-batch{i}" for i in range(6)]
+    await controller.send(agent_pb2.ControllerMessage(
+        batch=agent_pb2.ControllerBatch(messages=[start_attempt(token(n), ["true"]) for n in names])
+    ))  # fmt: skip
+    for name in names:
+        begun = await controller.wait_for(started(name), what=f"AttemptStarted of {name}")
+        ended = await controller.wait_for(finished(name), what=f"AttemptFinished of {name}")
+        assert ended.attempt_finished.exit_code == 0
+        assert controller.received.index(begun) < controller.received.index(ended)
+
+
+def test_the_outbox_batches_queued_control_messages_in_order_only_when_allowed() -> None:
+    async def drain(batches: bool) -> list[agent_pb2.AgentMessage]:
+        outbox = _Outbox()
+        outbox.batches = batches
+        for seq in (1, 2, 3):
+            outbox.put_control(agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(seq=seq)))
+        return [await outbox.next() for _ in range(1 if batches else 3)]
+
+    (one,) = asyncio.run(drain(True))
+    assert [m.heartbeat.seq for m in one.batch.messages] == [1, 2, 3]
+    singles = asyncio.run(drain(False))
+    assert [m.WhichOneof("body") for m in singles] == ["heartbeat"] * 3
+    assert [m.heartbeat.seq for m in singles] == [1, 2, 3]
