@@ -45,7 +45,7 @@ def test_container_jobs_succeed_fail_with_reasons_and_keep_their_logs(
             command=["sh", "-c", 'echo "$GREETING from $SHOAL_JOB_ID"; [ -d /usr ] || echo "no /usr: busybox image"'],
         ).job_id
         oom = client.submit_job("oom", image=busybox_image, memory_mib=32,
-                                command=["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a)"]).job_id
+                                command=["sh", "-c", "head -c 200000000 /dev/zero | tail -c 200000000 >/dev/null"]).job_id
         slow = client.submit_job("slow", image=busybox_image, command=["sleep", "1000"], timeout=1).job_id
         missing = client.submit_job("missing", image="localhost/shoal-test/no-such-image:1", command=["true"]).job_id
         plain = client.submit_job("no-image", command=["sh", "-c", "echo on the host"]).job_id
