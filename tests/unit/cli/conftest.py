@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.unit.cli.canned import Answer, Canned
 from tests.unit.cli.fake_batch import FakeBatch
 
 
@@ -51,3 +52,16 @@ def shoal(capsys: pytest.CaptureFixture[str]):
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def canned() -> Iterator[Callable[[Answer], Canned]]:
+    made: list[Canned] = []
+
+    def make(answer: Answer) -> Canned:
+        made.append(Canned(answer))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()

@@ -4,71 +4,14 @@ what counts as "not a shoal edge", and the failover rules for reads and writes."
 from __future__ import annotations
 
 import socket
-import threading
-from collections.abc import Callable, Iterator
 
 import pytest
 
 from shoal import errors
 from shoal.cli import wire
+from tests.unit.cli.canned import http
 
 pytestmark = pytest.mark.unit
-
-Answer = Callable[[bytes], bytes | None]  # request bytes -> raw answer (None: close without one)
-
-
-class Canned:
-    """A loopback TCP server that answers each connection with `answer(request)`."""
-
-    def __init__(self, answer: Answer) -> None:
-        self.answer = answer
-        self.requests: list[bytes] = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = int(next(h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")))
-                while len(body) < length:
-                    body += conn.recv(65536)
-                self.requests.append(head + b"\r\n\r\n" + body)
-                reply = self.answer(body)
-                if reply is not None:
-                    conn.sendall(reply)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@pytest.fixture
-def canned() -> Iterator[Callable[[Answer], Canned]]:
-    made: list[Canned] = []
-
-    def make(answer: Answer) -> Canned:
-        made.append(Canned(answer))
-        return made[-1]
-
-    yield make
-    for server in made:
-        server.close()
-
-
-def http(status: str, body: bytes, *, shoal: bool = True, extra: str = "") -> bytes:
-    mark = "shoal-api: 1\r\n" if shoal else ""
-    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{mark}{extra}\r\n").encode() + body
 
 
 def test_a_call_posts_json_and_returns_the_answer(canned) -> None:  # noqa: ANN001

@@ -1,0 +1,5 @@
+import sys
+
+from shoal.native import main
+
+sys.exit(main())
