@@ -7,8 +7,10 @@ Starts a local cluster (etcd, one controller with its HTTP edge, one agent of 2 
 the jobs as processes), then measures, each as the median over --rounds:
 
 * `shoal submit -- true` in a bash `for` loop of --calls calls (calls/s), over the HTTP edge
-  (`SHOAL_ADDR=http://...,HOST:PORT`, what `shoal up` prints) and over gRPC only (a quarter
-  of the calls: each takes ~10x longer);
+  (`SHOAL_ADDR=http://...,HOST:PORT`, what `shoal up` prints): through the virtualenv's `shoal`
+  (the native front, shoal/native/front.c, where scripts/bootstrap could build it) and through
+  the Python CLI alone (SHOAL_NATIVE=0); and over gRPC only (a quarter of the calls: each takes
+  ~10x longer);
 * the wall time of single calls (median of --samples, each a fresh process, as in a loop):
   `shoal submit`, `shoal describe ID`, `shoal jobs list`, `shoal wait ID` (a finished job),
   `shoal --help`, and `python -c pass` (the interpreter's own floor);
@@ -40,6 +42,12 @@ from shoal.devcluster import LocalCluster, free_port
 
 SHOAL = str(Path(sys.executable).parent / "shoal")
 SETUP = Path(__file__).resolve().parent / "slurm" / "setup.sh"
+
+
+def is_native(path: str) -> bool:
+    """Whether `path` is the compiled front (else pip's Python console script)."""
+    with open(path, "rb") as f:
+        return f.read(4) == b"\x7fELF"
 
 
 def load() -> str:
@@ -83,11 +91,16 @@ def shoal_side(calls: int, samples: int, n_rounds: int, scratch: Path, baseline:
         grpc = {**os.environ, "SHOAL_ADDR": cluster.address}
         job = subprocess.run([SHOAL, "submit", "--", "true"], env=fast, capture_output=True, text=True, check=True).stdout.strip()
         subprocess.run([SHOAL, "wait", job], env=fast, capture_output=True, check=True)
-        out: dict[str, object] = {"load_at_start": load()}
+        out: dict[str, object] = {"load_at_start": load(), "native front": is_native(SHOAL)}
+        python_cli = {**fast, "SHOAL_NATIVE": "0"}
         out["python -c pass, ms"] = rounds(lambda: call_ms([sys.executable, "-c", "pass"], samples, fast), n_rounds)
         out["shoal --help, ms"] = rounds(lambda: call_ms([SHOAL, "--help"], samples, fast), n_rounds)
         submit = f"{shlex.quote(SHOAL)} submit -- true"
         out["loop submit, HTTP edge, calls/s"] = rounds(lambda: loop_rate(submit, calls, fast), n_rounds)
+        out["loop submit, HTTP edge, Python CLI, calls/s"] = rounds(lambda: loop_rate(submit, calls, python_cli), n_rounds)
+        out["submit, HTTP edge, Python CLI, ms"] = rounds(
+            lambda: call_ms([SHOAL, "submit", "--", "true"], samples, python_cli), n_rounds
+        )
         out["loop submit, gRPC, calls/s"] = rounds(lambda: loop_rate(submit, max(1, calls // 4), grpc), n_rounds)
         for label, env in (("HTTP edge", fast), ("gRPC", grpc)):
             out[f"submit, {label}, ms"] = rounds(lambda e=env: call_ms([SHOAL, "submit", "--", "true"], samples, e), n_rounds)
@@ -141,13 +154,18 @@ def table(result: dict[str, dict[str, object]]) -> str:
     def fmt(v: float | None, digits: int = 1) -> str:
         return "-" if v is None else f"{v:,.{digits}f}"
 
+    front = "native front" if shoal.get("native front") else "Python console script: no native front built"
     rows = [
-        ("`shoal submit -- true` in a shell loop (HTTP edge)", "calls/s", _m(shoal, "loop submit, HTTP edge, calls/s"),
-         _m(slurm, "loop sbatch --wrap true, calls/s"), ">= 50 and >= 25 % of sbatch"),
+        (f"`shoal submit -- true` in a shell loop (HTTP edge; {front})", "calls/s",
+         _m(shoal, "loop submit, HTTP edge, calls/s"), _m(slurm, "loop sbatch --wrap true, calls/s"),
+         ">= 50 and >= 25 % of sbatch"),
+        ("`shoal submit -- true` in a shell loop (HTTP edge; Python CLI, SHOAL_NATIVE=0)", "calls/s",
+         _m(shoal, "loop submit, HTTP edge, Python CLI, calls/s"), _m(slurm, "loop sbatch --wrap true, calls/s"), ""),
         ("`shoal submit -- true` in a shell loop (gRPC only)", "calls/s", _m(shoal, "loop submit, gRPC, calls/s"),
          _m(slurm, "loop sbatch --wrap true, calls/s"), ""),
-        ("`shoal submit` one call (HTTP edge / gRPC)", "ms", _m(shoal, "submit, HTTP edge, ms"), _m(slurm, "sbatch, ms"), ""),
-        ("", "ms", _m(shoal, "submit, gRPC, ms"), None, ""),
+        ("`shoal submit` one call (HTTP edge) / `sbatch`", "ms", _m(shoal, "submit, HTTP edge, ms"), _m(slurm, "sbatch, ms"), ""),
+        ("`shoal submit` one call (HTTP edge; Python CLI)", "ms", _m(shoal, "submit, HTTP edge, Python CLI, ms"), None, ""),
+        ("`shoal submit` one call (gRPC)", "ms", _m(shoal, "submit, gRPC, ms"), None, ""),
         ("`shoal describe ID` (HTTP edge) / `scontrol show job ID`", "ms", _m(shoal, "describe, HTTP edge, ms"),
          _m(slurm, "scontrol show job ID, ms"), ""),
         ("`shoal describe ID` (gRPC)", "ms", _m(shoal, "describe, gRPC, ms"), None, ""),

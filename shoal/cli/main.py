@@ -53,6 +53,9 @@ environment:
                terminate start faster through it); default {DEFAULT_ADDRESS}; --addr overrides it
   {CA_ENV}     cluster CA certificate (PEM) for TLS; --ca overrides it
   {TOKEN_ENV}  bearer token; --token overrides it ({TOKEN_FILE_ENV}: a file holding it)
+  SHOAL_NATIVE 0: `shoal submit` goes through Python too (where `shoal` is the native front,
+               built by scripts/bootstrap or `python -m shoal.native`, plain submit lines are
+               sent from C without starting Python)
 
 {EXIT_CODES_HELP}"""
 

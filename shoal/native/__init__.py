@@ -10,6 +10,7 @@ Python console script stays and works as it always did.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -40,6 +41,20 @@ def _c_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def front_id(python: str) -> bytes:
+    """The marker a front built from this source for `python` carries (FRONT_ID in front.c)."""
+    source = hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+    return f"shoal-native-front source={source} python={os.path.abspath(python)};".encode()
+
+
+def is_current(path: Path, python: str) -> bool:
+    """Whether `path` is a front built from this source for `python` (nothing to rebuild)."""
+    try:
+        return front_id(python) in Path(path).read_bytes()
+    except OSError:
+        return False
+
+
 def default_target() -> Path:
     """This virtualenv's `shoal` (beside its python)."""
     return Path(sys.executable).parent / "shoal"
@@ -56,7 +71,9 @@ def build(
         raise BuildError("no C compiler found (cc, gcc or clang; Debian: apt-get install gcc libc6-dev), or set CC")
     out = Path(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    argv = [cc, *FLAGS, *extra_flags, f"-DSHOAL_PYTHON={_c_string(python)}", "-o", str(tmp), str(SOURCE)]
+    source = hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+    argv = [cc, *FLAGS, *extra_flags, f"-DSHOAL_PYTHON={_c_string(python)}",
+            f"-DSHOAL_FRONT_SOURCE={_c_string(source)}", "-o", str(tmp), str(SOURCE)]  # fmt: skip
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     except OSError as err:
@@ -84,11 +101,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=default_target(), help="where to put it (default: %(default)s)")
     parser.add_argument("--python", default=sys.executable, help="the interpreter it hands over to (default: %(default)s)")
     parser.add_argument("--cc", default=None, help="the C compiler (default: $CC, cc, gcc or clang)")
+    parser.add_argument(
+        "--if-needed", action="store_true",
+        help="do nothing when --out already is a front built from this source for --python "
+        "(prints 'up to date'; else 'installed ...'): for scripts/bootstrap and the Ansible role",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.if_needed and is_current(args.out, args.python):
+        sys.stdout.write(f"up to date: {args.out}\n")
+        return 0
     try:
         out = build(args.out, args.python, cc=args.cc)
     except BuildError as err:
         sys.stderr.write(f"shoal.native: {err}\n")
         return 1
-    sys.stderr.write(f"shoal.native: installed the native front at {out} (hands over to {args.python})\n")
+    sys.stdout.write(f"installed the native front at {out} (hands over to {os.path.abspath(args.python)})\n")
     return 0

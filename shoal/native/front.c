@@ -43,6 +43,13 @@
 #error "build with -DSHOAL_PYTHON='\"/path/to/python\"' (python -m shoal.native does)"
 #endif
 
+#ifndef SHOAL_FRONT_SOURCE
+#define SHOAL_FRONT_SOURCE "unknown"
+#endif
+/* What `python -m shoal.native --if-needed` looks for in an installed front: this source (its
+ * sha256) and the interpreter it hands over to. */
+__attribute__((used)) static const char FRONT_ID[] = "shoal-native-front source=" SHOAL_FRONT_SOURCE " python=" SHOAL_PYTHON ";";
+
 enum { EXIT_OK = 0, EXIT_REFUSED = 3, EXIT_UNAVAILABLE = 4, EXIT_BUG = 70 };
 enum { TIMEOUT_S = 30 };            /* wire.HttpApi's timeout */
 enum { MAX_ANSWER = 16 << 20 };     /* an answer larger than this is not a SubmitJob answer */

@@ -147,6 +147,10 @@ def test_site_deploys_a_cluster_that_runs_jobs(tmp_path: Path) -> None:
         started = time.monotonic()
         playbook(tmp_path, inv, "site.yml")
         print(f"site.yml: {time.monotonic() - started:.1f}s")
+        # The CLI the roles installed is the native front, handing over to the venv's Python.
+        from shoal import native
+
+        assert native.is_current(tmp_path / "venv" / "bin" / "shoal", str(tmp_path / "venv" / "bin" / "python"))
 
         with Client(address, timeout=30) as client:
             job = client.submit_job("deployed", command=["sh", "-c", "echo hello from ansible"], vcpus=0.5, memory_mib=64)

@@ -309,3 +309,17 @@ def test_build_errors_are_one_clear_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "shoal.native", "--out", str(tmp_path / "x"), "--cc", "/nonexistent/cc"],
                           capture_output=True, text=True, check=False)  # fmt: skip
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and proc.stderr.startswith("shoal.native: cannot run")
+
+
+def test_if_needed_builds_only_what_changed(tmp_path: Path) -> None:
+    def install(python: str) -> str:
+        argv = [sys.executable, "-m", "shoal.native", "--if-needed", "--out", str(tmp_path / "shoal"), "--python", python]
+        proc = subprocess.run(argv, capture_output=True, text=True, check=True)
+        return proc.stdout.split(" ", 1)[0]
+
+    assert install(sys.executable) == "installed"
+    assert install(sys.executable) == "up"  # up to date
+    assert native.is_current(tmp_path / "shoal", sys.executable)
+    assert install("/usr/bin/python3") == "installed"  # another interpreter: built again
+    (tmp_path / "shoal").write_text("#!/usr/bin/python3\n# pip's console script\n")
+    assert install("/usr/bin/python3") == "installed"
