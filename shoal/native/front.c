@@ -832,6 +832,11 @@ static enum outcome exchange(const edge *e, const char *token, const buf *body, 
             size_t data = (size_t)(eol - raw.p) + 2;
             if (size == 0)
                 break;
+            if (size > MAX_ANSWER) {
+                snprintf(ans->reason, sizeof ans->reason, "answer too large");
+                close(fd);
+                return BROKEN;
+            }
             while (raw.n < data + size + 2) {
                 ssize_t got = take(fd, &raw, ans);
                 if (got <= 0) {
