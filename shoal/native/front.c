@@ -602,10 +602,12 @@ static edge *edges_of(const char *text, int *count)
                     python();
                 if (!port_text[0]) {
                     port_text = "80";
-                } else if (!all_digits(port_text, 5) || atoi(port_text) < 1 || atoi(port_text) > 65535) {
+                } else if (!all_digits(port_text, 9) || atoi(port_text) < 1 || atoi(port_text) > 65535) {
                     python();
                 }
-                e->port = strdup(port_text);
+                char port[8];
+                snprintf(port, sizeof port, "%d", atoi(port_text)); /* "0080" is 80, as int() reads it */
+                e->port = strdup(port);
                 if (e->port == NULL)
                     python();
             }
@@ -1237,6 +1239,12 @@ static int submitted(const submit_args *a, const answer *ans)
     return EXIT_OK;
 }
 
+static void interrupted(int sig)
+{
+    (void)sig;
+    _exit(130);
+}
+
 int main(int argc, char **argv)
 {
     g_argc = argc;
@@ -1264,6 +1272,7 @@ int main(int argc, char **argv)
     buf body = {0};
     request_json(&a, &body);
     signal(SIGPIPE, SIG_IGN); /* a closed stdout is EPIPE and exit 141, as in the Python CLI */
+    signal(SIGINT, interrupted); /* Ctrl-C: exit 130, as the Python CLI's KeyboardInterrupt */
     for (int i = 0; i < n_edges; i++) {
         answer ans = {0};
         switch (exchange(&edges[i], token, &body, &ans)) {

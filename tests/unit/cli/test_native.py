@@ -49,6 +49,7 @@ def _seen(request: bytes) -> dict[str, object]:
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     return {
         "line": lines[0],
+        "host": headers.get("host"),
         "authorization": headers.get("authorization"),
         "content-type": headers.get("content-type"),
         "body": json.loads(body),
@@ -260,7 +261,8 @@ def _dead_url() -> str:
 
 
 def test_a_refused_connection_moves_on_to_the_next_edge(native_front: str, edge: Canned) -> None:
-    env = _env(f"{_dead_url()}, {edge.url}/ ,127.0.0.1:1")
+    host, port = edge.url.removeprefix("http://").split(":")
+    env = _env(f"{_dead_url()}, http://{host}:00{port}/ ,127.0.0.1:1")
     mine, (code, _, _) = compare(native_front, edge, ["submit", "--", "true"], env)
     assert code == 0 and [r["native"] for r in mine] == [True]
 
@@ -323,3 +325,27 @@ def test_if_needed_builds_only_what_changed(tmp_path: Path) -> None:
     assert install("/usr/bin/python3") == "installed"  # another interpreter: built again
     (tmp_path / "shoal").write_text("#!/usr/bin/python3\n# pip's console script\n")
     assert install("/usr/bin/python3") == "installed"
+
+
+@pytest.mark.parametrize("native_mode", ["1", "0"])
+def test_ctrl_c_while_waiting_for_the_answer_exits_130(native_front: str, canned: Callable, native_mode: str) -> None:
+    import signal
+    import threading
+
+    got, release = threading.Event(), threading.Event()
+
+    def hold(_: bytes) -> None:
+        got.set()
+        release.wait(60)
+
+    server = canned(hold)
+    try:
+        proc = subprocess.Popen([native_front, "submit", "--", "true"], env=_env(server.url, SHOAL_NATIVE=native_mode),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        assert got.wait(60), "the request never arrived"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        release.set()
+    assert proc.returncode == 130 and err == b""
+    assert [_seen(r)["native"] for r in server.requests] == [native_mode == "1"]
