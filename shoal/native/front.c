@@ -168,6 +168,10 @@ typedef struct {
     int has_memory, has_timeout, has_retry;
     pair *env, *params;
     int n_env, n_params;
+    pair *depends_on; /* (job id or "", dependency type or "") */
+    int n_depends_on;
+    long long array_size, array_parallelism;
+    int has_array_size, has_array_parallelism;
     char **command;
     int n_command;
 } submit_args;
@@ -232,6 +236,30 @@ static pair key_value(const char *s)
     return (pair){name, eq + 1};
 }
 
+static char *strip(const char *s, size_t n);
+
+/* jobs.dependency_json: ID, ID:TYPE (a trailing type name, any case), or SEQUENTIAL alone. */
+static pair dependency(const char *text)
+{
+    static const char *const TYPES[] = {"N_TO_N", "SEQUENTIAL", "AFTER_ANY", "AFTER_NOT_OK"};
+    char *s = strip(text, strlen(text));
+    if (s[0] == '\0')
+        python(); /* "expected JOB_ID[...], got an empty value" */
+    if (strcasecmp(s, "SEQUENTIAL") == 0 || strcasecmp(s, ":SEQUENTIAL") == 0)
+        return (pair){"", "SEQUENTIAL"};
+    size_t n = strlen(s);
+    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) {
+        size_t t = strlen(TYPES[i]);
+        if (n > t && s[n - t - 1] == ':' && strcasecmp(s + n - t, TYPES[i]) == 0) {
+            if (n == t + 1)
+                python(); /* "missing job id" */
+            s[n - t - 1] = '\0';
+            return (pair){s, TYPES[i]};
+        }
+    }
+    return (pair){s, ""};
+}
+
 /* shoal/cli/main.py's _global_options: --ca and --token anywhere before `--`. */
 static char **global_options(submit_args *a, int *n_rest)
 {
@@ -265,7 +293,7 @@ static char **global_options(submit_args *a, int *n_rest)
 }
 
 enum opt_kind { O_QUEUE, O_NAME, O_DEFINITION, O_VCPUS, O_MEMORY, O_IMAGE, O_RUNTIME, O_ENV, O_PARAM,
-                O_RETRY, O_TIMEOUT, O_ADDR, O_OUTPUT };
+                O_RETRY, O_TIMEOUT, O_ADDR, O_OUTPUT, O_DEPENDS_ON, O_ARRAY_SIZE, O_ARRAY_PARALLELISM };
 
 static const struct {
     const char *flag;
@@ -276,7 +304,8 @@ static const struct {
     {"--memory", O_MEMORY}, {"--image", O_IMAGE}, {"--runtime", O_RUNTIME},
     {"-e", O_ENV}, {"--env", O_ENV}, {"-p", O_PARAM}, {"--parameter", O_PARAM},
     {"--retry-attempts", O_RETRY}, {"--timeout", O_TIMEOUT}, {"--addr", O_ADDR},
-    {"-o", O_OUTPUT}, {"--output", O_OUTPUT},
+    {"-o", O_OUTPUT}, {"--output", O_OUTPUT}, {"--depends-on", O_DEPENDS_ON},
+    {"--array-size", O_ARRAY_SIZE}, {"--array-parallelism", O_ARRAY_PARALLELISM},
 };
 
 /* The submit command line, as shoal/cli/quick.py parses it; anything else is handed over. */
@@ -289,7 +318,8 @@ static void parse_submit(submit_args *a)
     a->queue = a->name = a->definition = a->image = a->runtime = a->addr = "";
     a->env = calloc((size_t)n_rest + 1, sizeof *a->env);
     a->params = calloc((size_t)n_rest + 1, sizeof *a->params);
-    if (a->env == NULL || a->params == NULL)
+    a->depends_on = calloc((size_t)n_rest + 1, sizeof *a->depends_on);
+    if (a->env == NULL || a->params == NULL || a->depends_on == NULL)
         python();
     for (int i = 1; i < n_rest; i++) {
         const char *arg = rest[i];
@@ -307,7 +337,7 @@ static void parse_submit(submit_args *a)
             if (strlen(OPTIONS[k].flag) == name_len && strncmp(OPTIONS[k].flag, arg, name_len) == 0)
                 kind = (int)OPTIONS[k].kind;
         if (kind < 0 || (eq && strncmp(arg, "--", 2) != 0))
-            python(); /* --wait, --from-file, arrays, dependencies, -h, abbreviations, -q=X ... */
+            python(); /* --wait, --from-file, --gpus, multi-node, -h, abbreviations, -q=X ... */
         const char *value;
         if (eq) {
             value = eq + 1;
@@ -350,11 +380,25 @@ static void parse_submit(submit_args *a)
                 python();
             break;
         case O_ENV: a->env[a->n_env++] = key_value(value); break;
+        case O_DEPENDS_ON: a->depends_on[a->n_depends_on++] = dependency(value); break;
+        case O_ARRAY_SIZE:
+            /* quick.py takes any int; submit_request wants >= 2 and explains otherwise. */
+            a->array_size = positive_int(value);
+            if (a->array_size < 2)
+                python();
+            a->has_array_size = 1;
+            break;
+        case O_ARRAY_PARALLELISM:
+            a->array_parallelism = positive_int(value);
+            a->has_array_parallelism = 1;
+            break;
         case O_PARAM: a->params[a->n_params++] = key_value(value); break;
         }
     }
     if (a->n_command == 0 && !a->definition[0] && !a->image[0])
         python(); /* "nothing to run": the Python CLI's message */
+    if (a->has_array_parallelism && !a->has_array_size)
+        python(); /* "--array-parallelism needs --array-size" */
 }
 
 /* jobs.derive_job_name: the command's basename (else the definition's name) made a valid name. */
@@ -465,6 +509,26 @@ static void request_json(const submit_args *a, buf *b)
     if (a->definition[0]) {
         puts_(b, ",\"jobDefinition\":");
         put_json(b, a->definition);
+    }
+    if (a->n_depends_on > 0) {
+        puts_(b, ",\"dependsOn\":[");
+        for (int i = 0; i < a->n_depends_on; i++) {
+            puts_(b, i ? ",{" : "{");
+            if (a->depends_on[i].name[0]) {
+                puts_(b, "\"jobId\":");
+                put_json(b, a->depends_on[i].name);
+            }
+            if (a->depends_on[i].value[0])
+                putf(b, "%s\"type\":\"DEPENDENCY_TYPE_%s\"", a->depends_on[i].name[0] ? "," : "", a->depends_on[i].value);
+            puts_(b, "}");
+        }
+        puts_(b, "]");
+    }
+    if (a->has_array_size) {
+        putf(b, ",\"arrayProperties\":{\"size\":%lld", a->array_size);
+        if (a->has_array_parallelism)
+            putf(b, ",\"parallelism\":%lld", a->array_parallelism);
+        puts_(b, "}");
     }
     if (a->has_retry)
         putf(b, ",\"retryStrategy\":{\"attempts\":%lld}", a->retry);

@@ -58,10 +58,13 @@ def run(argv: list[str], addr: str, *args: str) -> subprocess.CompletedProcess[s
 def _asked(job: types_pb2.Job) -> types_pb2.Job:
     """The part of a job record that the submission decided (not ids, times or progress)."""
     kept = types_pb2.Job()
-    for name in ("job_name", "job_queue", "container", "retry_strategy", "timeout", "parameters", "job_definition"):
+    for name in ("job_name", "job_queue", "container", "retry_strategy", "timeout", "parameters", "job_definition",
+                 "array_properties", "depends_on"):  # fmt: skip
         field = kept.DESCRIPTOR.fields_by_name[name]
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             getattr(kept, name).update(getattr(job, name))
+        elif name == "depends_on":  # repeated
+            getattr(kept, name).extend(getattr(job, name))
         elif field.message_type is not None:
             getattr(kept, name).CopyFrom(getattr(job, name))
         else:
@@ -76,8 +79,9 @@ def _asked(job: types_pb2.Job) -> types_pb2.Job:
         ("-n", "native-etl", "--vcpus", "0.5", "--memory", "64", "-e", "A=1", "-e", "B=x=y", "--timeout", "60",
          "--retry-attempts", "2", "--", "sh", "-c", 'test "$A$B" = "1x=y"'),
         ("--queue=default", "--runtime", "process", "-p", "who=world", "--", "/bin/echo", "hello", "Ref::who"),
+        ("--array-size", "3", "--array-parallelism", "2", "--depends-on", "SEQUENTIAL", "--", "true"),
     ],  # fmt: skip
-    ids=["bare", "env-resources-retry", "parameters"],
+    ids=["bare", "env-resources-retry", "parameters", "array-sequential"],
 )
 def test_the_front_submits_what_the_python_cli_submits(cluster: LocalCluster, front_only: str, args: tuple[str, ...]) -> None:
     mine = run([front_only], cluster.http_url, "submit", *args)

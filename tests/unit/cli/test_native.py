@@ -106,7 +106,11 @@ PLAIN = [
     ["submit", "--", "-leading-dash", "tab\there"],
     ["submit", "--name", "-", "--", "true"],
     ["submit", "--vcpus", "007.250", "--memory", "0012", "--", "true"],
-]
+    ["submit", "--depends-on", "5d0c6a4e-1f7b-4a53-9b0e-2f4f1f5d7c11", "--depends-on", "abc:7:n_to_n", "--array-size", "4",
+     "--array-parallelism", "2", "--", "x"],
+    ["submit", "--array-size=10", "--depends-on", "SEQUENTIAL", "--", "x"],
+    ["submit", "--depends-on", " :sequential ", "--depends-on=abc:AFTER_NOT_OK", "--depends-on", "a:after_any", "--", "x"],
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("argv", PLAIN, ids=lambda a: " ".join(a)[:60])
@@ -125,8 +129,10 @@ HANDED_OVER = [
     ["describe", "5d0c6a4e-1f7b-4a53-9b0e-2f4f1f5d7c11"],
     ["submit"],  # nothing to run: the Python CLI's usage error
     ["submit", "--wait", "--", "true"],
-    ["submit", "--array-size", "3", "--", "true"],
-    ["submit", "--depends-on", "5d0c6a4e-1f7b-4a53-9b0e-2f4f1f5d7c11", "--", "true"],
+    ["submit", "--array-size", "1", "--", "true"],
+    ["submit", "--array-parallelism", "2", "--", "true"],
+    ["submit", "--depends-on", ":N_TO_N", "--", "true"],
+    ["submit", "--depends-on", " ", "--", "true"],
     ["submit", "true"],  # the command must go after --
     ["submit", "--nam", "x", "--", "true"],  # an abbreviation: argparse's
     ["submit", "-qdefault", "--", "true"],
@@ -161,10 +167,11 @@ def test_shoal_native_0_hands_every_call_over(native_front: str, edge: Canned) -
 
 _FLAGS = ["-q", "--queue", "-n", "--name", "-d", "--definition", "--vcpus", "--memory", "--image", "--runtime",
           "-e", "--env", "-p", "--parameter", "--retry-attempts", "--timeout", "-o", "--output", "--token",
-          "--addr", "-h", "--array-size", "--quiet"]  # fmt: skip
+          "--addr", "-h", "--array-size", "--array-parallelism", "--depends-on", "--quiet"]  # fmt: skip
 _VALUES = ["default", "gpu", "etl-7", "", "-", "-x", "0", "1", "2", "10", "11", "007", "0.5", "1.0", ".5", "1e3",
            " 5", "+5", "abc", "A=1", "=x", "B=", "K=v=w", "process", "podman", "nope", "JSON", "table", "json",
-           "caf\u00e9", "a b", 'a"b\\c', "\t", "x\ny", "etl:3", "http://127.0.0.1:1", "--", "true"]  # fmt: skip
+           "caf\u00e9", "a b", 'a"b\\c', "\t", "x\ny", "etl:3", "http://127.0.0.1:1", "--", "true", "SEQUENTIAL",
+           "x:N_TO_N", ":after_any", "y:z:AFTER_NOT_OK"]  # fmt: skip
 _COMMAND = ["true", "sh", "-c", "echo hi", "/usr/bin/env", "./a.out", "///", "", "--flag", "x/", "a\u00e9b"]
 
 
