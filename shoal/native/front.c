@@ -7,8 +7,8 @@
  * JSON; controller/http/native.py) and prints what the Python CLI prints.
  *
  * It is a front, not a second CLI: everything it is not certain to do exactly as the Python
- * CLI does, it hands over, untouched, by exec'ing the Python CLI (SHOAL_PYTHON -P -m shoal.cli
- * ARGS). Handed over: every command but `submit`; any flag outside the plain ones below, or a
+ * CLI does, it hands over, untouched, by exec'ing the Python CLI (SHOAL_PYTHON -P -c "...main()"
+ * ARGS, what pip's console script runs). Handed over: every command but `submit`; any flag outside the plain ones below, or a
  * form shoal/cli/quick.py would also leave to argparse; a value that needs converting beyond
  * plain digits; any byte outside ASCII (the Python CLI decodes by the locale); --wait,
  * --from-file, --ca; no http:// address (gRPC, https); and, before anything was sent, an address
@@ -69,9 +69,11 @@ static void python(void)
     }
     signal(SIGPIPE, SIG_DFL); /* as this program found it (Python sets its own) */
     av[0] = SHOAL_PYTHON;
-    av[1] = "-P"; /* sys.path gets no current directory, as for the console script */
-    av[2] = "-m";
-    av[3] = "shoal.cli";
+    /* What pip's console script runs. -c, not -m shoal.cli: runpy's imports cost a start ~4 ms.
+     * -P: sys.path gets no current directory, as for the console script. */
+    av[1] = "-P";
+    av[2] = "-c";
+    av[3] = "import sys; from shoal.cli.main import main; sys.exit(main())";
     for (int i = 1; i < g_argc; i++)
         av[i + 3] = g_argv[i];
     execv(SHOAL_PYTHON, av);
