@@ -56,8 +56,19 @@ def is_current(path: Path, python: str) -> bool:
 
 
 def default_target() -> Path:
-    """This virtualenv's `shoal` (beside its python)."""
-    return Path(sys.executable).parent / "shoal"
+    """Where pip puts this interpreter's `shoal` console script (a virtualenv's bin/)."""
+    import sysconfig
+
+    return Path(sysconfig.get_path("scripts")) / "shoal"
+
+
+def is_shoal(path: Path) -> bool:
+    """Whether `path` is shoal's: pip's console script for shoal.cli, or a front."""
+    try:
+        head = Path(path).read_bytes()
+    except OSError:
+        return False
+    return b"shoal-native-front source=" in head or b"shoal.cli.main" in head
 
 
 def build(
@@ -98,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "every other command line runs the Python CLI, as before."
         ),
     )
-    parser.add_argument("--out", type=Path, default=default_target(), help="where to put it (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"where to put it (default: {default_target()}, which must be shoal's own)")  # fmt: skip
     parser.add_argument("--python", default=sys.executable, help="the interpreter it hands over to (default: %(default)s)")
     parser.add_argument("--cc", default=None, help="the C compiler (default: $CC, cc, gcc or clang)")
     parser.add_argument(
@@ -107,6 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(prints 'up to date'; else 'installed ...'): for scripts/bootstrap and the Ansible role",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = default_target()
+        if args.out.exists() and not is_shoal(args.out):
+            sys.stderr.write(f"shoal.native: {args.out} is not shoal's console script; say where with --out\n")
+            return 1
     if args.if_needed and is_current(args.out, args.python):
         sys.stdout.write(f"up to date: {args.out}\n")
         return 0

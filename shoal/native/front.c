@@ -8,12 +8,12 @@
  *
  * It is a front, not a second CLI: everything it is not certain to do exactly as the Python
  * CLI does, it hands over, untouched, by exec'ing the Python CLI (SHOAL_PYTHON -P -c "...main()"
- * ARGS, what pip's console script runs). Handed over: every command but `submit`; any flag outside the plain ones below, or a
- * form shoal/cli/quick.py would also leave to argparse; a value that needs converting beyond
- * plain digits; any byte outside ASCII (the Python CLI decodes by the locale); --wait,
- * --from-file, --ca; no http:// address (gRPC, https); and, before anything was sent, an address
- * that does not answer as a shoal edge (the Python CLI then falls back to gRPC) or a follower
- * naming its leader. A submission is never sent twice: once the request may have reached a
+ * ARGS: what pip's console script runs). Handed over: every command but `submit`; any flag
+ * outside the plain ones in OPTIONS below, or a form shoal/cli/quick.py would also leave to
+ * argparse; a value that needs converting beyond plain digits; any byte outside ASCII (the
+ * Python CLI decodes by the locale); --wait, --from-file, --ca; no http:// address (gRPC,
+ * https); and, before anything was sent, an address that does not answer as a shoal edge (the
+ * Python CLI then falls back to gRPC) or a follower naming its leader. A submission is never sent twice: once the request may have reached a
  * controller, this program answers itself, as wire.py does (the same one-line errors, exit 3 for
  * a refusal and 4 when no controller could answer). tests/unit/cli/test_native.py runs both on
  * generated command lines and compares requests, output and exit codes.

@@ -380,3 +380,17 @@ def test_whatever_a_peer_answers_the_front_ends_with_a_status_never_a_crash(
     finally:
         server.close()
     assert code in (0, 3, 4, 70), (answer, code, err)  # not killed by a signal
+
+
+def test_the_default_target_is_replaced_only_when_it_is_shoal_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "shoal"
+    monkeypatch.setattr(native, "default_target", lambda: target)
+    target.write_text("#!/bin/sh\necho another program called shoal\n")
+    assert native.main([]) == 1
+    assert capsys.readouterr().err == f"shoal.native: {target} is not shoal's console script; say where with --out\n"
+    assert target.read_text().startswith("#!/bin/sh")
+    target.write_text("#!/venv/bin/python\nimport sys\nfrom shoal.cli.main import main\nsys.exit(main())\n")
+    assert native.main([]) == 0 and native.is_current(target, sys.executable)
+    assert native.main(["--if-needed"]) == 0 and capsys.readouterr().out.endswith(f"up to date: {target}\n")
