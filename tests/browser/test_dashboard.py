@@ -22,7 +22,11 @@ XSS_REASON = "<img src=x onerror=window.__xss=2> wrong input"
 
 
 def wait(driver, condition, what: str):  # noqa: ANN001, ANN201
-    return WebDriverWait(driver, WAIT, poll_frequency=0.1).until(condition, message=f"waiting for {what}")
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    # A condition reading an element the page just re-rendered is asked again, not failed.
+    waiter = WebDriverWait(driver, WAIT, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,))
+    return waiter.until(condition, message=f"waiting for {what}")
 
 
 def css(driver, selector: str):  # noqa: ANN001, ANN201
@@ -30,8 +34,17 @@ def css(driver, selector: str):  # noqa: ANN001, ANN201
 
 
 def text_of(driver, selector: str) -> str:  # noqa: ANN001
-    found = css(driver, selector)
-    return found[0].text if found else ""
+    """The text of the first match. The live pages re-render what changed, so an element found
+    a moment ago may be replaced before its text is read: then the new one is read."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(20):
+        found = css(driver, selector)
+        try:
+            return found[0].text if found else ""
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError(f"{selector}: replaced on every read (20 times)")
 
 
 def loaded(driver, count: int = 1):  # noqa: ANN001, ANN201
