@@ -38,16 +38,11 @@ import time
 from pathlib import Path
 
 from bench import harness as H
+from shoal import native
 from shoal.devcluster import LocalCluster, free_port
 
 SHOAL = str(Path(sys.executable).parent / "shoal")
 SETUP = Path(__file__).resolve().parent / "slurm" / "setup.sh"
-
-
-def is_native(path: str) -> bool:
-    """Whether `path` is the compiled front (else pip's Python console script)."""
-    with open(path, "rb") as f:
-        return f.read(4) == b"\x7fELF"
 
 
 def load() -> str:
@@ -91,7 +86,7 @@ def shoal_side(calls: int, samples: int, n_rounds: int, scratch: Path, baseline:
         grpc = {**os.environ, "SHOAL_ADDR": cluster.address}
         job = subprocess.run([SHOAL, "submit", "--", "true"], env=fast, capture_output=True, text=True, check=True).stdout.strip()
         subprocess.run([SHOAL, "wait", job], env=fast, capture_output=True, check=True)
-        out: dict[str, object] = {"load_at_start": load(), "native front": is_native(SHOAL)}
+        out: dict[str, object] = {"load_at_start": load(), "native front": native.is_front(Path(SHOAL))}
         python_cli = {**fast, "SHOAL_NATIVE": "0"}
         out["python -c pass, ms"] = rounds(lambda: call_ms([sys.executable, "-c", "pass"], samples, fast), n_rounds)
         out["shoal --help, ms"] = rounds(lambda: call_ms([SHOAL, "--help"], samples, fast), n_rounds)

@@ -41,18 +41,33 @@ def _c_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_MARK = b"shoal-native-front source="
+
+
+def _source_sha() -> str:
+    return hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+
+
 def front_id(python: str) -> bytes:
     """The marker a front built from this source for `python` carries (FRONT_ID in front.c)."""
-    source = hashlib.sha256(SOURCE.read_bytes()).hexdigest()
-    return f"shoal-native-front source={source} python={os.path.abspath(python)};".encode()
+    return _MARK + f"{_source_sha()} python={os.path.abspath(python)};".encode()
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return b""
+
+
+def is_front(path: Path) -> bool:
+    """Whether `path` is a front (of any source or interpreter), not pip's Python script."""
+    return _MARK in _read(path)
 
 
 def is_current(path: Path, python: str) -> bool:
     """Whether `path` is a front built from this source for `python` (nothing to rebuild)."""
-    try:
-        return front_id(python) in Path(path).read_bytes()
-    except OSError:
-        return False
+    return front_id(python) in _read(path)
 
 
 def default_target() -> Path:
@@ -64,11 +79,8 @@ def default_target() -> Path:
 
 def is_shoal(path: Path) -> bool:
     """Whether `path` is shoal's: pip's console script for shoal.cli, or a front."""
-    try:
-        head = Path(path).read_bytes()
-    except OSError:
-        return False
-    return b"shoal-native-front source=" in head or b"shoal.cli.main" in head
+    text = _read(path)
+    return _MARK in text or b"shoal.cli.main" in text
 
 
 def build(
@@ -82,9 +94,8 @@ def build(
         raise BuildError("no C compiler found (cc, gcc or clang; Debian: apt-get install gcc libc6-dev), or set CC")
     out = Path(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    source = hashlib.sha256(SOURCE.read_bytes()).hexdigest()
     argv = [cc, *FLAGS, *extra_flags, f"-DSHOAL_PYTHON={_c_string(python)}",
-            f"-DSHOAL_FRONT_SOURCE={_c_string(source)}", "-o", str(tmp), str(SOURCE)]  # fmt: skip
+            f"-DSHOAL_FRONT_SOURCE={_c_string(_source_sha())}", "-o", str(tmp), str(SOURCE)]  # fmt: skip
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     except OSError as err:
@@ -105,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m shoal.native",
         description=(
             "Build shoal's native front and install it as this virtualenv's `shoal`: plain "
-            "`shoal submit` calls then start in about a millisecond instead of a Python start; "
+            "`shoal submit` calls are sent without starting Python; "
             "every other command line runs the Python CLI, as before."
         ),
     )

@@ -812,11 +812,66 @@ static char *header_value(const char *head, const char *name)
     return strip(v, strcspn(v, "\r\n"));
 }
 
-static enum outcome exchange(const edge *e, const char *token, const buf *body, answer *ans)
+/* More of the answer into b; 0 when there is none, with BROKEN's reason: `at_end` if the server
+ * closed, take's if the connection failed. */
+static int more(int fd, buf *b, answer *ans, const char *at_end)
 {
-    int fd = dial(e);
-    if (fd < 0)
-        return NOT_CONNECTED;
+    ssize_t got = take(fd, b, ans);
+    if (got == 0)
+        snprintf(ans->reason, sizeof ans->reason, "%s", at_end);
+    return got > 0;
+}
+
+/* A chunked body from raw (what came with the head) and the connection. */
+static enum outcome chunked_body(int fd, buf *raw, answer *ans)
+{
+    const char *cut = "the answer stopped in the middle";
+    size_t pos = 0;
+    for (;;) {
+        char *eol;
+        while ((eol = strstr(raw->p + pos, "\r\n")) == NULL)
+            if (!more(fd, raw, ans, cut))
+                return BROKEN;
+        size_t size = strtoul(raw->p + pos, NULL, 16);
+        size_t data = (size_t)(eol - raw->p) + 2;
+        if (size == 0)
+            return SENT_ANSWERED;
+        if (size > MAX_ANSWER) {
+            snprintf(ans->reason, sizeof ans->reason, "answer too large");
+            return BROKEN;
+        }
+        while (raw->n < data + size + 2)
+            if (!more(fd, raw, ans, cut))
+                return BROKEN;
+        put(&ans->body, raw->p + data, size);
+        pos = data + size + 2;
+    }
+}
+
+/* A body of Content-Length bytes (length_text), or, without one, until the server closes. */
+static enum outcome sized_body(int fd, buf *raw, const char *length_text, answer *ans)
+{
+    if (length_text == NULL) {
+        ssize_t got;
+        while ((got = take(fd, raw, ans)) > 0)
+            ;
+        if (got < 0)
+            return BROKEN;
+    } else {
+        if (!all_digits(length_text, 9))
+            return NOT_SHOAL;
+        size_t want = (size_t)strtoll(length_text, NULL, 10);
+        while (raw->n < want)
+            if (!more(fd, raw, ans, "truncated answer"))
+                return BROKEN;
+    }
+    put(&ans->body, raw->p ? raw->p : "", raw->n);
+    return SENT_ANSWERED;
+}
+
+/* The request on a connected socket, and its answer (the head checked as wire.read_head does). */
+static enum outcome converse(int fd, const edge *e, const char *token, const buf *body, answer *ans)
+{
     buf req = {0};
     putf(&req,
          "POST %s/shoal.v1.Batch/SubmitJob HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
@@ -832,7 +887,6 @@ static enum outcome exchange(const edge *e, const char *token, const buf *body, 
             continue;
         if (sent < 0) {
             os_reason(ans->reason, sizeof ans->reason, errno);
-            close(fd);
             return BROKEN;
         }
         off += (size_t)sent;
@@ -840,19 +894,9 @@ static enum outcome exchange(const edge *e, const char *token, const buf *body, 
     /* the head */
     buf in = {0};
     char *end_of_head;
-    while ((end_of_head = in.p ? strstr(in.p, "\r\n\r\n") : NULL) == NULL) {
-        ssize_t got = take(fd, &in, ans);
-        if (got < 0) {
-            close(fd);
+    while ((end_of_head = in.p ? strstr(in.p, "\r\n\r\n") : NULL) == NULL)
+        if (!more(fd, &in, ans, in.n ? "truncated answer" : "connection closed before an answer"))
             return BROKEN;
-        }
-        if (got == 0) {
-            snprintf(ans->reason, sizeof ans->reason, "%s",
-                     in.n ? "truncated answer" : "connection closed before an answer");
-            close(fd);
-            return BROKEN;
-        }
-    }
     size_t head_len = (size_t)(end_of_head - in.p);
     char *head = strndup(in.p, head_len);
     if (head == NULL)
@@ -860,90 +904,34 @@ static enum outcome exchange(const edge *e, const char *token, const buf *body, 
     /* "HTTP/x.y NNN ..." */
     size_t first_line = strcspn(head, "\r\n");
     char *sp = memchr(head, ' ', first_line);
-    if (strncmp(head, "HTTP/", 5) != 0 || sp == NULL || !(sp[1] >= '0' && sp[1] <= '9')) {
-        close(fd);
+    if (strncmp(head, "HTTP/", 5) != 0 || sp == NULL || !(sp[1] >= '0' && sp[1] <= '9'))
         return NOT_SHOAL;
-    }
     char *digits_end = sp + 1;
     while (*digits_end >= '0' && *digits_end <= '9')
         digits_end++;
-    if ((*digits_end != ' ' && *digits_end != '\r' && *digits_end != '\0') || digits_end - sp - 1 > 9) {
-        close(fd);
+    if ((*digits_end != ' ' && *digits_end != '\r' && *digits_end != '\0') || digits_end - sp - 1 > 9)
         return NOT_SHOAL;
-    }
     ans->status = atoi(sp + 1);
-    if (header(head, "shoal-api") == NULL) {
-        close(fd);
+    if (header(head, "shoal-api") == NULL)
         return NOT_SHOAL; /* an older controller or another program: nothing was applied */
-    }
     ans->leader = header_value(head, "shoal-leader");
-    char *encoding = header_value(head, "transfer-encoding");
-    char *length_text = header_value(head, "content-length");
     /* the body, by chunks, Content-Length, or until the server closes */
     buf raw = {0};
     put(&raw, end_of_head + 4, in.n - head_len - 4);
-    int chunked = encoding != NULL && strcasestr(encoding, "chunked") != NULL;
-    if (chunked) {
-        size_t pos = 0;
-        for (;;) {
-            char *eol;
-            while ((eol = strstr(raw.p + pos, "\r\n")) == NULL) {
-                ssize_t got = take(fd, &raw, ans);
-                if (got <= 0) {
-                    if (got == 0)
-                        snprintf(ans->reason, sizeof ans->reason, "the answer stopped in the middle");
-                    close(fd);
-                    return BROKEN;
-                }
-            }
-            size_t size = strtoul(raw.p + pos, NULL, 16);
-            size_t data = (size_t)(eol - raw.p) + 2;
-            if (size == 0)
-                break;
-            if (size > MAX_ANSWER) {
-                snprintf(ans->reason, sizeof ans->reason, "answer too large");
-                close(fd);
-                return BROKEN;
-            }
-            while (raw.n < data + size + 2) {
-                ssize_t got = take(fd, &raw, ans);
-                if (got <= 0) {
-                    if (got == 0)
-                        snprintf(ans->reason, sizeof ans->reason, "the answer stopped in the middle");
-                    close(fd);
-                    return BROKEN;
-                }
-            }
-            put(&ans->body, raw.p + data, size);
-            pos = data + size + 2;
-        }
-    } else {
-        long long want = -1;
-        if (length_text != NULL) {
-            if (!all_digits(length_text, 9)) {
-                close(fd);
-                return NOT_SHOAL;
-            }
-            want = strtoll(length_text, NULL, 10);
-        }
-        while (want < 0 || (long long)raw.n < want) {
-            ssize_t got = take(fd, &raw, ans);
-            if (got < 0) {
-                close(fd);
-                return BROKEN;
-            }
-            if (got == 0) {
-                if (want < 0)
-                    break;
-                snprintf(ans->reason, sizeof ans->reason, "truncated answer");
-                close(fd);
-                return BROKEN;
-            }
-        }
-        put(&ans->body, raw.p ? raw.p : "", raw.n);
-    }
+    char *encoding = header_value(head, "transfer-encoding");
+    if (encoding != NULL && strcasestr(encoding, "chunked") != NULL)
+        return chunked_body(fd, &raw, ans);
+    return sized_body(fd, &raw, header_value(head, "content-length"), ans);
+}
+
+static enum outcome exchange(const edge *e, const char *token, const buf *body, answer *ans)
+{
+    int fd = dial(e);
+    if (fd < 0)
+        return NOT_CONNECTED;
+    enum outcome outcome = converse(fd, e, token, body, ans);
     close(fd);
-    return SENT_ANSWERED;
+    return outcome;
 }
 
 /* ---- reading the answer's JSON ------------------------------------------------------------------ */

@@ -11,17 +11,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shoal import Client, native
-from shoal.devcluster import EtcdServer, LocalCluster
+from shoal.devcluster import LocalCluster
 from shoal.v1 import types_pb2
 
-from .conftest import _dump_logs, eventually, make_cluster
-from .test_cli_fastpath import job_keys
+from .conftest import eventually
+from .test_cli_fastpath import cluster, job_keys  # noqa: F401 - cluster is a fixture (this module gets its own)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -32,21 +31,6 @@ PYTHON_CLI = [sys.executable, "-m", "shoal.cli"]
 def front_only(tmp_path_factory: pytest.TempPathFactory) -> str:
     out = Path(tmp_path_factory.mktemp("front-only")) / "shoal"
     return str(native.build(out, "/nonexistent/python"))
-
-
-@pytest.fixture(scope="module")
-def cluster(etcd_server: EtcdServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    import uuid
-
-    made = make_cluster(
-        etcd_server, f"/native-{uuid.uuid4().hex[:8]}/", Path(tmp_path_factory.mktemp("native")), agents=1, http_port=0
-    )
-    made.start()
-    try:
-        yield made
-    finally:
-        _dump_logs(made)
-        made.stop()
 
 
 def run(argv: list[str], addr: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -83,7 +67,7 @@ def _asked(job: types_pb2.Job) -> types_pb2.Job:
     ],  # fmt: skip
     ids=["bare", "env-resources-retry", "parameters", "array-sequential"],
 )
-def test_the_front_submits_what_the_python_cli_submits(cluster: LocalCluster, front_only: str, args: tuple[str, ...]) -> None:
+def test_the_front_submits_what_the_python_cli_submits(cluster: LocalCluster, front_only: str, args: tuple[str, ...]) -> None:  # noqa: F811 - the fixture imported above
     mine = run([front_only], cluster.http_url, "submit", *args)
     theirs = run(PYTHON_CLI, cluster.http_url, "submit", *args)
     assert (mine.returncode, mine.stderr, theirs.returncode, theirs.stderr) == (0, "", 0, "")
@@ -106,7 +90,7 @@ def test_the_front_submits_what_the_python_cli_submits(cluster: LocalCluster, fr
     ],
 )
 def test_the_front_s_refusals_read_as_the_python_cli_s_and_write_nothing(
-    cluster: LocalCluster, front_only: str, args: tuple[str, ...]
+    cluster: LocalCluster, front_only: str, args: tuple[str, ...]  # noqa: F811 - the fixture imported above
 ) -> None:
     before = job_keys(cluster)
     mine = run([front_only], cluster.http_url, "submit", *args)
@@ -116,7 +100,7 @@ def test_the_front_s_refusals_read_as_the_python_cli_s_and_write_nothing(
     assert set(job_keys(cluster)) - set(before) == set()
 
 
-def test_a_dead_edge_first_then_the_live_one(cluster: LocalCluster, front_only: str) -> None:
+def test_a_dead_edge_first_then_the_live_one(cluster: LocalCluster, front_only: str) -> None:  # noqa: F811 - the fixture imported above
     from shoal.devcluster import free_port
 
     proc = run([front_only], f"http://127.0.0.1:{free_port()},{cluster.http_url}", "submit", "-n", "second-edge", "--", "true")

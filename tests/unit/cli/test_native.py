@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shoal import native
+from shoal import errors, native
 from tests.unit.cli.canned import Canned, http
 
 pytestmark = pytest.mark.unit
@@ -394,3 +394,13 @@ def test_the_default_target_is_replaced_only_when_it_is_shoal_s(
     target.write_text("#!/venv/bin/python\nimport sys\nfrom shoal.cli.main import main\nsys.exit(main())\n")
     assert native.main([]) == 0 and native.is_current(target, sys.executable)
     assert native.main(["--if-needed"]) == 0 and capsys.readouterr().out.endswith(f"up to date: {target}\n")
+
+
+@pytest.mark.parametrize("code", sorted({*errors._BY_NAME, "INTERNAL", "CANCELLED", "teapot"}))
+def test_every_error_code_reads_as_in_the_python_cli(native_front: str, canned: Callable, code: str) -> None:
+    # front.c keeps its own list of the codes shoal.errors has a class for: a code added there
+    # and not here would read differently, and fail this test.
+    body = json.dumps({"code": code.lower(), "message": "why"}).encode()
+    server = canned(lambda _: http("400 Bad Request", body))
+    mine, (status, _, err) = compare(native_front, server, ["submit", "--", "true"], _env(server.url))
+    assert [r["native"] for r in mine] == [True] and status in (3, 4) and err.startswith(b"shoal: ")
